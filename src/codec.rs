@@ -1,0 +1,194 @@
+//! Wire formats: input events from JSON, output records to JSON, dead-letter records.
+//!
+//! Decoding never panics and never loses an input: anything that is not a valid event becomes
+//! a [`DecodeError`] that the caller turns into a dead letter. Error messages may quote the
+//! payload, so they go to the dead-letter output only; logs use [`DecodeError::kind`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, EventKind, Origin};
+use crate::verdict::SCHEMA_VERSION;
+
+/// Why a record could not become an event.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("event is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("event is not valid UTF-8 (first bad byte at {0})")]
+    NotUtf8(usize),
+    #[error("event is not a valid JSON event: {0}")]
+    Json(String),
+}
+
+impl DecodeError {
+    /// A bounded label for logs and metrics (never payload content).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::NotUtf8(_) => "not_utf8",
+            DecodeError::Json(_) => "invalid_json",
+        }
+    }
+}
+
+/// An id may be written as a string or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireId {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl WireId {
+    fn into_arc(self) -> Arc<str> {
+        match self {
+            WireId::Text(s) => Arc::from(s),
+            WireId::Number(n) => Arc::from(n.to_string()),
+        }
+    }
+}
+
+/// The JSON input contract (`schemas/event.schema.json`). Unknown fields are ignored so
+/// producers can add their own.
+#[derive(Deserialize)]
+struct WireEvent {
+    #[serde(default)]
+    id: Option<WireId>,
+    #[serde(default)]
+    kind: Option<EventKind>,
+    text: String,
+    #[serde(default)]
+    conversation_id: Option<WireId>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    context: Vec<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Decodes one JSON event; `origin` supplies the id when the producer gave none.
+pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Event, DecodeError> {
+    if bytes.len() > max_bytes {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: max_bytes,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8(e.valid_up_to()))?;
+    // serde_json limits nesting to 128 levels, so deep inputs fail fast without a stack overflow.
+    let wire: WireEvent = serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let id = match wire.id {
+        Some(id) => id.into_arc(),
+        None => Arc::from(origin.fallback_id()),
+    };
+    Ok(Event {
+        id,
+        kind: wire.kind.unwrap_or(EventKind::Prompt),
+        conversation_id: wire.conversation_id.map(WireId::into_arc),
+        text: Arc::from(wire.text),
+        prompt: wire.prompt.map(Arc::from),
+        context: wire.context.into_iter().map(Arc::from).collect(),
+        metadata: Arc::new(wire.metadata.unwrap_or_default()),
+        origin,
+        received_at: Instant::now(),
+        findings: Vec::new(),
+    })
+}
+
+/// Most bytes of the original input copied into a dead-letter record.
+pub const DEAD_LETTER_RAW_LIMIT: usize = 64 * 1024;
+
+/// An input that could not be processed, with the reason (`schemas/dead_letter.schema.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub schema_version: &'static str,
+    pub reason: String,
+    pub error_kind: &'static str,
+    pub origin: Origin,
+    pub size_bytes: usize,
+    /// The input (lossy UTF-8), cut at [`DEAD_LETTER_RAW_LIMIT`] bytes.
+    pub raw: String,
+    pub raw_truncated: bool,
+}
+
+impl DeadLetter {
+    pub fn new(error: &DecodeError, origin: Origin, raw: &[u8], size_bytes: usize) -> Self {
+        let cut = raw.len().min(DEAD_LETTER_RAW_LIMIT);
+        DeadLetter {
+            schema_version: SCHEMA_VERSION,
+            reason: error.to_string(),
+            error_kind: error.kind(),
+            origin,
+            size_bytes,
+            raw: String::from_utf8_lossy(&raw[..cut]).into_owned(),
+            raw_truncated: size_bytes > cut,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Origin {
+        Origin::Line {
+            source: Arc::from("test"),
+            line: 7,
+        }
+    }
+
+    #[test]
+    fn decode_cases() {
+        let cases: &[(&str, Result<(&str, EventKind), &str>)] = &[
+            (r#"{"id":"a","kind":"prompt","text":"hi"}"#, Ok(("a", EventKind::Prompt))),
+            (r#"{"id":42,"kind":"response","text":"hi"}"#, Ok(("42", EventKind::Response))),
+            (r#"{"text":"no id or kind"}"#, Ok(("test:7", EventKind::Prompt))),
+            (r#"{"text":"extra","spans":[],"template_id":3}"#, Ok(("test:7", EventKind::Prompt))),
+            (r#"{"id":"a","kind":"tweet","text":"x"}"#, Err("invalid_json")),
+            (r#"{"id":"a"}"#, Err("invalid_json")),
+            (r#"{"id":"a","text":5}"#, Err("invalid_json")),
+            ("not json", Err("invalid_json")),
+            (r#"{"text":"x","metadata":[1]}"#, Err("invalid_json")),
+        ];
+        for (input, expected) in cases {
+            let got = decode_json(input.as_bytes(), origin(), 1 << 20);
+            match (expected, got) {
+                (Ok((id, kind)), Ok(event)) => {
+                    assert_eq!(&*event.id, *id, "{input}");
+                    assert_eq!(event.kind, *kind, "{input}");
+                }
+                (Err(kind), Err(err)) => assert_eq!(err.kind(), *kind, "{input}"),
+                (expected, got) => panic!("{input}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_and_non_utf8_inputs_are_rejected() {
+        let big = format!(r#"{{"text":"{}"}}"#, "a".repeat(200));
+        assert_eq!(
+            decode_json(big.as_bytes(), origin(), 100).unwrap_err().kind(),
+            "too_large"
+        );
+        assert_eq!(
+            decode_json(b"{\"text\":\"\xff\"}", origin(), 100).unwrap_err(),
+            DecodeError::NotUtf8(9)
+        );
+    }
+
+    #[test]
+    fn deeply_nested_json_fails_without_overflowing_the_stack() {
+        let depth = 100_000;
+        let nested = format!(
+            r#"{{"text":"x","metadata":{{"a":{}{}}}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let err = decode_json(nested.as_bytes(), origin(), usize::MAX).unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+    }
+}

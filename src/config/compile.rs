@@ -1,0 +1,275 @@
+//! Compiling a topology: TOML text -> validated [`Topology`], every error reported at once.
+//!
+//! Steps: parse TOML, interpolate `${VAR}` in strings, split into nodes, parse and validate
+//! each node's options, resolve the graph, then check its shape (no cycles, sinks fed,
+//! one policy at most, nothing after the policy but sinks).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::graph::Graph;
+use super::interpolate::{interpolate_value, Env, ProcessEnv};
+use super::spec::{split, RecordKind, Section, Settings, SinkSpec, SourceSpec};
+use super::topology_error::TopologyError;
+use crate::diagnostics::{join, Errors};
+use crate::operators::OperatorSpec;
+use crate::verdict::TopologyRef;
+
+#[derive(Debug, Clone)]
+pub struct SourceNode {
+    pub id: Arc<str>,
+    pub spec: SourceSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperatorNode {
+    pub id: Arc<str>,
+    pub inputs: Vec<String>,
+    pub spec: OperatorSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct SinkNode {
+    pub id: Arc<str>,
+    pub inputs: Vec<String>,
+    pub spec: SinkSpec,
+}
+
+/// What events from one source go through and where their records go.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Route {
+    /// Indices into [`Topology::operators`], in dependency order.
+    pub operators: Vec<usize>,
+    /// Indices into [`Topology::sinks`] receiving verdicts or enriched records.
+    pub sinks: Vec<usize>,
+    /// Indices into [`Topology::sinks`] receiving this source's dead letters.
+    pub dead_letter_sinks: Vec<usize>,
+}
+
+/// A validated topology, ready to build.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub name: String,
+    pub description: Option<String>,
+    /// `sha256:<hex>` of the TOML text as written (before interpolation: no secrets in it).
+    pub hash: String,
+    pub settings: Settings,
+    pub sources: Vec<SourceNode>,
+    /// In dependency order.
+    pub operators: Vec<OperatorNode>,
+    pub sinks: Vec<SinkNode>,
+    pub graph: Graph,
+    /// One per source, same order as `sources`.
+    pub routes: Vec<Route>,
+}
+
+impl Topology {
+    /// Reads and compiles a topology file, interpolating from the process environment.
+    pub fn from_file(path: &Path) -> Result<Topology, TopologyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Topology::from_toml(&text, &ProcessEnv)
+    }
+
+    /// Compiles topology text.
+    pub fn from_toml(text: &str, env: &dyn Env) -> Result<Topology, TopologyError> {
+        let document: toml::Table =
+            toml::from_str(text).map_err(|e| TopologyError::Syntax(e.to_string()))?;
+        let mut value = toml::Value::Table(document);
+        let mut errors = Errors::default();
+        interpolate_value(&mut value, "", env, &mut errors);
+        let toml::Value::Table(document) = value else {
+            unreachable!("interpolation keeps the root a table");
+        };
+        let raw = split(document, &mut errors);
+
+        let graph = Graph::build(
+            raw.nodes
+                .iter()
+                .map(|n| (n.id.as_str(), n.section, n.type_name.as_str(), n.inputs.as_slice())),
+            &mut errors,
+        );
+
+        let mut sources = Vec::new();
+        let mut operators_by_node = Vec::new();
+        let mut sinks_by_node = Vec::new();
+        for (index, node) in raw.nodes.iter().enumerate() {
+            let path = node.path();
+            match node.section {
+                Section::Sources => {
+                    if let Some(spec) = SourceSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors) {
+                        sources.push((index, SourceNode { id: Arc::from(node.id.as_str()), spec }));
+                    }
+                }
+                Section::Operators => {
+                    if node.inputs.is_empty() {
+                        errors.push(join(&path, "inputs"), "needs at least one input");
+                    }
+                    if let Some(spec) = OperatorSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors) {
+                        operators_by_node.push((
+                            index,
+                            OperatorNode {
+                                id: Arc::from(node.id.as_str()),
+                                inputs: node.inputs.clone(),
+                                spec,
+                            },
+                        ));
+                    }
+                }
+                Section::Sinks => {
+                    if let Some(spec) = SinkSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors) {
+                        let dead_letters = spec.records() == RecordKind::DeadLetters;
+                        if !dead_letters && node.inputs.is_empty() {
+                            errors.push(join(&path, "inputs"), "needs at least one input");
+                        }
+                        if dead_letters {
+                            for (i, input) in node.inputs.iter().enumerate() {
+                                let is_source = raw
+                                    .nodes
+                                    .iter()
+                                    .any(|n| n.section == Section::Sources && &n.id == input);
+                                if !is_source {
+                                    errors.push(
+                                        format!("{path}.inputs[{i}]"),
+                                        "a dead-letter sink takes sources as inputs (or none, for all)",
+                                    );
+                                }
+                            }
+                        }
+                        sinks_by_node.push((
+                            index,
+                            SinkNode {
+                                id: Arc::from(node.id.as_str()),
+                                inputs: node.inputs.clone(),
+                                spec,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        if !raw.nodes.iter().any(|n| n.section == Section::Sources) {
+            errors.push("sources", "a topology needs at least one source");
+        }
+        if !raw.nodes.iter().any(|n| n.section == Section::Sinks) {
+            errors.push("sinks", "a topology needs at least one sink");
+        }
+        check_policy_position(&raw.nodes, &mut errors);
+
+        let order = match graph.topological_order() {
+            Ok(order) => order,
+            Err(cycles) => {
+                for cycle in &cycles {
+                    let first = &graph.nodes[cycle[0]];
+                    errors.push(
+                        format!("{}.{}.inputs", first.section.key(), first.id),
+                        format!("cycle: {}", graph.describe_cycle(cycle)),
+                    );
+                }
+                Vec::new()
+            }
+        };
+        if !errors.is_empty() {
+            return Err(TopologyError::Invalid(errors.into_vec()));
+        }
+
+        // Operators in dependency order.
+        let mut operators = Vec::new();
+        let mut operator_position = vec![usize::MAX; raw.nodes.len()];
+        for node in &order {
+            if let Some(pos) = operators_by_node.iter().position(|(i, _)| i == node) {
+                operator_position[*node] = operators.len();
+                operators.push(operators_by_node[pos].1.clone());
+            }
+        }
+        let sink_nodes: Vec<usize> = sinks_by_node.iter().map(|(i, _)| *i).collect();
+        let sinks: Vec<SinkNode> = sinks_by_node.into_iter().map(|(_, s)| s).collect();
+        let routes: Vec<Route> = sources
+            .iter()
+            .map(|(source_node, source)| {
+                let reach = graph.reachable_from(*source_node);
+                Route {
+                    operators: order
+                        .iter()
+                        .filter(|n| reach[**n] && operator_position[**n] != usize::MAX)
+                        .map(|n| operator_position[*n])
+                        .collect(),
+                    sinks: sink_nodes
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, n)| reach[**n] && sinks[*i].spec.records() != RecordKind::DeadLetters)
+                        .map(|(i, _)| i)
+                        .collect(),
+                    dead_letter_sinks: sinks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| {
+                            s.spec.records() == RecordKind::DeadLetters
+                                && (s.inputs.is_empty() || s.inputs.iter().any(|i| **i == *source.id))
+                        })
+                        .map(|(i, _)| i)
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut errors = Errors::default();
+        for ((_, source), route) in sources.iter().zip(&routes) {
+            let route: &Route = route;
+            if route.dead_letter_sinks.is_empty() {
+                errors.push(
+                    format!("sources.{}", source.id),
+                    "no dead-letter sink takes this source's malformed input; add a sink with records = \"dead_letters\"",
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(TopologyError::Invalid(errors.into_vec()));
+        }
+        Ok(Topology {
+            name: raw.name,
+            description: raw.description,
+            hash: format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))),
+            settings: raw.settings,
+            sources: sources.into_iter().map(|(_, s)| s).collect(),
+            operators,
+            sinks,
+            graph,
+            routes,
+        })
+    }
+
+    pub fn reference(&self) -> TopologyRef {
+        TopologyRef {
+            name: Arc::from(self.name.as_str()),
+            hash: Arc::from(self.hash.as_str()),
+        }
+    }
+}
+
+/// At most one `decide`, and only sinks may follow it.
+fn check_policy_position(nodes: &[super::spec::RawNode], errors: &mut Errors) {
+    let policies: Vec<&super::spec::RawNode> = nodes
+        .iter()
+        .filter(|n| n.section == Section::Operators && n.type_name == "decide")
+        .collect();
+    for extra in policies.iter().skip(1) {
+        errors.push(
+            extra.path(),
+            format!("only one `decide` operator per topology; `{}` is already one", policies[0].id),
+        );
+    }
+    for node in nodes.iter().filter(|n| n.section == Section::Operators) {
+        for (i, input) in node.inputs.iter().enumerate() {
+            if policies.iter().any(|p| &p.id == input) {
+                errors.push(
+                    format!("{}.inputs[{i}]", node.path()),
+                    format!("`{input}` is the policy (`decide`); only sinks may follow it"),
+                );
+            }
+        }
+    }
+}

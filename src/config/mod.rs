@@ -1,0 +1,15 @@
+//! Topology configuration: TOML text to a validated, routed [`Topology`].
+//!
+//! `spec` holds the raw document types, `interpolate` the `${VAR}` expansion, `graph` the DAG
+//! checks and DOT output, and `compile` ties them together, returning every error with its
+//! TOML path.
+
+pub mod compile;
+pub mod graph;
+pub mod interpolate;
+pub mod spec;
+pub mod topology_error;
+
+pub use compile::{OperatorNode, Route, SinkNode, SourceNode, Topology};
+pub use spec::{RecordKind, Settings, SinkSpec, SourceSpec};
+pub use topology_error::TopologyError;

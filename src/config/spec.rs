@@ -1,0 +1,355 @@
+//! Raw topology types: the TOML document split into settings, sources, operators and sinks.
+//!
+//! Nothing here checks the graph; [`super::compile`] does that. Source and sink option types
+//! live here (not in `io`/`kafka`) so the loader can validate a topology without building it.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::diagnostics::{join, parse_table, Errors};
+
+/// Runtime settings shared by every node (`[settings]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Settings {
+    /// Events per batch handed to the operators.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Events larger than this (in bytes) go to the dead-letter output undecoded.
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: usize,
+    /// Worker threads for data-parallel operators; 0 means one per core.
+    #[serde(default)]
+    pub threads: usize,
+    /// Conversations whose placeholder numbering is remembered (least recently used evicted).
+    #[serde(default = "default_max_conversations")]
+    pub max_conversations: usize,
+}
+
+fn default_batch_size() -> usize {
+    1024
+}
+fn default_max_event_bytes() -> usize {
+    1024 * 1024
+}
+fn default_max_conversations() -> usize {
+    100_000
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch_size: default_batch_size(),
+            max_event_bytes: default_max_event_bytes(),
+            threads: 0,
+            max_conversations: default_max_conversations(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if !(1..=1_000_000).contains(&self.batch_size) {
+            errors.push(
+                join(path, "batch_size"),
+                format!("must be within 1..=1000000, got {}", self.batch_size),
+            );
+        }
+        if self.max_event_bytes < 64 {
+            errors.push(
+                join(path, "max_event_bytes"),
+                format!("must be at least 64, got {}", self.max_event_bytes),
+            );
+        }
+        if self.max_conversations == 0 {
+            errors.push(join(path, "max_conversations"), "must be at least 1");
+        }
+    }
+}
+
+/// How records on a source are encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// One JSON object per record (per line in files).
+    #[default]
+    Json,
+}
+
+/// A JSONL file (`type = "file"`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct FileSourceConfig {
+    /// Path of the JSONL file, relative to the working directory.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// Standard input, one JSON event per line (`type = "stdin"`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct StdinSourceConfig {
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// Where events come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    File(FileSourceConfig),
+    Stdin(StdinSourceConfig),
+}
+
+impl SourceSpec {
+    pub const TYPES: &'static [&'static str] = &["file", "stdin"];
+
+    pub fn parse(type_name: &str, body: toml::Value, path: &str, errors: &mut Errors) -> Option<Self> {
+        match type_name {
+            "file" => parse_table(body, path, errors).map(SourceSpec::File),
+            "stdin" => parse_table(body, path, errors).map(SourceSpec::Stdin),
+            other => {
+                errors.push(
+                    join(path, "type"),
+                    format!("unknown source type `{other}`, expected one of {:?}", Self::TYPES),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceSpec::File(_) => "file",
+            SourceSpec::Stdin(_) => "stdin",
+        }
+    }
+}
+
+/// Which records a sink writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// One verdict per event.
+    #[default]
+    Verdicts,
+    /// The event with redacted text and a verdict summary.
+    Enriched,
+    /// Inputs that could not be decoded, with the reason.
+    DeadLetters,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Verdicts => "verdicts",
+            RecordKind::Enriched => "enriched",
+            RecordKind::DeadLetters => "dead_letters",
+        }
+    }
+}
+
+/// A JSONL file sink (`type = "file"`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct FileSinkConfig {
+    /// Output path; parent directories are created.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub records: RecordKind,
+    /// Append instead of truncating at start-up.
+    #[serde(default)]
+    pub append: bool,
+}
+
+/// Standard output, one JSON record per line (`type = "stdout"`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct StdoutSinkConfig {
+    #[serde(default)]
+    pub records: RecordKind,
+}
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkSpec {
+    File(FileSinkConfig),
+    Stdout(StdoutSinkConfig),
+}
+
+impl SinkSpec {
+    pub const TYPES: &'static [&'static str] = &["file", "stdout"];
+
+    pub fn parse(type_name: &str, body: toml::Value, path: &str, errors: &mut Errors) -> Option<Self> {
+        match type_name {
+            "file" => parse_table(body, path, errors).map(SinkSpec::File),
+            "stdout" => parse_table(body, path, errors).map(SinkSpec::Stdout),
+            other => {
+                errors.push(
+                    join(path, "type"),
+                    format!("unknown sink type `{other}`, expected one of {:?}", Self::TYPES),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn records(&self) -> RecordKind {
+        match self {
+            SinkSpec::File(c) => c.records,
+            SinkSpec::Stdout(c) => c.records,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkSpec::File(_) => "file",
+            SinkSpec::Stdout(_) => "stdout",
+        }
+    }
+}
+
+/// Which section a node was declared in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Sources,
+    Operators,
+    Sinks,
+}
+
+impl Section {
+    pub fn key(self) -> &'static str {
+        match self {
+            Section::Sources => "sources",
+            Section::Operators => "operators",
+            Section::Sinks => "sinks",
+        }
+    }
+}
+
+/// A node as written: its id, `type`, `inputs`, and the rest of its table unparsed.
+#[derive(Debug, Clone)]
+pub struct RawNode {
+    pub section: Section,
+    pub id: String,
+    pub type_name: String,
+    pub inputs: Vec<String>,
+    pub body: toml::Value,
+}
+
+impl RawNode {
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.section.key(), self.id)
+    }
+}
+
+/// The whole document before graph checks.
+#[derive(Debug, Clone)]
+pub struct RawTopology {
+    pub name: String,
+    pub description: Option<String>,
+    pub settings: Settings,
+    pub nodes: Vec<RawNode>,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["name", "description", "settings", "sources", "operators", "sinks"];
+
+/// Splits an (interpolated) document into its parts, recording every structural error.
+pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
+    let mut name = String::new();
+    let mut description = None;
+    let mut settings = Settings::default();
+    let mut nodes = Vec::new();
+    for (key, value) in document {
+        match key.as_str() {
+            "name" => match value {
+                toml::Value::String(s) if valid_id(&s) => name = s,
+                other => errors.push(
+                    "name",
+                    format!("must be a string of letters, digits, `_`, `-` or `.`, got {other}"),
+                ),
+            },
+            "description" => match value {
+                toml::Value::String(s) => description = Some(s),
+                _ => errors.push("description", "must be a string"),
+            },
+            "settings" => {
+                if let Some(parsed) = parse_table::<Settings>(value, "settings", errors) {
+                    parsed.validate("settings", errors);
+                    settings = parsed;
+                }
+            }
+            "sources" => split_section(Section::Sources, value, &mut nodes, errors),
+            "operators" => split_section(Section::Operators, value, &mut nodes, errors),
+            "sinks" => split_section(Section::Sinks, value, &mut nodes, errors),
+            _ => errors.push(
+                key.as_str(),
+                format!("unknown top-level key, expected one of {TOP_LEVEL_KEYS:?}"),
+            ),
+        }
+    }
+    if name.is_empty() && !errors.iter().any(|e| e.path == "name") {
+        errors.push("name", "missing: every topology needs a name");
+    }
+    RawTopology {
+        name,
+        description,
+        settings,
+        nodes,
+    }
+}
+
+fn split_section(section: Section, value: toml::Value, nodes: &mut Vec<RawNode>, errors: &mut Errors) {
+    let toml::Value::Table(table) = value else {
+        errors.push(section.key(), "must be a table of named nodes");
+        return;
+    };
+    for (id, node) in table {
+        let path = join(section.key(), &id);
+        if !valid_id(&id) {
+            errors.push(&path, "node ids may use letters, digits, `_`, `-` and `.` only");
+        }
+        let toml::Value::Table(mut body) = node else {
+            errors.push(&path, "must be a table");
+            continue;
+        };
+        let type_name = match body.remove("type") {
+            Some(toml::Value::String(t)) => t,
+            Some(_) => {
+                errors.push(join(&path, "type"), "must be a string");
+                continue;
+            }
+            None => {
+                errors.push(join(&path, "type"), "missing");
+                continue;
+            }
+        };
+        let inputs = match body.remove("inputs") {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => {
+                let mut inputs = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        toml::Value::String(s) => inputs.push(s),
+                        _ => errors.push(format!("{path}.inputs[{i}]"), "must be a node id string"),
+                    }
+                }
+                inputs
+            }
+            Some(_) => {
+                errors.push(join(&path, "inputs"), "must be an array of node ids");
+                Vec::new()
+            }
+        };
+        nodes.push(RawNode {
+            section,
+            id,
+            type_name,
+            inputs,
+            body: toml::Value::Table(body),
+        });
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}

@@ -1,0 +1,237 @@
+//! `railyard eval`: scoring a detector against labelled JSONL.
+//!
+//! Two tasks, chosen by the rows: rows with `spans` (character offsets and labels, the
+//! Presidio format of `pii_dev_3000.jsonl`) are scored per label on exact span match, with
+//! overlap match beside it; rows with a 0/1 `label` are scored as binary classification
+//! (an event is positive when the operator reports any finding). Throughput counts detector
+//! time only.
+
+pub mod metrics;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use crate::event::Event;
+use crate::operators::Inspector;
+
+pub use metrics::{BinaryScores, Counts};
+
+/// Label renames applied to gold and predicted labels before matching (Presidio's generator
+/// calls URLs `DOMAIN_NAME`; a date of birth is a date).
+pub const DEFAULT_ALIASES: &[(&str, &str)] = &[("DOMAIN_NAME", "URL"), ("DATE_OF_BIRTH", "DATE_TIME")];
+
+#[derive(Debug, Deserialize)]
+struct GoldSpan {
+    start: usize,
+    end: usize,
+    label: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    text: String,
+    #[serde(default)]
+    spans: Option<Vec<GoldSpan>>,
+    #[serde(default)]
+    label: Option<serde_json::Value>,
+    #[serde(default)]
+    category: Option<String>,
+}
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    Row { path: String, line: usize, message: String },
+    #[error("{0}")]
+    Mixed(String),
+}
+
+/// Result of a span task.
+#[derive(Debug, Clone, Default)]
+pub struct SpanReport {
+    pub rows: usize,
+    /// Exact-match counts per label.
+    pub exact: BTreeMap<String, Counts>,
+    /// Overlap-match counts per label.
+    pub overlap: BTreeMap<String, Counts>,
+    pub seconds: f64,
+    pub bytes: usize,
+}
+
+impl SpanReport {
+    /// Micro-averaged exact counts over `labels`.
+    pub fn micro(&self, labels: &[String]) -> Counts {
+        labels
+            .iter()
+            .filter_map(|l| self.exact.get(l))
+            .fold(Counts::default(), |acc, c| acc.add(c))
+    }
+}
+
+/// Result of a classification task.
+#[derive(Debug, Clone, Default)]
+pub struct ClassReport {
+    pub scores: BinaryScores,
+    /// Recall (detected / total) per row `category`, for positives and negatives alike.
+    pub by_category: BTreeMap<String, (usize, usize)>,
+    pub seconds: f64,
+    pub bytes: usize,
+}
+
+pub enum Report {
+    Spans(SpanReport),
+    Classification(ClassReport),
+}
+
+fn alias<'a>(label: &'a str, aliases: &'a [(String, String)]) -> &'a str {
+    aliases
+        .iter()
+        .find(|(from, _)| from == label)
+        .map(|(_, to)| to.as_str())
+        .unwrap_or(label)
+}
+
+/// Byte offset of every char offset (one past the end included).
+fn char_to_byte(text: &str) -> Vec<usize> {
+    let mut map: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    map.push(text.len());
+    map
+}
+
+fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| EvalError::Row {
+                path: path.display().to_string(),
+                line: i + 1,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Scores `inspector` on the rows of `path`.
+pub fn evaluate(inspector: &dyn Inspector, path: &Path, aliases: &[(String, String)]) -> Result<Report, EvalError> {
+    let rows = read_rows(path)?;
+    let with_spans = rows.iter().filter(|r| r.spans.is_some()).count();
+    let with_labels = rows.iter().filter(|r| r.label.is_some()).count();
+    let events: Vec<Event> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Event::prompt(&i.to_string(), &r.text))
+        .collect();
+    let bytes = rows.iter().map(|r| r.text.len()).sum();
+    let started = Instant::now();
+    let inspected: Vec<Event> = events
+        .into_par_iter()
+        .map(|mut e| {
+            inspector.inspect(&mut e);
+            e
+        })
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    if with_spans == rows.len() {
+        Ok(Report::Spans(score_spans(&rows, &inspected, aliases, seconds, bytes)))
+    } else if with_labels == rows.len() {
+        Ok(Report::Classification(score_labels(&rows, &inspected, seconds, bytes)?))
+    } else {
+        Err(EvalError::Mixed(format!(
+            "every row needs `spans` (span task) or every row a `label` (classification); {} rows, {with_spans} with spans, {with_labels} with labels",
+            rows.len()
+        )))
+    }
+}
+
+fn score_spans(rows: &[Row], inspected: &[Event], aliases: &[(String, String)], seconds: f64, bytes: usize) -> SpanReport {
+    let mut report = SpanReport {
+        rows: rows.len(),
+        seconds,
+        bytes,
+        ..SpanReport::default()
+    };
+    for (row, event) in rows.iter().zip(inspected) {
+        let offsets = char_to_byte(&row.text);
+        let gold: BTreeSet<(String, usize, usize)> = row
+            .spans
+            .iter()
+            .flatten()
+            .filter(|s| s.start <= s.end && s.end < offsets.len())
+            .map(|s| (alias(&s.label, aliases).to_string(), offsets[s.start], offsets[s.end]))
+            .collect();
+        let predicted: BTreeSet<(String, usize, usize)> = event
+            .findings
+            .iter()
+            .flat_map(|f| f.spans.iter().map(move |s| (alias(&f.label, aliases).to_string(), s.start, s.end)))
+            .collect();
+        for (label, start, end) in &predicted {
+            let exact = report.exact.entry(label.clone()).or_default();
+            if gold.contains(&(label.clone(), *start, *end)) {
+                exact.tp += 1;
+            } else {
+                exact.fp += 1;
+            }
+            let overlaps = gold.iter().any(|(l, s, e)| l == label && s < end && start < e);
+            let overlap = report.overlap.entry(label.clone()).or_default();
+            if overlaps { overlap.tp += 1 } else { overlap.fp += 1 }
+        }
+        for (label, start, end) in &gold {
+            if !predicted.contains(&(label.clone(), *start, *end)) {
+                report.exact.entry(label.clone()).or_default().fn_ += 1;
+            }
+            let overlaps = predicted.iter().any(|(l, s, e)| l == label && s < end && start < e);
+            if !overlaps {
+                report.overlap.entry(label.clone()).or_default().fn_ += 1;
+            }
+        }
+    }
+    report
+}
+
+fn truthy(value: &serde_json::Value) -> Option<bool> {
+    match value {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::Number(n) => n.as_f64().map(|v| v >= 0.5),
+        serde_json::Value::String(s) => match s.as_str() {
+            "1" | "true" | "positive" => Some(true),
+            "0" | "false" | "negative" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn score_labels(rows: &[Row], inspected: &[Event], seconds: f64, bytes: usize) -> Result<ClassReport, EvalError> {
+    let mut report = ClassReport {
+        seconds,
+        bytes,
+        ..ClassReport::default()
+    };
+    for (i, (row, event)) in rows.iter().zip(inspected).enumerate() {
+        let gold = row.label.as_ref().and_then(truthy).ok_or_else(|| EvalError::Row {
+            path: "data".into(),
+            line: i + 1,
+            message: "`label` must be 0/1, true/false".into(),
+        })?;
+        let predicted = !event.findings.is_empty();
+        report.scores.record(gold, predicted);
+        if let Some(category) = &row.category {
+            let entry = report.by_category.entry(format!("{}:{category}", u8::from(gold))).or_default();
+            entry.0 += usize::from(predicted);
+            entry.1 += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,49 @@
+//! JSONL sinks: files and standard output, buffered, one record per line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+
+use crate::config::SinkSpec;
+
+/// Where serialized records are written.
+pub trait RecordSink: Send {
+    fn write_record(&mut self, json: &[u8]) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+struct JsonLines<W: Write + Send> {
+    out: BufWriter<W>,
+}
+
+impl<W: Write + Send> RecordSink for JsonLines<W> {
+    fn write_record(&mut self, json: &[u8]) -> io::Result<()> {
+        self.out.write_all(json)?;
+        self.out.write_all(b"\n")
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Opens a sink: creates parent directories, truncates unless `append`.
+pub fn open_sink(spec: &SinkSpec) -> io::Result<Box<dyn RecordSink>> {
+    Ok(match spec {
+        SinkSpec::File(config) => {
+            if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file: File = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(config.append)
+                .truncate(!config.append)
+                .open(&config.path)?;
+            Box::new(JsonLines {
+                out: BufWriter::with_capacity(256 * 1024, file),
+            })
+        }
+        SinkSpec::Stdout(_) => Box::new(JsonLines {
+            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+        }),
+    })
+}

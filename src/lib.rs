@@ -1,0 +1,42 @@
+//! # railyard
+//!
+//! A guardrail pipeline for LLM traffic, run as a stream processor: every prompt and response
+//! is checked for personal data, secrets, banned topics, prompt injection (and, with models,
+//! toxicity and grounding), a policy decides allow / flag / redact / block, and verdicts plus
+//! redacted ("enriched") records are published downstream.
+//!
+//! ## Data flow
+//! ```text
+//! source (file | stdin) -> decode (JSON) -> Event
+//!   -> inspectors in DAG order, each appending Findings     (operators::*)
+//!   -> decide: policy turns findings into an Action          (operators::decide)
+//!   -> redact: spans rewritten for the enriched record       (topology::redact)
+//!   -> sinks: verdicts, enriched records, dead letters       (io::sink)
+//! ```
+//! Undecodable input never stops a run and is never dropped: it becomes a dead-letter record
+//! with the reason and its origin (line number), and processing continues.
+//!
+//! ## Layout (dependencies point one way, top to bottom)
+//! - [`event`], [`verdict`]: the data model and the published contract (frozen by `schemas/`).
+//! - [`diagnostics`]: configuration errors with TOML paths (a leaf, shared by the layers below).
+//! - [`operators`]: one module per operator: `<Thing>Config` (serde, validation) builds the
+//!   runtime `<Thing>`. Operators know nothing of files or brokers.
+//! - [`config`]: TOML topology -> validated [`config::Topology`] with every error listed.
+//! - [`codec`]: input decoding and dead-letter records.
+//! - [`topology`]: the batch pipeline (data-parallel with rayon, output in input order) and
+//!   the file-mode runner.
+//! - [`io`]: broker-free sources and sinks (the embedded default).
+//! - [`eval`], [`bench`]: measuring detectors and topologies.
+//! - `main.rs`: the CLI only.
+
+pub mod bench;
+pub mod codec;
+pub mod config;
+pub mod diagnostics;
+pub mod eval;
+pub mod event;
+pub mod io;
+pub mod operators;
+pub mod telemetry;
+pub mod topology;
+pub mod verdict;

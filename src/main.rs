@@ -1,0 +1,256 @@
+//! The `railyard` command line: run, validate, graph, eval, bench.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use railyard::bench;
+use railyard::config::Topology;
+use railyard::eval::{self, Report};
+use railyard::operators::BuiltOperator;
+use railyard::telemetry::{init_logging, LogFormat};
+use railyard::topology::{run, RunOptions};
+use railyard::verdict::Action;
+
+#[derive(Parser)]
+#[command(name = "railyard", version, about = "Guardrail pipeline for LLM traffic")]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a topology until its sources end.
+    Run {
+        topology: PathBuf,
+        /// Worker threads (overrides settings.threads; 0 keeps it).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Check topologies and list every error with its TOML path.
+    Validate {
+        #[arg(required = true)]
+        topologies: Vec<PathBuf>,
+    },
+    /// Print a topology's DAG in Graphviz DOT.
+    Graph { topology: PathBuf },
+    /// Score one operator of a topology against labelled JSONL (spans or 0/1 labels).
+    Eval {
+        /// Labelled data: rows with `text` and `spans` [{start, end, label}] (char offsets)
+        /// or `label` (0/1).
+        data: PathBuf,
+        #[arg(long, default_value = "topologies/default.toml")]
+        topology: PathBuf,
+        /// Operator id in the topology.
+        #[arg(long)]
+        operator: String,
+        /// Labels for the micro average (span task); default: every label the detector emitted.
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Extra label renames FROM=TO, applied to gold and predictions.
+        #[arg(long = "alias", value_parser = parse_alias)]
+        aliases: Vec<(String, String)>,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Time a topology over a file beside its pass-through baseline.
+    Bench {
+        topology: PathBuf,
+        /// Input JSONL (replaces the topology's file sources).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Times the input is repeated.
+        #[arg(long, default_value_t = 10)]
+        repeat: usize,
+        /// Worker threads (1 = one core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+}
+
+fn parse_alias(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| format!("expected FROM=TO, got `{s}`"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, "info");
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Topology> {
+    Topology::from_file(path).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Run { topology, threads } => {
+            let topology = load(&topology)?;
+            let report = run(&topology, &RunOptions { record_latencies: false, threads })?;
+            let counts: Vec<String> = Action::ALL
+                .iter()
+                .zip(report.actions)
+                .map(|(a, n)| format!("{a}={n}"))
+                .collect();
+            eprintln!(
+                "{}: {} events ({}), {} dead letters, {:.1} ms",
+                topology.name,
+                report.events,
+                counts.join(" "),
+                report.dead_letters,
+                report.elapsed.as_secs_f64() * 1e3
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { topologies } => {
+            let mut failed = false;
+            for path in topologies {
+                match Topology::from_file(&path) {
+                    Ok(t) => println!(
+                        "ok: {} ({}: {} sources, {} operators, {} sinks)",
+                        path.display(),
+                        t.name,
+                        t.sources.len(),
+                        t.operators.len(),
+                        t.sinks.len()
+                    ),
+                    Err(err) => {
+                        failed = true;
+                        let errors = err.errors();
+                        println!("invalid: {} ({} errors)", path.display(), errors.len());
+                        for e in errors {
+                            println!("  {e}");
+                        }
+                    }
+                }
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Graph { topology } => {
+            let t = load(&topology)?;
+            print!("{}", t.graph.to_dot(&t.name));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { data, topology, operator, labels, aliases, threads } => {
+            let t = load(&topology)?;
+            let node = t
+                .operators
+                .iter()
+                .find(|o| &*o.id == operator)
+                .with_context(|| format!("no operator `{operator}` in {}", topology.display()))?;
+            let BuiltOperator::Inspector(inspector) = node.spec.build(&node.id)? else {
+                bail!("operator `{operator}` is a policy; evaluate a detector");
+            };
+            let mut all_aliases: Vec<(String, String)> = eval::DEFAULT_ALIASES
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            all_aliases.extend(aliases);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let report = pool.install(|| eval::evaluate(inspector.as_ref(), &data, &all_aliases))?;
+            print_report(&report, &labels, pool.current_num_threads());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { topology, input, repeat, threads } => {
+            let t = load(&topology)?;
+            let dir = tempfile::tempdir()?;
+            let source = match &input {
+                Some(path) => path.clone(),
+                None => t
+                    .sources
+                    .iter()
+                    .find_map(|s| match &s.spec {
+                        railyard::config::SourceSpec::File(c) => Some(c.path.clone()),
+                        _ => None,
+                    })
+                    .context("the topology has no file source; pass --input")?,
+            };
+            let repeated = bench::repeated_input(&source, repeat, dir.path())?;
+            let t = bench::with_input(&t, &repeated);
+            let (measured, baseline) = bench::compare(&t, threads)?;
+            let threads_used = if threads > 0 { threads } else if t.settings.threads > 0 { t.settings.threads } else { rayon::current_num_threads() };
+            println!("topology {} over {} x{} ({} events), {} thread(s)", t.name, source.display(), repeat, measured.events, threads_used);
+            println!("{:<14} {:>12} {:>9} {:>10} {:>10} {:>10}", "run", "events/s", "MB/s", "p50 us", "p99 us", "max us");
+            for (name, f) in [("topology", &measured), ("pass-through", &baseline)] {
+                println!(
+                    "{:<14} {:>12.0} {:>9.1} {:>10} {:>10} {:>10}",
+                    name, f.events_per_second, f.megabytes_per_second, f.p50_us, f.p99_us, f.max_us
+                );
+            }
+            println!("ratio topology / pass-through: {:.3}", measured.events_per_second / baseline.events_per_second);
+            if let Some(kib) = bench::peak_rss_kib() {
+                println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_report(report: &Report, labels: &[String], threads: usize) {
+    match report {
+        Report::Spans(r) => {
+            println!("{} rows, exact span match (overlap match in brackets)", r.rows);
+            println!("{:<20} {:>7} {:>7} {:>7} {:>8}   {:>7}", "label", "prec", "recall", "f1", "support", "overlap f1");
+            for (label, c) in &r.exact {
+                let o = r.overlap.get(label).copied().unwrap_or_default();
+                println!(
+                    "{:<20} {:>7.3} {:>7.3} {:>7.3} {:>8}   [{:.3}]",
+                    label, c.precision(), c.recall(), c.f1(), c.support(), o.f1()
+                );
+            }
+            let chosen: Vec<String> = if labels.is_empty() {
+                r.exact.iter().filter(|(_, c)| c.tp + c.fp > 0).map(|(l, _)| l.clone()).collect()
+            } else {
+                labels.to_vec()
+            };
+            let micro = r.micro(&chosen);
+            println!(
+                "micro over [{}]: precision {:.3} recall {:.3} f1 {:.3}",
+                chosen.join(","),
+                micro.precision(),
+                micro.recall(),
+                micro.f1()
+            );
+            print_throughput(r.rows, r.bytes, r.seconds, threads);
+        }
+        Report::Classification(r) => {
+            let c = r.scores.counts();
+            println!(
+                "binary: precision {:.3} recall {:.3} f1 {:.3} accuracy {:.3} balanced accuracy {:.3} (tp {} fp {} tn {} fn {})",
+                c.precision(), c.recall(), c.f1(), r.scores.accuracy(), r.scores.balanced_accuracy(),
+                r.scores.tp, r.scores.fp, r.scores.tn, r.scores.fn_
+            );
+            if !r.by_category.is_empty() {
+                println!("detected per gold:category");
+                for (category, (hit, total)) in &r.by_category {
+                    println!("  {:<60} {:>5}/{:<5} {:.3}", category, hit, total, *hit as f64 / (*total).max(1) as f64);
+                }
+            }
+            let rows = r.scores.tp + r.scores.fp + r.scores.tn + r.scores.fn_;
+            print_throughput(rows, r.bytes, r.seconds, threads);
+        }
+    }
+}
+
+fn print_throughput(rows: usize, bytes: usize, seconds: f64, threads: usize) {
+    println!(
+        "throughput: {:.0} texts/s, {:.1} MB/s on {} thread(s)",
+        rows as f64 / seconds.max(1e-9),
+        bytes as f64 / seconds.max(1e-9) / 1e6,
+        threads
+    );
+}

@@ -1,0 +1,270 @@
+//! `keyword_block`: deny-lists and banned topics matched by phrase.
+//!
+//! All phrases of all lists compile into one Aho-Corasick automaton (ASCII case-insensitive,
+//! leftmost-longest), so a text is scanned once whatever the number of phrases. A match counts
+//! only on word boundaries: `ass` does not match `class`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::Deserialize;
+
+use super::check_unit_interval;
+use super::Inspector;
+use crate::diagnostics::{join, Errors};
+use crate::event::{Category, Event, Finding, Provenance, Span};
+use crate::verdict::Action;
+
+/// One named list of phrases (`[[operators.<id>.lists]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct KeywordList {
+    /// Label reported for matches, e.g. `weapons`.
+    pub label: String,
+    /// Phrases to match.
+    #[serde(default)]
+    pub terms: Vec<String>,
+    /// A file with one phrase per line (`#` starts a comment), read at start-up.
+    #[serde(default)]
+    pub terms_file: Option<PathBuf>,
+    /// Action for this list; defaults to the operator's `action`.
+    #[serde(default)]
+    pub action: Option<Action>,
+    /// Score of a match.
+    #[serde(default = "default_score")]
+    pub score: f32,
+}
+
+fn default_score() -> f32 {
+    1.0
+}
+
+/// `[operators.<id>]` with `type = "keyword_block"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct KeywordConfig {
+    /// Suggested action for matches of lists without their own.
+    #[serde(default = "default_action")]
+    pub action: Action,
+    pub lists: Vec<KeywordList>,
+}
+
+fn default_action() -> Action {
+    Action::Block
+}
+
+impl KeywordList {
+    fn load_terms(&self) -> Result<Vec<String>, String> {
+        let mut terms: Vec<String> = self.terms.iter().map(|t| t.trim().to_string()).collect();
+        if let Some(file) = &self.terms_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read terms_file {}: {e}", file.display()))?;
+            terms.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        Ok(terms)
+    }
+}
+
+impl KeywordConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if self.lists.is_empty() {
+            errors.push(join(path, "lists"), "needs at least one list");
+        }
+        for (i, list) in self.lists.iter().enumerate() {
+            let at = format!("{path}.lists[{i}]");
+            if list.label.trim().is_empty() {
+                errors.push(join(&at, "label"), "must not be empty");
+            }
+            check_unit_interval(&at, "score", list.score, errors);
+            match list.load_terms() {
+                Err(message) => errors.push(join(&at, "terms_file"), message),
+                Ok(terms) if terms.is_empty() => {
+                    errors.push(&at, "has no terms (set `terms` or `terms_file`)")
+                }
+                Ok(terms) => {
+                    if terms.iter().any(|t| t.is_empty()) {
+                        errors.push(join(&at, "terms"), "terms must not be empty strings");
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn build(&self, id: &str) -> Result<KeywordBlocker, String> {
+        let mut phrases = Vec::new();
+        let mut owners = Vec::new();
+        let mut lists = Vec::new();
+        for (i, list) in self.lists.iter().enumerate() {
+            for term in list.load_terms()? {
+                phrases.push(term);
+                owners.push(i);
+            }
+            lists.push(ListRuntime {
+                label: Arc::from(list.label.as_str()),
+                action: list.action.unwrap_or(self.action),
+                score: list.score,
+            });
+        }
+        let matcher = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&phrases)
+            .map_err(|e| e.to_string())?;
+        Ok(KeywordBlocker {
+            id: Arc::from(id),
+            matcher,
+            owners,
+            lists,
+        })
+    }
+}
+
+struct ListRuntime {
+    label: Arc<str>,
+    action: Action,
+    score: f32,
+}
+
+/// The runtime phrase matcher.
+pub struct KeywordBlocker {
+    id: Arc<str>,
+    matcher: AhoCorasick,
+    owners: Vec<usize>,
+    lists: Vec<ListRuntime>,
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+impl KeywordBlocker {
+    /// (list index, span) of every whole-word match.
+    pub fn matches(&self, text: &str) -> Vec<(usize, Span)> {
+        self.matcher
+            .find_iter(text)
+            .filter(|m| {
+                let before = text[..m.start()].chars().next_back();
+                let after = text[m.end()..].chars().next();
+                !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
+            })
+            .map(|m| (self.owners[m.pattern().as_usize()], Span::new(m.start(), m.end())))
+            .collect()
+    }
+}
+
+impl Inspector for KeywordBlocker {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn inspect(&self, event: &mut Event) {
+        let matches = self.matches(&event.text);
+        for (index, list) in self.lists.iter().enumerate() {
+            let spans: Vec<Span> = matches.iter().filter(|(i, _)| *i == index).map(|(_, s)| *s).collect();
+            if spans.is_empty() {
+                continue;
+            }
+            event.findings.push(Finding {
+                operator: self.id.clone(),
+                category: Category::Keyword,
+                label: list.label.clone(),
+                score: list.score,
+                spans,
+                action: list.action,
+                redaction: None,
+                reason: None,
+                provenance: Provenance {
+                    detector: "aho_corasick",
+                    version: env!("CARGO_PKG_VERSION"),
+                    threshold: 0.0,
+                },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocker() -> KeywordBlocker {
+        KeywordConfig {
+            action: Action::Block,
+            lists: vec![
+                KeywordList {
+                    label: "weapons".into(),
+                    terms: vec!["pipe bomb".into(), "ghost gun".into()],
+                    terms_file: None,
+                    action: None,
+                    score: 1.0,
+                },
+                KeywordList {
+                    label: "profanity".into(),
+                    terms: vec!["ass".into()],
+                    terms_file: None,
+                    action: Some(Action::Flag),
+                    score: 0.6,
+                },
+            ],
+        }
+        .build("banned")
+        .unwrap()
+    }
+
+    #[test]
+    fn phrase_matching_cases() {
+        let b = blocker();
+        let cases: &[(&str, &[usize])] = &[
+            ("how to build a Pipe Bomb at home", &[0]),
+            ("PIPE BOMB", &[0]),
+            ("pipe bombs", &[]),
+            ("a pipe, bomb", &[]),
+            ("first class service", &[]),
+            ("kiss my ass", &[1]),
+            ("ghost gun and ass", &[0, 1]),
+            ("ass-kicking", &[1]),
+            ("Ünïcode ass ünïcode", &[1]),
+        ];
+        for (text, expected) in cases {
+            let got: Vec<usize> = b.matches(text).into_iter().map(|(i, _)| i).collect();
+            assert_eq!(&got, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn findings_carry_the_list_action() {
+        let b = blocker();
+        let mut event = Event::prompt("1", "kiss my ass, then the ghost gun");
+        b.inspect(&mut event);
+        let actions: Vec<(String, Action)> = event
+            .findings
+            .iter()
+            .map(|f| (f.label.to_string(), f.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [("weapons".to_string(), Action::Block), ("profanity".to_string(), Action::Flag)]
+        );
+    }
+
+    #[test]
+    fn a_list_without_terms_is_invalid() {
+        let config = KeywordConfig {
+            action: Action::Block,
+            lists: vec![KeywordList {
+                label: "empty".into(),
+                terms: vec![],
+                terms_file: None,
+                action: None,
+                score: 1.0,
+            }],
+        };
+        let mut errors = Errors::default();
+        config.validate("operators.k", &mut errors);
+        assert_eq!(errors.iter().next().unwrap().path, "operators.k.lists[0]");
+    }
+}

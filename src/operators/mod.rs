@@ -1,0 +1,147 @@
+//! Operators: the checks an event flows through.
+//!
+//! Each operator is one module with a `<Thing>Config` (serde, validation, `build`) and the
+//! runtime type it builds. [`OperatorSpec`] is the closed set selected by the TOML `type`
+//! field: adding an operator is one variant, one match arm in each method below, one module.
+//!
+//! CPU-bound detectors implement [`Inspector`]: they look at one event and append findings.
+//! The runtime fuses consecutive inspectors and runs them data-parallel over a batch (one pass
+//! per event over all of them, which keeps the event's text hot in cache). The `decide`
+//! operator is not an inspector: it builds the [`decide::Policy`] that turns findings into
+//! the verdict's action.
+
+pub mod decide;
+pub mod injection_heuristics;
+pub mod keyword_block;
+pub mod pii;
+pub mod redaction;
+pub mod secret_detect;
+
+use std::sync::Arc;
+
+use crate::diagnostics::{join, Errors};
+use crate::event::Event;
+
+/// A detector that inspects one event at a time.
+pub trait Inspector: Send + Sync {
+    /// The operator id (its TOML table name).
+    fn id(&self) -> &str;
+    /// Appends whatever it finds to `event.findings`.
+    fn inspect(&self, event: &mut Event);
+}
+
+/// The options of one operator, by TOML `type`.
+#[derive(Debug, Clone)]
+pub enum OperatorSpec {
+    PiiDetect(pii::PiiConfig),
+    SecretDetect(secret_detect::SecretConfig),
+    KeywordBlock(keyword_block::KeywordConfig),
+    InjectionHeuristics(injection_heuristics::InjectionConfig),
+    Decide(decide::DecideConfig),
+}
+
+/// What building an operator yields.
+pub enum BuiltOperator {
+    Inspector(Arc<dyn Inspector>),
+    Policy(decide::Policy),
+}
+
+/// Why an operator that passed validation could still not be built (e.g. a key file vanished).
+#[derive(Debug, thiserror::Error)]
+#[error("operators.{id}: {message}")]
+pub struct BuildError {
+    pub id: String,
+    pub message: String,
+}
+
+impl OperatorSpec {
+    pub const TYPES: &'static [&'static str] = &[
+        "pii_detect",
+        "secret_detect",
+        "keyword_block",
+        "injection_heuristics",
+        "decide",
+    ];
+
+    /// Parses and validates the body of `[operators.<id>]`, recording every error.
+    pub fn parse(type_name: &str, body: toml::Value, path: &str, errors: &mut Errors) -> Option<Self> {
+        use crate::diagnostics::parse_table;
+        let before = errors.len();
+        let spec = match type_name {
+            "pii_detect" => parse_table(body, path, errors).map(OperatorSpec::PiiDetect),
+            "secret_detect" => parse_table(body, path, errors).map(OperatorSpec::SecretDetect),
+            "keyword_block" => parse_table(body, path, errors).map(OperatorSpec::KeywordBlock),
+            "injection_heuristics" => {
+                parse_table(body, path, errors).map(OperatorSpec::InjectionHeuristics)
+            }
+            "decide" => parse_table(body, path, errors).map(OperatorSpec::Decide),
+            other => {
+                errors.push(
+                    join(path, "type"),
+                    format!("unknown operator type `{other}`, expected one of {:?}", Self::TYPES),
+                );
+                None
+            }
+        }?;
+        spec.validate(path, errors);
+        if errors.len() != before {
+            return None;
+        }
+        // Building compiles every pattern and reads every file: a topology that validates
+        // also starts.
+        let id = path.rsplit('.').next().unwrap_or(path);
+        if let Err(err) = spec.build(id) {
+            errors.push(path, err.message);
+            return None;
+        }
+        Some(spec)
+    }
+
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        match self {
+            OperatorSpec::PiiDetect(c) => c.validate(path, errors),
+            OperatorSpec::SecretDetect(c) => c.validate(path, errors),
+            OperatorSpec::KeywordBlock(c) => c.validate(path, errors),
+            OperatorSpec::InjectionHeuristics(c) => c.validate(path, errors),
+            OperatorSpec::Decide(c) => c.validate(path, errors),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            OperatorSpec::PiiDetect(_) => "pii_detect",
+            OperatorSpec::SecretDetect(_) => "secret_detect",
+            OperatorSpec::KeywordBlock(_) => "keyword_block",
+            OperatorSpec::InjectionHeuristics(_) => "injection_heuristics",
+            OperatorSpec::Decide(_) => "decide",
+        }
+    }
+
+    /// Builds the runtime operator (compiles patterns, loads keys).
+    pub fn build(&self, id: &str) -> Result<BuiltOperator, BuildError> {
+        let fail = |message: String| BuildError {
+            id: id.to_string(),
+            message,
+        };
+        Ok(match self {
+            OperatorSpec::PiiDetect(c) => BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?)),
+            OperatorSpec::SecretDetect(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
+            OperatorSpec::KeywordBlock(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
+            OperatorSpec::InjectionHeuristics(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
+            OperatorSpec::Decide(c) => BuiltOperator::Policy(c.build().map_err(fail)?),
+        })
+    }
+}
+
+/// Records an error unless `value` is a score within `0..=1`.
+pub fn check_unit_interval(path: &str, field: &str, value: f32, errors: &mut Errors) {
+    if !(0.0..=1.0).contains(&value) || value.is_nan() {
+        errors.push(join(path, field), format!("must be within 0..=1, got {value}"));
+    }
+}

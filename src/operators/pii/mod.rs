@@ -1,0 +1,488 @@
+//! `pii_detect`: personal data found by pattern, checksum and context.
+//!
+//! One pass per recognizer whose cheap byte prefilter passes (no digit in the text: no
+//! digit-based regex runs). Candidates are validated (Luhn, mod-97, SSN rules, ...), scored
+//! with context words, filtered by threshold, and overlaps are resolved by keeping the
+//! highest-scoring, then longest, candidate. Findings are grouped per label, one span per
+//! occurrence; the detected values themselves are never stored.
+
+pub mod context;
+pub mod recognizers;
+pub mod validators;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+use serde::Deserialize;
+
+use self::context::ContextWords;
+use self::recognizers::{Needs, Recognizer};
+use super::check_unit_interval;
+use super::redaction::RedactionConfig;
+use super::Inspector;
+use crate::diagnostics::{join, Errors};
+use crate::event::{Category, Event, Finding, Provenance, Redaction, Span};
+use crate::verdict::Action;
+
+/// A user-defined entity: a regex or a dictionary of terms (`[[operators.<id>.custom]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CustomEntity {
+    /// Label reported for matches, e.g. `EMPLOYEE_ID`.
+    pub label: String,
+    /// A regex (linear-time `regex` syntax); exclusive with `terms`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Literal terms matched on word boundaries; exclusive with `pattern`.
+    #[serde(default)]
+    pub terms: Vec<String>,
+    /// Match terms with exact case (default: ASCII case-insensitive).
+    #[serde(default)]
+    pub case_sensitive: bool,
+    /// Score of a match before context.
+    #[serde(default = "default_custom_score")]
+    pub score: f32,
+    /// Words that raise the score by `context_boost` when near a match.
+    #[serde(default)]
+    pub context: Vec<String>,
+    #[serde(default = "default_boost")]
+    pub context_boost: f32,
+}
+
+fn default_custom_score() -> f32 {
+    0.8
+}
+fn default_boost() -> f32 {
+    0.2
+}
+
+/// `[operators.<id>]` with `type = "pii_detect"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PiiConfig {
+    /// Built-in labels to detect; empty means all of them.
+    #[serde(default)]
+    pub entities: Vec<String>,
+    /// Minimum score (after context) for a candidate to be reported.
+    #[serde(default = "default_threshold")]
+    pub threshold: f32,
+    /// Per-label thresholds overriding `threshold`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f32>,
+    /// Suggested action per label; default `redact` (`DATE_TIME` and `URL`: `flag`).
+    #[serde(default)]
+    pub actions: BTreeMap<String, Action>,
+    /// Extra context words per label, added to the built-in ones.
+    #[serde(default)]
+    pub context: BTreeMap<String, Vec<String>>,
+    /// User-defined regex and dictionary entities.
+    #[serde(default)]
+    pub custom: Vec<CustomEntity>,
+    #[serde(default)]
+    pub redaction: RedactionConfig,
+}
+
+fn default_threshold() -> f32 {
+    0.5
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        PiiConfig {
+            entities: Vec::new(),
+            threshold: default_threshold(),
+            thresholds: BTreeMap::new(),
+            actions: BTreeMap::new(),
+            context: BTreeMap::new(),
+            custom: Vec::new(),
+            redaction: RedactionConfig::default(),
+        }
+    }
+}
+
+/// Labels whose default suggestion is `flag` rather than `redact`.
+const FLAG_BY_DEFAULT: &[&str] = &["DATE_TIME", "URL"];
+
+impl PiiConfig {
+    fn all_labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = recognizers::builtin_labels().iter().map(|l| l.to_string()).collect();
+        labels.extend(self.custom.iter().map(|c| c.label.clone()));
+        labels
+    }
+
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        let builtin = recognizers::builtin_labels();
+        for (i, entity) in self.entities.iter().enumerate() {
+            if !builtin.contains(&entity.as_str()) {
+                errors.push(
+                    format!("{path}.entities[{i}]"),
+                    format!("unknown entity `{entity}`, expected one of {builtin:?}"),
+                );
+            }
+        }
+        check_unit_interval(path, "threshold", self.threshold, errors);
+        let labels = self.all_labels();
+        let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        for (label, value) in &self.thresholds {
+            let at = join(path, "thresholds");
+            if !label_refs.contains(&label.as_str()) {
+                errors.push(join(&at, label), "unknown label");
+            }
+            check_unit_interval(&at, label, *value, errors);
+        }
+        for label in self.actions.keys().chain(self.context.keys()) {
+            if !label_refs.contains(&label.as_str()) {
+                errors.push(join(path, label), format!("unknown label `{label}`"));
+            }
+        }
+        for (i, custom) in self.custom.iter().enumerate() {
+            let at = format!("{path}.custom[{i}]");
+            if custom.label.is_empty()
+                || !custom.label.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                errors.push(join(&at, "label"), "must be UPPER_SNAKE_CASE, e.g. EMPLOYEE_ID");
+            }
+            match (&custom.pattern, custom.terms.is_empty()) {
+                (Some(_), false) => errors.push(&at, "set either `pattern` or `terms`, not both"),
+                (None, true) => errors.push(&at, "needs a `pattern` or a list of `terms`"),
+                (Some(pattern), true) => {
+                    if let Err(e) = Regex::new(pattern) {
+                        errors.push(join(&at, "pattern"), format!("invalid regex: {e}"));
+                    }
+                }
+                (None, false) => {
+                    if custom.terms.iter().any(|t| t.trim().is_empty()) {
+                        errors.push(join(&at, "terms"), "terms must not be empty strings");
+                    }
+                }
+            }
+            check_unit_interval(&at, "score", custom.score, errors);
+            check_unit_interval(&at, "context_boost", custom.context_boost, errors);
+        }
+        self.redaction.validate(&join(path, "redaction"), &label_refs, errors);
+    }
+
+    pub fn build(&self, id: &str) -> Result<PiiDetector, String> {
+        let labels = self.all_labels();
+        let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let redactions = self.redaction.resolve(&label_refs)?;
+        let mut label_info: Vec<LabelInfo> = Vec::new();
+        let mut label_index = |label: &str| -> usize {
+            if let Some(i) = label_info.iter().position(|l| &*l.name == label) {
+                return i;
+            }
+            let action = self.actions.get(label).copied().unwrap_or(if FLAG_BY_DEFAULT.contains(&label) {
+                Action::Flag
+            } else {
+                Action::Redact
+            });
+            label_info.push(LabelInfo {
+                name: Arc::from(label),
+                threshold: self.thresholds.get(label).copied().unwrap_or(self.threshold),
+                action,
+                redaction: redactions.get(label).cloned().flatten(),
+            });
+            label_info.len() - 1
+        };
+        let mut patterns = Vec::new();
+        for recognizer in recognizers::builtin() {
+            let enabled = self.entities.is_empty()
+                || self.entities.iter().any(|e| e == recognizer.label)
+                || (recognizer.label == "DATE_TIME" && self.entities.iter().any(|e| e == "DATE_OF_BIRTH"));
+            if !enabled {
+                continue;
+            }
+            let mut words: Vec<String> = recognizer.context.iter().map(|w| w.to_string()).collect();
+            words.extend(self.context.get(recognizer.label).into_iter().flatten().cloned());
+            patterns.push(CompiledRecognizer {
+                label: label_index(recognizer.label),
+                regex: Regex::new(recognizer.pattern).map_err(|e| format!("built-in pattern: {e}"))?,
+                context: ContextWords::new(&words),
+                negative: ContextWords::new(recognizer.negative_context),
+                spec: recognizer,
+            });
+        }
+        let dob_label = label_index("DATE_OF_BIRTH");
+        let mut custom_patterns = Vec::new();
+        let mut terms = Vec::new();
+        let mut term_entities = Vec::new();
+        for custom in &self.custom {
+            let label = label_index(&custom.label);
+            let entity = CustomRuntime {
+                label,
+                score: custom.score,
+                context: ContextWords::new(&custom.context),
+                context_boost: custom.context_boost,
+                case_sensitive: custom.case_sensitive,
+            };
+            if let Some(pattern) = &custom.pattern {
+                custom_patterns.push((Regex::new(pattern).map_err(|e| e.to_string())?, entity));
+            } else {
+                let entity_index = term_entities.len();
+                term_entities.push(entity);
+                for term in &custom.terms {
+                    terms.push((term.clone(), entity_index));
+                }
+            }
+        }
+        let dictionary = if terms.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(terms.iter().map(|(t, _)| t))
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        Ok(PiiDetector {
+            id: Arc::from(id),
+            recognizers: patterns,
+            custom_patterns,
+            dictionary,
+            dictionary_terms: terms,
+            term_entities,
+            labels: label_info,
+            dob_label,
+            dob_context: ContextWords::new(&["born", "birth", "dob", "birthday", "b-day"]),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct LabelInfo {
+    name: Arc<str>,
+    threshold: f32,
+    action: Action,
+    redaction: Option<Redaction>,
+}
+
+struct CompiledRecognizer {
+    label: usize,
+    regex: Regex,
+    context: ContextWords,
+    negative: ContextWords,
+    spec: Recognizer,
+}
+
+struct CustomRuntime {
+    label: usize,
+    score: f32,
+    context: ContextWords,
+    context_boost: f32,
+    case_sensitive: bool,
+}
+
+/// A scored candidate before overlap resolution.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    label: usize,
+    span: Span,
+    score: f32,
+    detector: &'static str,
+}
+
+/// Which cheap byte tests a text passes.
+struct TextTraits {
+    digit: bool,
+    at: bool,
+    colon: bool,
+    url: bool,
+    hyphen_or_colon: bool,
+}
+
+impl TextTraits {
+    fn of(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let colon = memchr::memchr(b':', bytes).is_some();
+        TextTraits {
+            digit: bytes.iter().any(u8::is_ascii_digit),
+            at: memchr::memchr(b'@', bytes).is_some(),
+            colon,
+            url: memchr::memmem::find(bytes, b"://").is_some()
+                || memchr::memmem::find(bytes, b"www.").is_some()
+                || memchr::memmem::find(bytes, b"WWW.").is_some(),
+            hyphen_or_colon: colon || memchr::memchr(b'-', bytes).is_some(),
+        }
+    }
+
+    fn allows(&self, needs: Needs) -> bool {
+        match needs {
+            Needs::Digit => self.digit,
+            Needs::At => self.at,
+            Needs::Colon => self.colon,
+            Needs::UrlMarker => self.url,
+            Needs::HexPair => self.hyphen_or_colon,
+            Needs::Nothing => true,
+        }
+    }
+}
+
+/// The runtime PII detector built from a [`PiiConfig`].
+pub struct PiiDetector {
+    id: Arc<str>,
+    recognizers: Vec<CompiledRecognizer>,
+    custom_patterns: Vec<(Regex, CustomRuntime)>,
+    dictionary: Option<AhoCorasick>,
+    dictionary_terms: Vec<(String, usize)>,
+    term_entities: Vec<CustomRuntime>,
+    labels: Vec<LabelInfo>,
+    dob_label: usize,
+    dob_context: ContextWords,
+}
+
+impl PiiDetector {
+    /// Every label/span/score this detector reports for `text`, overlaps resolved, sorted by
+    /// position. Used by `inspect` and by `railyard eval`.
+    pub fn detect(&self, text: &str) -> Vec<(Arc<str>, Span, f32)> {
+        self.resolve(self.candidates(text))
+            .into_iter()
+            .map(|c| (self.labels[c.label].name.clone(), c.span, c.score))
+            .collect()
+    }
+
+    fn candidates(&self, text: &str) -> Vec<Candidate> {
+        let traits = TextTraits::of(text);
+        let mut out = Vec::new();
+        for r in &self.recognizers {
+            if !traits.allows(r.spec.needs) {
+                continue;
+            }
+            for m in r.regex.find_iter(text) {
+                let Some(mut score) = (r.spec.score)(m.as_str(), text, m.start()) else {
+                    continue;
+                };
+                if r.context.near(text, m.start(), m.end()) {
+                    score += r.spec.context_boost;
+                }
+                if r.negative.near(text, m.start(), m.end()) {
+                    score -= r.spec.context_boost;
+                }
+                let mut label = r.label;
+                if r.spec.label == "DATE_TIME" && self.dob_context.near(text, m.start(), m.end()) {
+                    label = self.dob_label;
+                    score = score.max(0.85);
+                }
+                self.push_candidate(&mut out, label, m.start(), m.end(), score, r.spec.detector);
+            }
+        }
+        for (regex, entity) in &self.custom_patterns {
+            for m in regex.find_iter(text) {
+                let score = entity.score
+                    + if entity.context.near(text, m.start(), m.end()) {
+                        entity.context_boost
+                    } else {
+                        0.0
+                    };
+                self.push_candidate(&mut out, entity.label, m.start(), m.end(), score, "custom_regex");
+            }
+        }
+        if let Some(dictionary) = &self.dictionary {
+            let bytes = text.as_bytes();
+            for m in dictionary.find_iter(text) {
+                let (term, entity_index) = &self.dictionary_terms[m.pattern().as_usize()];
+                let entity = &self.term_entities[*entity_index];
+                let on_boundaries = (m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric())
+                    && (m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphanumeric());
+                if !on_boundaries || (entity.case_sensitive && &text[m.start()..m.end()] != term) {
+                    continue;
+                }
+                let score = entity.score
+                    + if entity.context.near(text, m.start(), m.end()) {
+                        entity.context_boost
+                    } else {
+                        0.0
+                    };
+                self.push_candidate(&mut out, entity.label, m.start(), m.end(), score, "dictionary");
+            }
+        }
+        out
+    }
+
+    fn push_candidate(
+        &self,
+        out: &mut Vec<Candidate>,
+        label: usize,
+        start: usize,
+        end: usize,
+        score: f32,
+        detector: &'static str,
+    ) {
+        let score = score.clamp(0.0, 1.0);
+        if score >= self.labels[label].threshold && end > start {
+            out.push(Candidate {
+                label,
+                span: Span::new(start, end),
+                score,
+                detector,
+            });
+        }
+    }
+
+    /// Keeps the best non-overlapping candidates: higher score first, then longer span.
+    fn resolve(&self, mut candidates: Vec<Candidate>) -> Vec<Candidate> {
+        if candidates.len() < 2 {
+            return candidates;
+        }
+        candidates.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.span.len().cmp(&a.span.len()))
+                .then(a.span.start.cmp(&b.span.start))
+        });
+        let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len());
+        for c in candidates {
+            if !kept.iter().any(|k| k.span.overlaps(&c.span)) {
+                kept.push(c);
+            }
+        }
+        kept.sort_by_key(|c| c.span.start);
+        kept
+    }
+}
+
+impl Inspector for PiiDetector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn inspect(&self, event: &mut Event) {
+        let found = self.resolve(self.candidates(&event.text));
+        if found.is_empty() {
+            return;
+        }
+        // Group by label, in order of first occurrence.
+        let mut order: Vec<usize> = Vec::new();
+        for c in &found {
+            if !order.contains(&c.label) {
+                order.push(c.label);
+            }
+        }
+        for label in order {
+            let info = &self.labels[label];
+            let of_label = found.iter().filter(|c| c.label == label);
+            let spans: Vec<Span> = of_label.clone().map(|c| c.span).collect();
+            let best = of_label.clone().map(|c| c.score).fold(0.0, f32::max);
+            let detector = of_label.clone().next().map(|c| c.detector).unwrap_or("regex");
+            event.findings.push(Finding {
+                operator: self.id.clone(),
+                category: Category::Pii,
+                label: info.name.clone(),
+                score: best,
+                spans,
+                action: info.action,
+                redaction: info.redaction.clone(),
+                reason: None,
+                provenance: Provenance {
+                    detector,
+                    version: env!("CARGO_PKG_VERSION"),
+                    threshold: info.threshold,
+                },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

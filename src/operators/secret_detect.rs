@@ -1,0 +1,354 @@
+//! `secret_detect`: credentials with known formats, and high-entropy tokens near context words.
+//!
+//! One `RegexSet` pass tells which known formats occur at all; only those run `find_iter`.
+//! Findings carry the kind of secret (the label), never its value. High-entropy tokens are
+//! reported only when a context word (`key`, `token`, `secret`, ...) is near, which keeps hashes
+//! and ids in ordinary text from being flagged.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use regex::{Regex, RegexSet};
+use serde::Deserialize;
+
+use super::check_unit_interval;
+use super::pii::context::ContextWords;
+use super::redaction::RedactionConfig;
+use super::Inspector;
+use crate::diagnostics::{join, Errors};
+use crate::event::{Category, Event, Finding, Provenance, Redaction, Span};
+use crate::verdict::Action;
+
+/// A known secret format: label, pattern, capture group holding the secret (0 = whole match).
+struct Format {
+    label: &'static str,
+    pattern: &'static str,
+    group: usize,
+    score: f32,
+}
+
+const FORMATS: &[Format] = &[
+    Format { label: "PRIVATE_KEY", pattern: r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----|\z)", group: 0, score: 0.99 },
+    Format { label: "AWS_ACCESS_KEY", pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b", group: 0, score: 0.95 },
+    Format { label: "GITHUB_TOKEN", pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b", group: 0, score: 0.99 },
+    Format { label: "GITLAB_TOKEN", pattern: r"\bglpat-[A-Za-z0-9_\-]{20,}", group: 0, score: 0.99 },
+    Format { label: "SLACK_TOKEN", pattern: r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", group: 0, score: 0.97 },
+    Format { label: "SLACK_WEBHOOK", pattern: r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}", group: 0, score: 0.97 },
+    Format { label: "STRIPE_KEY", pattern: r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b", group: 0, score: 0.97 },
+    Format { label: "GOOGLE_API_KEY", pattern: r"\bAIza[0-9A-Za-z_\-]{35}", group: 0, score: 0.95 },
+    Format { label: "ANTHROPIC_API_KEY", pattern: r"\bsk-ant-[A-Za-z0-9_\-]{20,}", group: 0, score: 0.98 },
+    Format { label: "OPENAI_API_KEY", pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", group: 0, score: 0.9 },
+    Format { label: "HUGGINGFACE_TOKEN", pattern: r"\bhf_[A-Za-z0-9]{34,}\b", group: 0, score: 0.95 },
+    Format { label: "NPM_TOKEN", pattern: r"\bnpm_[A-Za-z0-9]{36}\b", group: 0, score: 0.95 },
+    Format { label: "SENDGRID_KEY", pattern: r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b", group: 0, score: 0.97 },
+    Format { label: "TWILIO_KEY", pattern: r"\bSK[0-9a-f]{32}\b", group: 0, score: 0.8 },
+    Format { label: "AZURE_STORAGE_KEY", pattern: r"AccountKey=([A-Za-z0-9+/=]{80,90})", group: 1, score: 0.95 },
+    Format { label: "JWT", pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", group: 0, score: 0.9 },
+    Format { label: "CONNECTION_STRING_PASSWORD", pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@[^\s/]{2,}", group: 1, score: 0.9 },
+    Format { label: "PASSWORD_ASSIGNMENT", pattern: r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key)\b["']?\s*(?:[:=]|=>)\s*["']?([^\s"',;]{8,128})"#, group: 1, score: 0.75 },
+];
+
+/// Label used for high-entropy tokens near context words.
+pub const HIGH_ENTROPY_LABEL: &str = "HIGH_ENTROPY_TOKEN";
+
+const ENTROPY_CONTEXT: &[&str] = &[
+    "key", "token", "secret", "password", "passwd", "api", "auth", "bearer", "credential",
+    "apikey", "access", "private",
+];
+
+/// `[operators.<id>]` with `type = "secret_detect"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SecretConfig {
+    /// Minimum score for a finding.
+    #[serde(default = "default_threshold")]
+    pub threshold: f32,
+    /// Suggested action for every secret finding.
+    #[serde(default = "default_action")]
+    pub action: Action,
+    /// Look for high-entropy tokens near context words.
+    #[serde(default = "default_true")]
+    pub entropy: bool,
+    /// Shortest token considered for the entropy check.
+    #[serde(default = "default_min_token_len")]
+    pub entropy_min_len: usize,
+    /// Shannon entropy (bits per character) a token must reach.
+    #[serde(default = "default_min_entropy")]
+    pub entropy_min_bits: f32,
+    /// Labels to leave out, e.g. `["JWT"]`.
+    #[serde(default)]
+    pub disabled: Vec<String>,
+    #[serde(default)]
+    pub redaction: RedactionConfig,
+}
+
+fn default_threshold() -> f32 {
+    0.5
+}
+fn default_action() -> Action {
+    Action::Redact
+}
+fn default_true() -> bool {
+    true
+}
+fn default_min_token_len() -> usize {
+    20
+}
+fn default_min_entropy() -> f32 {
+    3.5
+}
+
+impl Default for SecretConfig {
+    fn default() -> Self {
+        SecretConfig {
+            threshold: default_threshold(),
+            action: default_action(),
+            entropy: true,
+            entropy_min_len: default_min_token_len(),
+            entropy_min_bits: default_min_entropy(),
+            disabled: Vec::new(),
+            redaction: RedactionConfig::default(),
+        }
+    }
+}
+
+/// Every label this operator can report.
+pub fn labels() -> Vec<&'static str> {
+    let mut labels: Vec<&'static str> = FORMATS.iter().map(|f| f.label).collect();
+    labels.push(HIGH_ENTROPY_LABEL);
+    labels
+}
+
+impl SecretConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        check_unit_interval(path, "threshold", self.threshold, errors);
+        let known = labels();
+        for (i, label) in self.disabled.iter().enumerate() {
+            if !known.contains(&label.as_str()) {
+                errors.push(
+                    format!("{path}.disabled[{i}]"),
+                    format!("unknown secret label `{label}`, expected one of {known:?}"),
+                );
+            }
+        }
+        if !(8..=512).contains(&self.entropy_min_len) {
+            errors.push(
+                join(path, "entropy_min_len"),
+                format!("must be within 8..=512, got {}", self.entropy_min_len),
+            );
+        }
+        if !(1.0..=8.0).contains(&self.entropy_min_bits) {
+            errors.push(
+                join(path, "entropy_min_bits"),
+                format!("must be within 1..=8 bits per character, got {}", self.entropy_min_bits),
+            );
+        }
+        self.redaction.validate(&join(path, "redaction"), &known, errors);
+    }
+
+    pub fn build(&self, id: &str) -> Result<SecretDetector, String> {
+        let formats: Vec<&Format> = FORMATS
+            .iter()
+            .filter(|f| !self.disabled.iter().any(|d| d == f.label))
+            .collect();
+        let set = RegexSet::new(formats.iter().map(|f| f.pattern)).map_err(|e| e.to_string())?;
+        let regexes = formats
+            .iter()
+            .map(|f| Regex::new(f.pattern).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let all = labels();
+        let redactions = self.redaction.resolve(&all)?;
+        let label_arcs: BTreeMap<&'static str, (Arc<str>, Option<Redaction>)> = all
+            .iter()
+            .map(|l| (*l, (Arc::from(*l), redactions.get(*l).cloned().flatten())))
+            .collect();
+        Ok(SecretDetector {
+            id: Arc::from(id),
+            formats: formats.into_iter().zip(regexes).collect(),
+            set,
+            entropy: self.entropy && !self.disabled.iter().any(|d| d == HIGH_ENTROPY_LABEL),
+            entropy_context: ContextWords::new(ENTROPY_CONTEXT),
+            token_regex: Regex::new(r"[A-Za-z0-9+/=_\-]{8,}").map_err(|e| e.to_string())?,
+            min_len: self.entropy_min_len,
+            min_bits: self.entropy_min_bits,
+            threshold: self.threshold,
+            action: self.action,
+            labels: label_arcs,
+        })
+    }
+}
+
+/// Shannon entropy of `s` in bits per character.
+pub fn shannon_entropy(s: &str) -> f32 {
+    let mut counts = [0u32; 256];
+    for &b in s.as_bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f32 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The runtime secret detector.
+pub struct SecretDetector {
+    id: Arc<str>,
+    formats: Vec<(&'static Format, Regex)>,
+    set: RegexSet,
+    entropy: bool,
+    entropy_context: ContextWords,
+    token_regex: Regex,
+    min_len: usize,
+    min_bits: f32,
+    threshold: f32,
+    action: Action,
+    labels: BTreeMap<&'static str, (Arc<str>, Option<Redaction>)>,
+}
+
+impl SecretDetector {
+    /// Label, span and score of every secret in `text`, overlaps resolved, by position.
+    pub fn detect(&self, text: &str) -> Vec<(&'static str, Span, f32)> {
+        let mut found: Vec<(&'static str, Span, f32)> = Vec::new();
+        let matched = self.set.matches(text);
+        for index in matched.iter() {
+            let (format, regex) = &self.formats[index];
+            if format.score < self.threshold {
+                continue;
+            }
+            for caps in regex.captures_iter(text) {
+                if let Some(m) = caps.get(format.group) {
+                    push_unless_overlapping(&mut found, format.label, Span::new(m.start(), m.end()), format.score);
+                }
+            }
+        }
+        if self.entropy && text.len() >= self.min_len && 0.7 >= self.threshold {
+            for m in self.token_regex.find_iter(text) {
+                let token = m.as_str();
+                let mixed = token.bytes().any(|b| b.is_ascii_digit())
+                    && token.bytes().any(|b| b.is_ascii_alphabetic());
+                if token.len() >= self.min_len
+                    && mixed
+                    && shannon_entropy(token) >= self.min_bits
+                    && self.entropy_context.near(text, m.start(), m.end())
+                {
+                    push_unless_overlapping(&mut found, HIGH_ENTROPY_LABEL, Span::new(m.start(), m.end()), 0.7);
+                }
+            }
+        }
+        found.sort_by_key(|(_, span, _)| span.start);
+        found
+    }
+}
+
+fn push_unless_overlapping(found: &mut Vec<(&'static str, Span, f32)>, label: &'static str, span: Span, score: f32) {
+    if let Some(existing) = found.iter_mut().find(|(_, s, _)| s.overlaps(&span)) {
+        if score > existing.2 {
+            *existing = (label, span, score);
+        }
+        return;
+    }
+    found.push((label, span, score));
+}
+
+impl Inspector for SecretDetector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn inspect(&self, event: &mut Event) {
+        let found = self.detect(&event.text);
+        let mut labels: Vec<&'static str> = found.iter().map(|(l, _, _)| *l).collect();
+        labels.dedup();
+        labels.sort_unstable();
+        labels.dedup();
+        for label in labels {
+            let (name, redaction) = &self.labels[label];
+            let of_label = found.iter().filter(|(l, _, _)| *l == label);
+            event.findings.push(Finding {
+                operator: self.id.clone(),
+                category: Category::Secret,
+                label: name.clone(),
+                score: of_label.clone().map(|(_, _, s)| *s).fold(0.0, f32::max),
+                spans: of_label.map(|(_, span, _)| *span).collect(),
+                action: self.action,
+                redaction: redaction.clone(),
+                reason: None,
+                provenance: Provenance {
+                    detector: if label == HIGH_ENTROPY_LABEL { "entropy" } else { "regex" },
+                    version: env!("CARGO_PKG_VERSION"),
+                    threshold: self.threshold,
+                },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detector() -> SecretDetector {
+        SecretConfig::default().build("secrets").unwrap()
+    }
+
+    #[test]
+    fn known_formats_are_found_by_kind() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("aws", "key AKIAIOSFODNN7EXAMPLE in config", "AKIAIOSFODNN7EXAMPLE"),
+            ("github", "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 ok", "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"),
+            ("gitlab", "glpat-abcdefghij0123456789 here", "glpat-abcdefghij0123456789"),
+            ("slack", "xoxb-123456789012-abcdefghij", "xoxb-123456789012-abcdefghij"),
+            ("stripe", "use sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+            ("google", "AIzaSyA-1234567890abcdefghijklmnopqrstu", "AIzaSyA-1234567890abcdefghijklmnopqrstu"),
+            ("openai", "my key is sk-proj-abcdefghijklmnopqrstuvwxyz012345", "sk-proj-abcdefghijklmnopqrstuvwxyz012345"),
+            ("anthropic", "sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "sk-ant-api03-abcdefghijklmnopqrstuvwxyz"),
+            ("jwt", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+            ("pem", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"),
+            ("postgres", "postgres://admin:s3cr3tP4ss@db.internal:5432/app", "s3cr3tP4ss"),
+            ("assignment", "password = \"hunter2hunter2\"", "hunter2hunter2"),
+            ("entropy", "the api token is Zx8qP2mN7vL4kR9tW3yB6cD1", "Zx8qP2mN7vL4kR9tW3yB6cD1"),
+        ];
+        let d = detector();
+        for (name, text, secret) in cases {
+            let found = d.detect(text);
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            let span = found[0].1;
+            assert_eq!(&text[span.start..span.end], *secret, "{name}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_has_no_secrets() {
+        let d = detector();
+        for text in [
+            "The quick brown fox jumps over the lazy dog.",
+            "commit 3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8a9b merged",
+            "My password is weak",
+            "Call sk-8 on monday",
+            "Order AKIA123 shipped",
+        ] {
+            assert!(d.detect(text).is_empty(), "{text}: {:?}", d.detect(text));
+        }
+    }
+
+    #[test]
+    fn disabled_labels_are_not_reported() {
+        let config = SecretConfig {
+            disabled: vec!["JWT".into()],
+            ..SecretConfig::default()
+        };
+        let d = config.build("s").unwrap();
+        let text = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert!(d.detect(text).iter().all(|(l, _, _)| *l != "JWT"));
+    }
+
+    #[test]
+    fn entropy_of_uniform_and_random_strings() {
+        assert!(shannon_entropy("aaaaaaaa") < 0.01);
+        assert!(shannon_entropy("Zx8qP2mN7vL4kR9tW3yB6cD1") > 4.0);
+    }
+}

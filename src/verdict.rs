@@ -1,0 +1,209 @@
+//! The decision contract: [`Action`], [`Verdict`] and the enriched record.
+//!
+//! These types are what downstream consumers read; their JSON form is frozen by
+//! `schemas/verdict.schema.json` and `schemas/enriched.schema.json` (tests validate every
+//! verdict they produce against those files). Change them only with a schema version bump.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Category, Event, EventKind, Finding, Origin, Provenance, Span};
+
+/// Version of the verdict and enriched-record contracts.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// What to do with an event, ordered by severity: `Allow < Flag < Redact < Block`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[default]
+    Allow,
+    Flag,
+    Redact,
+    Block,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Action::Allow, Action::Flag, Action::Redact, Action::Block];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Flag => "flag",
+            Action::Redact => "redact",
+            Action::Block => "block",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown action `{s}`, expected allow, flag, redact or block"))
+    }
+}
+
+/// Which topology produced a verdict: its name and the SHA-256 of its TOML text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyRef {
+    pub name: Arc<str>,
+    pub hash: Arc<str>,
+}
+
+/// A finding as published: no redaction key, no detected value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingRecord {
+    pub operator: Arc<str>,
+    pub category: Category,
+    pub label: Arc<str>,
+    pub score: f32,
+    pub spans: Vec<Span>,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Arc<str>>,
+    pub provenance: Provenance,
+}
+
+impl From<&Finding> for FindingRecord {
+    fn from(f: &Finding) -> Self {
+        FindingRecord {
+            operator: f.operator.clone(),
+            category: f.category,
+            label: f.label.clone(),
+            score: round4(f.score),
+            spans: f.spans.clone(),
+            action: f.action,
+            reason: f.reason.clone(),
+            provenance: f.provenance.clone(),
+        }
+    }
+}
+
+fn round4(x: f32) -> f32 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// The decision for one event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub schema_version: &'static str,
+    pub event_id: Arc<str>,
+    pub kind: EventKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Arc<str>>,
+    pub action: Action,
+    pub findings: Vec<FindingRecord>,
+    pub topology: TopologyRef,
+    pub origin: Origin,
+    /// Microseconds from the event entering the pipeline to its decision.
+    pub latency_us: u64,
+}
+
+impl Verdict {
+    pub fn new(event: &Event, action: Action, topology: &TopologyRef, latency_us: u64) -> Self {
+        Verdict {
+            schema_version: SCHEMA_VERSION,
+            event_id: event.id.clone(),
+            kind: event.kind,
+            conversation_id: event.conversation_id.clone(),
+            action,
+            findings: event.findings.iter().map(FindingRecord::from).collect(),
+            topology: topology.clone(),
+            origin: event.origin.clone(),
+            latency_us,
+        }
+    }
+
+    /// Distinct categories among the findings, sorted.
+    pub fn categories(&self) -> Vec<Category> {
+        let mut categories: Vec<Category> = self.findings.iter().map(|f| f.category).collect();
+        categories.sort();
+        categories.dedup();
+        categories
+    }
+}
+
+/// The verdict in brief, carried inside an enriched record.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictSummary {
+    pub action: Action,
+    pub categories: Vec<Category>,
+    pub labels: Vec<Arc<str>>,
+    pub finding_count: usize,
+}
+
+/// The event as it may travel on: redacted text plus the verdict summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrichedRecord {
+    pub schema_version: &'static str,
+    pub id: Arc<str>,
+    pub kind: EventKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Arc<str>>,
+    /// The text with every redacting finding rewritten.
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub context: Arc<[Arc<str>]>,
+    pub metadata: Arc<serde_json::Map<String, serde_json::Value>>,
+    pub verdict: VerdictSummary,
+}
+
+impl EnrichedRecord {
+    pub fn new(event: &Event, verdict: &Verdict, redacted_text: String) -> Self {
+        let mut labels: Vec<Arc<str>> = verdict.findings.iter().map(|f| f.label.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        EnrichedRecord {
+            schema_version: SCHEMA_VERSION,
+            id: event.id.clone(),
+            kind: event.kind,
+            conversation_id: event.conversation_id.clone(),
+            text: redacted_text,
+            prompt: event.prompt.clone(),
+            context: event.context.clone(),
+            metadata: event.metadata.clone(),
+            verdict: VerdictSummary {
+                action: verdict.action,
+                categories: verdict.categories(),
+                labels,
+                finding_count: verdict.findings.len(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_ordered_by_severity() {
+        assert!(Action::Allow < Action::Flag);
+        assert!(Action::Flag < Action::Redact);
+        assert!(Action::Redact < Action::Block);
+        assert_eq!(Action::ALL.iter().max(), Some(&Action::Block));
+    }
+
+    #[test]
+    fn actions_parse_their_own_names() {
+        for action in Action::ALL {
+            assert_eq!(action.as_str().parse::<Action>(), Ok(action));
+        }
+        assert!("deny".parse::<Action>().is_err());
+    }
+}

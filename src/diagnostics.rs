@@ -70,6 +70,8 @@ pub fn parse_table<T: serde::de::DeserializeOwned>(
         serde_ignored::deserialize(tracked, |ignored| unknown.push(ignored.to_string()))
     };
     for field in unknown {
+        // serde_ignored writes `?` for an `Option` layer; it is not part of the TOML path.
+        let field = field.replace(".?", "").replace("?.", "");
         errors.push(join(path, &field), "unknown field");
     }
     match result {

@@ -58,6 +58,9 @@ enum Command {
         aliases: Vec<(String, String)>,
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Print up to N mismatched spans of the chosen labels (values from the labelled file).
+        #[arg(long, default_value_t = 0)]
+        show_errors: usize,
     },
     /// Time a topology over a file beside its pass-through baseline.
     Bench {
@@ -145,7 +148,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             print!("{}", t.graph.to_dot(&t.name));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { data, topology, operator, labels, aliases, threads } => {
+        Command::Eval { data, topology, operator, labels, aliases, threads, show_errors } => {
             let t = load(&topology)?;
             let node = t
                 .operators
@@ -162,7 +165,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             all_aliases.extend(aliases);
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
             let report = pool.install(|| eval::evaluate(inspector.as_ref(), &data, &all_aliases))?;
-            print_report(&report, &labels, pool.current_num_threads());
+            print_report(&report, &labels, pool.current_num_threads(), show_errors);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { topology, input, repeat, threads } => {
@@ -200,7 +203,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-fn print_report(report: &Report, labels: &[String], threads: usize) {
+fn print_report(report: &Report, labels: &[String], threads: usize, show_errors: usize) {
     match report {
         Report::Spans(r) => {
             println!("{} rows, exact span match (overlap match in brackets)", r.rows);
@@ -226,6 +229,10 @@ fn print_report(report: &Report, labels: &[String], threads: usize) {
                 micro.f1()
             );
             print_throughput(r.rows, r.bytes, r.seconds, threads);
+            for m in r.mismatches.iter().filter(|m| chosen.contains(&m.label)).take(show_errors) {
+                let kind = if m.missed { "missed" } else { "extra " };
+                println!("{kind} row {:>5} {:<14} {:?} in {:?}", m.row, m.label, m.value, m.context);
+            }
         }
         Report::Classification(r) => {
             let c = r.scores.counts();

@@ -63,6 +63,18 @@ pub struct SpanReport {
     pub overlap: BTreeMap<String, Counts>,
     pub seconds: f64,
     pub bytes: usize,
+    /// Mismatches (row, label, gold or predicted, text of the span), for `--show-errors`.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// A span the detector missed or invented (from labelled evaluation data only).
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    pub row: usize,
+    pub label: String,
+    pub missed: bool,
+    pub value: String,
+    pub context: String,
 }
 
 impl SpanReport {
@@ -162,8 +174,19 @@ fn score_spans(rows: &[Row], inspected: &[Event], aliases: &[(String, String)], 
         bytes,
         ..SpanReport::default()
     };
-    for (row, event) in rows.iter().zip(inspected) {
+    for (index, (row, event)) in rows.iter().zip(inspected).enumerate() {
         let offsets = char_to_byte(&row.text);
+        let mismatch = |label: &str, start: usize, end: usize, missed: bool| {
+            let lo = row.text.floor_char_boundary(start.saturating_sub(30));
+            let hi = row.text.ceil_char_boundary((end + 20).min(row.text.len()));
+            Mismatch {
+                row: index,
+                label: label.to_string(),
+                missed,
+                value: row.text[start..end].to_string(),
+                context: row.text[lo..hi].replace('\n', "\\n"),
+            }
+        };
         let gold: BTreeSet<(String, usize, usize)> = row
             .spans
             .iter()
@@ -182,6 +205,7 @@ fn score_spans(rows: &[Row], inspected: &[Event], aliases: &[(String, String)], 
                 exact.tp += 1;
             } else {
                 exact.fp += 1;
+                report.mismatches.push(mismatch(label, *start, *end, false));
             }
             let overlaps = gold.iter().any(|(l, s, e)| l == label && s < end && start < e);
             let overlap = report.overlap.entry(label.clone()).or_default();
@@ -190,6 +214,7 @@ fn score_spans(rows: &[Row], inspected: &[Event], aliases: &[(String, String)], 
         for (label, start, end) in &gold {
             if !predicted.contains(&(label.clone(), *start, *end)) {
                 report.exact.entry(label.clone()).or_default().fn_ += 1;
+                report.mismatches.push(mismatch(label, *start, *end, true));
             }
             let overlaps = predicted.iter().any(|(l, s, e)| l == label && s < end && start < e);
             if !overlaps {

@@ -5,7 +5,18 @@
 //! or lower that score when they appear near the candidate, as in Presidio. Labels follow
 //! Presidio's names so its datasets and tooling line up.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
 use super::validators;
+
+/// A street name right after a number on the same line: `3348 84 Cassinia Street`, `0662 3441
+/// rue Saint-Antoine`. House numbers and postcodes are not phone numbers.
+static STREET_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^[ ,]+(?:(?:rue|via|calle|rua|avenida|ul\.|chemin|strada)\b|(?:[\p{L}'.\-]+ +){0,3}(?:street|st\.|lane|ln\.?|avenue|ave\.?|road|rd\.?|drive|dr\.|boulevard|blvd\.?|way|court|ct\.|place|square|terrace|crescent|close|gardens|parkway|highway|hwy|alley|row|stream|strasse|straße|gasse|weg|vej|gatan|gata|utca)\b)")
+        .expect("valid street pattern")
+});
 
 /// Which cheap byte test must pass before a recognizer's regex runs on a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +53,7 @@ pub struct Recognizer {
 
 const PHONE_CONTEXT: &[&str] = &[
     "phone", "telephone", "tel", "call", "mobile", "cell", "fax", "desk", "office", "contact",
-    "reach", "dial", "sms", "text me", "message", "whatsapp", "number", "answering", "landline",
+    "reach", "dial", "sms", "text me", "message", "whatsapp", "answering", "landline",
     "hotline", "ext", "extension", "ring", "home", "work", "telefon", "tlf", "mob", "registered",
 ];
 const NUMBER_NEGATIVE: &[&str] = &[
@@ -149,11 +160,24 @@ fn phone_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
     if looks_like_date_or_ip(main) {
         return None;
     }
-    let groups: Vec<&str> = main
+    // `36.730350` after `01:08:` is a timestamp fraction; `0.0390508` is a decimal number.
+    if text[..start].ends_with(':') || (main.matches('.').count() == 1 && !main.contains([' ', '-', '(']))
+    {
+        return None;
+    }
+    let end = start + candidate.len();
+    let rest_of_line = text[end..].split('\n').next().unwrap_or("");
+    if STREET_AFTER.is_match(rest_of_line) {
+        return None;
+    }
+    // Groups of digits, leaving out the country code and a parenthesised trunk like `(0)`.
+    let without_trunk = main.replace("(0)", " ");
+    let groups: Vec<&str> = without_trunk
+        .trim_start_matches('+')
         .split([' ', '-', '.', '(', ')'])
         .filter(|g| !g.is_empty())
         .collect();
-    let single_digit_groups = groups.iter().filter(|g| g.len() == 1).count();
+    let single_digit_groups = groups.iter().skip(1).filter(|g| g.len() == 1).count();
     if single_digit_groups > 1 {
         return None;
     }
@@ -266,7 +290,7 @@ pub fn builtin() -> Vec<Recognizer> {
         Recognizer {
             label: "IP_ADDRESS",
             detector: "regex",
-            pattern: r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?::|(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4})",
+            pattern: r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4}|:)",
             needs: Needs::Colon,
             score: ip_score,
             context: &["ip", "address", "host", "server", "client", "ipv6"],
@@ -341,7 +365,8 @@ pub fn builtin() -> Vec<Recognizer> {
             score: passport_score,
             context: &["passport", "travel document"],
             negative_context: &[],
-            context_boost: 0.6,
+            // A named document beats a generic "number" near a phone-shaped run.
+            context_boost: 0.8,
         },
         Recognizer {
             label: "US_DRIVER_LICENSE",
@@ -351,7 +376,7 @@ pub fn builtin() -> Vec<Recognizer> {
             score: passport_score,
             context: &["driver", "driving", "license", "licence", "dl", "dmv"],
             negative_context: &[],
-            context_boost: 0.55,
+            context_boost: 0.8,
         },
         Recognizer {
             label: "UK_NHS",
@@ -361,7 +386,7 @@ pub fn builtin() -> Vec<Recognizer> {
             score: nhs_score,
             context: &["nhs", "health service", "national health"],
             negative_context: &[],
-            context_boost: 0.6,
+            context_boost: 0.7,
         },
         Recognizer {
             label: "ES_NIF",

@@ -46,10 +46,11 @@ pub fn credit_card(s: &str) -> bool {
     match ds.as_bytes()[0] {
         b'4' => true,                                                          // Visa
         b'5' => (51..=55).contains(&prefix2) || (50..=59).contains(&prefix2), // Mastercard, Maestro
-        b'2' => (2221..=2720).contains(&prefix4) || prefix2 == 22,            // Mastercard 2-series
+        b'2' => (2221..=2720).contains(&prefix4) || prefix2 == 22 || prefix4 == 2131, // MC 2-series, JCB
         b'3' => matches!(prefix2, 30 | 34 | 35 | 36 | 37 | 38 | 39),          // Amex, Diners, JCB
         b'6' => true,                                                          // Discover, UnionPay, Maestro
-        b'1' => prefix2 == 18,                                                 // UATP-like ranges
+        b'1' => prefix4 == 1800,                                               // JCB (15 digits)
+        b'0' => prefix4 == 604,                                                // Maestro UK 0604
         _ => false,
     }
 }
@@ -239,6 +240,7 @@ mod tests {
             ("luhn 13 digit visa", credit_card, "4218196001337", true),
             ("diners 14", credit_card, "30376311656670", true),
             ("mc 2-series", credit_card, "2243150983930104", true),
+            ("jcb 15 digit", credit_card, "213128569146303", true),
             ("luhn bad", credit_card, "4111 1111 1111 1112", false),
             ("too short", credit_card, "4111 1111 111", false),
             ("unknown issuer", credit_card, "9111111111111111", false),

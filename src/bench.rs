@@ -22,10 +22,13 @@ pub struct BenchFigures {
     pub p50_us: u32,
     pub p99_us: u32,
     pub max_us: u32,
+    /// Events per second of CPU time used by the whole process (all threads): insensitive
+    /// to other load on the machine.
+    pub events_per_cpu_second: f64,
 }
 
 impl BenchFigures {
-    pub fn from_report(report: &RunReport) -> Self {
+    pub fn from_report(report: &RunReport, cpu_seconds: f64) -> Self {
         let mut latencies = report.latencies_us.clone();
         latencies.sort_unstable();
         let pick = |q: f64| -> u32 {
@@ -44,9 +47,23 @@ impl BenchFigures {
             p50_us: pick(0.5),
             p99_us: pick(0.99),
             max_us: latencies.last().copied().unwrap_or(0),
+            events_per_cpu_second: report.events as f64 / cpu_seconds.max(1e-9),
         }
     }
 }
+
+/// CPU time (user + system) this process has used so far, in seconds, from `/proc/self/stat`.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after the last `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / CLOCK_TICKS_PER_SECOND)
+}
+
+/// `sysconf(_SC_CLK_TCK)` on every Linux platform Rust supports.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// Peak resident set size of this process in KiB (Linux `VmHWM`), if known.
 pub fn peak_rss_kib() -> Option<u64> {
@@ -104,7 +121,13 @@ pub fn compare(topology: &Topology, threads: usize) -> Result<(BenchFigures, Ben
     };
     // Warm the page cache and the allocator on the baseline first, then measure both.
     run(&pass_through(topology), &options)?;
-    let baseline = BenchFigures::from_report(&run(&pass_through(topology), &options)?);
-    let measured = BenchFigures::from_report(&run(topology, &options)?);
+    let timed = |t: &Topology| -> Result<BenchFigures, RunError> {
+        let before = process_cpu_seconds().unwrap_or(0.0);
+        let report = run(t, &options)?;
+        let cpu = process_cpu_seconds().map(|after| after - before).unwrap_or(0.0);
+        Ok(BenchFigures::from_report(&report, cpu))
+    };
+    let baseline = timed(&pass_through(topology))?;
+    let measured = timed(topology)?;
     Ok((measured, baseline))
 }

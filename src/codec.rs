@@ -34,20 +34,35 @@ impl DecodeError {
     }
 }
 
-/// An id may be written as a string or a number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum WireId {
-    Text(String),
-    Number(serde_json::Number),
+/// An id may be written as a string or an integer. A direct visitor: an untagged enum would
+/// buffer the value and build an error for every numeric id.
+struct WireId(Arc<str>);
+
+impl<'de> Deserialize<'de> for WireId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = WireId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WireId, E> {
+                Ok(WireId(Arc::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WireId, E> {
+                Ok(WireId(Arc::from(v.to_string())))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WireId, E> {
+                Ok(WireId(Arc::from(v.to_string())))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
 }
 
 impl WireId {
     fn into_arc(self) -> Arc<str> {
-        match self {
-            WireId::Text(s) => Arc::from(s),
-            WireId::Number(n) => Arc::from(n.to_string()),
-        }
+        self.0
     }
 }
 
@@ -151,6 +166,8 @@ mod tests {
             (r#"{"id":"a","kind":"tweet","text":"x"}"#, Err("invalid_json")),
             (r#"{"id":"a"}"#, Err("invalid_json")),
             (r#"{"id":"a","text":5}"#, Err("invalid_json")),
+            (r#"{"id":1.5,"text":"x"}"#, Err("invalid_json")),
+            (r#"{"id":-3,"text":"x"}"#, Ok(("-3", EventKind::Prompt))),
             ("not json", Err("invalid_json")),
             (r#"{"text":"x","metadata":[1]}"#, Err("invalid_json")),
         ];

@@ -153,8 +153,8 @@ pub struct EnrichedRecord {
     pub kind: EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<Arc<str>>,
-    /// The text with every redacting finding rewritten.
-    pub text: String,
+    /// The text with every redacting finding rewritten (shared with the event when nothing was).
+    pub text: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<Arc<str>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -164,7 +164,7 @@ pub struct EnrichedRecord {
 }
 
 impl EnrichedRecord {
-    pub fn new(event: &Event, verdict: &Verdict, redacted_text: String) -> Self {
+    pub fn new(event: &Event, verdict: &Verdict, redacted_text: Arc<str>) -> Self {
         let mut labels: Vec<Arc<str>> = verdict.findings.iter().map(|f| f.label.clone()).collect();
         labels.sort();
         labels.dedup();

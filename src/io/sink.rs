@@ -7,7 +7,10 @@ use crate::config::SinkSpec;
 
 /// Where serialized records are written.
 pub trait RecordSink: Send {
+    /// Writes one record (a newline is appended).
     fn write_record(&mut self, json: &[u8]) -> io::Result<()>;
+    /// Writes records already serialized as JSON lines, each ending in a newline.
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
 }
 
@@ -19,6 +22,9 @@ impl<W: Write + Send> RecordSink for JsonLines<W> {
     fn write_record(&mut self, json: &[u8]) -> io::Result<()> {
         self.out.write_all(json)?;
         self.out.write_all(b"\n")
+    }
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        self.out.write_all(lines)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()

@@ -86,6 +86,24 @@ fn rules() -> Vec<Rule> {
     ]
 }
 
+/// Rare words of which every rule family needs at least one. Texts holding none of them skip
+/// the rule set entirely (most traffic), so the rules cost one Aho-Corasick pass.
+const TRIGGERS: &[&str] = &[
+    "instruction", "prompt", "rules", "directive", "guideline", "command", "context",
+    "restriction", "programming", "polic", "constraint", "guardrail", "filter", "training",
+    "message", "configuration", "words", "text", "everything", "from now on", "you are now",
+    "you will now", "you're going to", "you are going to", "starting now", "henceforth",
+    "for the rest of this", "pretend", "roleplay", "role-play", "play the role", "immerse",
+    "you are a", "limitation", "limits", "censor", "ethic", "moral", "boundaries", "safeguard",
+    "jailbr", "do anything", "developer mode", "dev mode", "god mode", "unfilter", "amoral",
+    "unrestrict", "no longer bound", "character", "evil", "anti-gpt", "antigpt", "opposite mode",
+    "dan", "stan", "dude", "aim", "refus", "decline", "say no", "can't", "cant", "apologi",
+    "warning", "disclaimer", "remind", "moraliz", "apolog", "ways", "responses", "answers",
+    "paragraphs", "outputs", "personalities", "[\u{1F512}", "[\u{1F513}", "[classic", "[jailbreak",
+    "[gpt", "system", "assistant", "[inst]", "[/inst]", "<|", "<sys", "</sys", "decode",
+    "base64", "rot13", "rot-13", "hex", "in reverse", "reversed",
+];
+
 /// Labels of the code-based checks (not regex families).
 const ENCODED_PAYLOAD: &str = "encoded_payload";
 const HIDDEN_CHARACTERS: &str = "hidden_characters";
@@ -149,13 +167,18 @@ impl InjectionConfig {
             .filter(|r| !self.disabled.iter().any(|d| d == r.label))
             .collect();
         let patterns: Vec<String> = active.iter().map(|r| r.pattern.replace("{GAP}", GAP)).collect();
-        let set = RegexSet::new(&patterns).map_err(|e| e.to_string())?;
+        let set = super::patterns::fast_set(&patterns).map_err(|e| e.to_string())?;
         let regexes = patterns
             .iter()
-            .map(|p| Regex::new(p).map_err(|e| e.to_string()))
+            .map(|p| super::patterns::fast_regex(p).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
+        let triggers = aho_corasick::AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(TRIGGERS)
+            .map_err(|e| e.to_string())?;
         Ok(InjectionDetector {
             id: Arc::from(id),
+            triggers,
             labels: active.iter().map(|r| (Arc::from(r.label), r.weight)).collect(),
             set,
             regexes,
@@ -171,6 +194,7 @@ impl InjectionConfig {
 /// The runtime rule engine.
 pub struct InjectionDetector {
     id: Arc<str>,
+    triggers: aho_corasick::AhoCorasick,
     labels: Vec<(Arc<str>, f32)>,
     set: RegexSet,
     regexes: Vec<Regex>,
@@ -196,7 +220,12 @@ fn is_hidden_char(c: char) -> bool {
 impl InjectionDetector {
     pub fn assess(&self, text: &str) -> Assessment {
         let mut matched: Vec<(Arc<str>, f32, Vec<Span>)> = Vec::new();
-        for index in self.set.matches(text).iter() {
+        let rule_matches = if self.triggers.is_match(text) {
+            self.set.matches(text).into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        for index in rule_matches {
             let spans: Vec<Span> = self.regexes[index]
                 .find_iter(text)
                 .take(16)
@@ -205,7 +234,7 @@ impl InjectionDetector {
             let (label, weight) = &self.labels[index];
             matched.push((label.clone(), *weight, spans));
         }
-        if self.encoded {
+        if self.encoded && longest_base64_run(text) >= 40 {
             let spans: Vec<Span> = self
                 .base64_run
                 .find_iter(text)
@@ -230,6 +259,21 @@ impl InjectionDetector {
         let score = 1.0 - matched.iter().map(|(_, w, _)| 1.0 - w).product::<f32>();
         Assessment { score, matched }
     }
+}
+
+/// Length of the longest run of base64 alphabet bytes (a cheap gate before the regex).
+fn longest_base64_run(text: &str) -> usize {
+    let mut best = 0;
+    let mut run = 0;
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
 }
 
 /// Whether a base64 run decodes to mostly printable ASCII (an encoded instruction, not a blob).

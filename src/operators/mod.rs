@@ -13,6 +13,7 @@
 pub mod decide;
 pub mod injection_heuristics;
 pub mod keyword_block;
+pub mod patterns;
 pub mod pii;
 pub mod redaction;
 pub mod secret_detect;

@@ -150,10 +150,10 @@ impl SecretConfig {
             .iter()
             .filter(|f| !self.disabled.iter().any(|d| d == f.label))
             .collect();
-        let set = RegexSet::new(formats.iter().map(|f| f.pattern)).map_err(|e| e.to_string())?;
+        let set = super::patterns::fast_set(formats.iter().map(|f| f.pattern)).map_err(|e| e.to_string())?;
         let regexes = formats
             .iter()
-            .map(|f| Regex::new(f.pattern).map_err(|e| e.to_string()))
+            .map(|f| super::patterns::fast_regex(f.pattern).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         let all = labels();
         let redactions = self.redaction.resolve(&all)?;
@@ -225,7 +225,11 @@ impl SecretDetector {
                 }
             }
         }
-        if self.entropy && text.len() >= self.min_len && 0.7 >= self.threshold {
+        if self.entropy
+            && text.len() >= self.min_len
+            && 0.7 >= self.threshold
+            && self.entropy_context.occurs_in(text)
+        {
             for m in self.token_regex.find_iter(text) {
                 let token = m.as_str();
                 let mixed = token.bytes().any(|b| b.is_ascii_digit())

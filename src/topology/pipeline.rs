@@ -101,9 +101,9 @@ impl Pipeline {
             .zip(verdicts.into_par_iter())
             .zip(plans.into_par_iter())
             .map(|((event, verdict), plan)| {
-                let text = match plan {
-                    Some(plan) => redact::apply(event, &plan),
-                    None => event.text.to_string(),
+                let text: Arc<str> = match plan {
+                    Some(plan) => Arc::from(redact::apply(event, &plan)),
+                    None => event.text.clone(),
                 };
                 let enriched = EnrichedRecord::new(event, &verdict, text);
                 Processed {

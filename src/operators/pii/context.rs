@@ -46,6 +46,11 @@ impl ContextWords {
         self.matcher.is_none()
     }
 
+    /// Whether any word occurs anywhere in `text` (a cheap gate before costlier scans).
+    pub fn occurs_in(&self, text: &str) -> bool {
+        self.matcher.as_ref().is_some_and(|m| m.is_match(text))
+    }
+
     /// Whether any word occurs in the window around `start..end` of `text`.
     pub fn near(&self, text: &str, start: usize, end: usize) -> bool {
         let Some(matcher) = &self.matcher else {

@@ -196,13 +196,15 @@ impl PiiConfig {
             words.extend(self.context.get(recognizer.label).into_iter().flatten().cloned());
             patterns.push(CompiledRecognizer {
                 label: label_index(recognizer.label),
-                regex: Regex::new(recognizer.pattern).map_err(|e| format!("built-in pattern: {e}"))?,
+                regex: super::patterns::fast_regex(recognizer.pattern).map_err(|e| format!("built-in pattern: {e}"))?,
                 context: ContextWords::new(&words),
                 negative: ContextWords::new(recognizer.negative_context),
                 spec: recognizer,
             });
         }
         let dob_label = label_index("DATE_OF_BIRTH");
+        let any_match = super::patterns::fast_set(patterns.iter().map(|r: &CompiledRecognizer| r.spec.pattern))
+            .map_err(|e| format!("built-in patterns: {e}"))?;
         let mut custom_patterns = Vec::new();
         let mut terms = Vec::new();
         let mut term_entities = Vec::new();
@@ -238,6 +240,7 @@ impl PiiConfig {
         };
         Ok(PiiDetector {
             id: Arc::from(id),
+            any_match,
             recognizers: patterns,
             custom_patterns,
             dictionary,
@@ -285,7 +288,7 @@ struct Candidate {
 
 /// Which cheap byte tests a text passes.
 struct TextTraits {
-    digit: bool,
+    digits: usize,
     at: bool,
     colon: bool,
     url: bool,
@@ -297,7 +300,7 @@ impl TextTraits {
         let bytes = text.as_bytes();
         let colon = memchr::memchr(b':', bytes).is_some();
         TextTraits {
-            digit: bytes.iter().any(u8::is_ascii_digit),
+            digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
             at: memchr::memchr(b'@', bytes).is_some(),
             colon,
             url: memchr::memmem::find(bytes, b"://").is_some()
@@ -309,7 +312,7 @@ impl TextTraits {
 
     fn allows(&self, needs: Needs) -> bool {
         match needs {
-            Needs::Digit => self.digit,
+            Needs::Digit => self.digits > 0,
             Needs::At => self.at,
             Needs::Colon => self.colon,
             Needs::UrlMarker => self.url,
@@ -322,6 +325,8 @@ impl TextTraits {
 /// The runtime PII detector built from a [`PiiConfig`].
 pub struct PiiDetector {
     id: Arc<str>,
+    /// All recognizer patterns in one set: one pass says which can match at all.
+    any_match: regex::RegexSet,
     recognizers: Vec<CompiledRecognizer>,
     custom_patterns: Vec<(Regex, CustomRuntime)>,
     dictionary: Option<AhoCorasick>,
@@ -345,8 +350,19 @@ impl PiiDetector {
     fn candidates(&self, text: &str) -> Vec<Candidate> {
         let traits = TextTraits::of(text);
         let mut out = Vec::new();
-        for r in &self.recognizers {
-            if !traits.allows(r.spec.needs) {
+        let worth_a_look = self
+            .recognizers
+            .iter()
+            .any(|r| traits.allows(r.spec.needs) && traits.digits >= r.spec.min_digits);
+        if !worth_a_look && self.custom_patterns.is_empty() && self.dictionary.is_none() {
+            return out;
+        }
+        let possible = self.any_match.matches(text);
+        for (index, r) in self.recognizers.iter().enumerate() {
+            if !traits.allows(r.spec.needs)
+                || traits.digits < r.spec.min_digits
+                || !possible.matched(index)
+            {
                 continue;
             }
             for m in r.regex.find_iter(text) {

@@ -48,6 +48,22 @@ const FORMATS: &[Format] = &[
     Format { label: "PASSWORD_ASSIGNMENT", pattern: r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key)\b["']?\s*(?:[:=]|=>)\s*["']?([^\s"',;]{8,128})"#, group: 1, score: 0.75 },
 ];
 
+/// Literal anchors: every known format contains one of them (case-sensitive). A text with
+/// none skips the format set; with `ASSIGNMENT_ANCHORS` below this is one cheap pass.
+const FORMAT_ANCHORS: &[&str] = &[
+    "-----BEGIN", "AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "ghp_", "gho_", "ghu_",
+    "ghs_", "ghr_", "github_pat_", "glpat-", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-",
+    "xoxr-", "hooks.slack.com", "_live_", "_test_", "AIza", "sk-", "hf_", "npm_", "SG.", "SK",
+    "AccountKey=", "eyJ", "://",
+];
+
+/// Words that introduce a credential assignment (ASCII case-insensitive).
+const ASSIGNMENT_ANCHORS: &[&str] = &[
+    "password", "passwd", "pwd", "passphrase", "secret", "api_key", "api-key", "apikey",
+    "access_token", "access-token", "accesstoken", "auth_token", "auth-token", "authtoken",
+    "client_secret", "client-secret", "clientsecret", "secret_key", "secret-key", "secretkey",
+];
+
 /// Label used for high-entropy tokens near context words.
 pub const HIGH_ENTROPY_LABEL: &str = "HIGH_ENTROPY_TOKEN";
 
@@ -161,8 +177,15 @@ impl SecretConfig {
             .iter()
             .map(|l| (*l, (Arc::from(*l), redactions.get(*l).cloned().flatten())))
             .collect();
+        let format_anchors = aho_corasick::AhoCorasick::new(FORMAT_ANCHORS).map_err(|e| e.to_string())?;
+        let assignment_anchors = aho_corasick::AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(ASSIGNMENT_ANCHORS)
+            .map_err(|e| e.to_string())?;
         Ok(SecretDetector {
             id: Arc::from(id),
+            format_anchors,
+            assignment_anchors,
             formats: formats.into_iter().zip(regexes).collect(),
             set,
             entropy: self.entropy && !self.disabled.iter().any(|d| d == HIGH_ENTROPY_LABEL),
@@ -197,6 +220,8 @@ pub fn shannon_entropy(s: &str) -> f32 {
 /// The runtime secret detector.
 pub struct SecretDetector {
     id: Arc<str>,
+    format_anchors: aho_corasick::AhoCorasick,
+    assignment_anchors: aho_corasick::AhoCorasick,
     formats: Vec<(&'static Format, Regex)>,
     set: RegexSet,
     entropy: bool,
@@ -213,8 +238,9 @@ impl SecretDetector {
     /// Label, span and score of every secret in `text`, overlaps resolved, by position.
     pub fn detect(&self, text: &str) -> Vec<(&'static str, Span, f32)> {
         let mut found: Vec<(&'static str, Span, f32)> = Vec::new();
-        let matched = self.set.matches(text);
-        for index in matched.iter() {
+        let anchored = self.format_anchors.is_match(text) || self.assignment_anchors.is_match(text);
+        let matched: Vec<usize> = if anchored { self.set.matches(text).into_iter().collect() } else { Vec::new() };
+        for index in matched {
             let (format, regex) = &self.formats[index];
             if format.score < self.threshold {
                 continue;

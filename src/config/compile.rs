@@ -159,12 +159,13 @@ impl Topology {
             errors.push("sinks", "a topology needs at least one sink");
         }
         check_policy_position(&raw.nodes, &mut errors);
+        check_dead_letter_sinks(&raw.nodes, &mut errors);
 
         let order = match graph.topological_order() {
             Ok(order) => order,
             Err(cycles) => {
                 for cycle in &cycles {
-                    let first = &graph.nodes[cycle[0]];
+                    let first = &graph.nodes[*cycle.iter().min().unwrap_or(&cycle[0])];
                     errors.push(
                         format!("{}.{}.inputs", first.section.key(), first.id),
                         format!("cycle: {}", graph.describe_cycle(cycle)),
@@ -174,7 +175,9 @@ impl Topology {
             }
         };
         if !errors.is_empty() {
-            return Err(TopologyError::Invalid(errors.into_vec()));
+            let mut errors = errors.into_vec();
+            errors.sort_by(|a, b| a.path.cmp(&b.path));
+            return Err(TopologyError::Invalid(errors));
         }
 
         // Operators in dependency order.
@@ -216,19 +219,6 @@ impl Topology {
                 }
             })
             .collect();
-        let mut errors = Errors::default();
-        for ((_, source), route) in sources.iter().zip(&routes) {
-            let route: &Route = route;
-            if route.dead_letter_sinks.is_empty() {
-                errors.push(
-                    format!("sources.{}", source.id),
-                    "no dead-letter sink takes this source's malformed input; add a sink with records = \"dead_letters\"",
-                );
-            }
-        }
-        if !errors.is_empty() {
-            return Err(TopologyError::Invalid(errors.into_vec()));
-        }
         Ok(Topology {
             name: raw.name,
             description: raw.description,
@@ -246,6 +236,28 @@ impl Topology {
         TopologyRef {
             name: Arc::from(self.name.as_str()),
             hash: Arc::from(self.hash.as_str()),
+        }
+    }
+}
+
+/// Every source needs a dead-letter sink: malformed input is never dropped.
+fn check_dead_letter_sinks(nodes: &[super::spec::RawNode], errors: &mut Errors) {
+    let dead_letter_sinks: Vec<&super::spec::RawNode> = nodes
+        .iter()
+        .filter(|n| {
+            n.section == Section::Sinks
+                && n.body.get("records").and_then(toml::Value::as_str) == Some(RecordKind::DeadLetters.as_str())
+        })
+        .collect();
+    for source in nodes.iter().filter(|n| n.section == Section::Sources) {
+        let covered = dead_letter_sinks
+            .iter()
+            .any(|s| s.inputs.is_empty() || s.inputs.contains(&source.id));
+        if !covered {
+            errors.push(
+                source.path(),
+                "no dead-letter sink takes this source's malformed input; add a sink with records = \"dead_letters\"",
+            );
         }
     }
 }

@@ -148,8 +148,14 @@ impl Graph {
         seen
     }
 
+    /// `a -> b -> a`, starting from the node declared first.
     pub fn describe_cycle(&self, cycle: &[usize]) -> String {
-        let mut names: Vec<&str> = cycle.iter().map(|&i| self.nodes[i].id.as_str()).collect();
+        let first = cycle.iter().enumerate().min_by_key(|(_, n)| **n).map(|(i, _)| i).unwrap_or(0);
+        let mut names: Vec<&str> = cycle[first..]
+            .iter()
+            .chain(&cycle[..first])
+            .map(|&i| self.nodes[i].id.as_str())
+            .collect();
         names.push(names[0]);
         names.join(" -> ")
     }

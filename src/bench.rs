@@ -114,7 +114,10 @@ pub fn pass_through(topology: &Topology) -> Topology {
 }
 
 /// Runs `topology` and its pass-through baseline on the same input.
-pub fn compare(topology: &Topology, threads: usize) -> Result<(BenchFigures, BenchFigures), RunError> {
+pub fn compare(
+    topology: &Topology,
+    threads: usize,
+) -> Result<(BenchFigures, BenchFigures), RunError> {
     let options = RunOptions {
         record_latencies: true,
         threads,
@@ -124,7 +127,9 @@ pub fn compare(topology: &Topology, threads: usize) -> Result<(BenchFigures, Ben
     let timed = |t: &Topology| -> Result<BenchFigures, RunError> {
         let before = process_cpu_seconds().unwrap_or(0.0);
         let report = run(t, &options)?;
-        let cpu = process_cpu_seconds().map(|after| after - before).unwrap_or(0.0);
+        let cpu = process_cpu_seconds()
+            .map(|after| after - before)
+            .unwrap_or(0.0);
         Ok(BenchFigures::from_report(&report, cpu))
     };
     let baseline = timed(&pass_through(topology))?;

@@ -95,7 +95,8 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
     }
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8(e.valid_up_to()))?;
     // serde_json limits nesting to 128 levels, so deep inputs fail fast without a stack overflow.
-    let wire: WireEvent = serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let wire: WireEvent =
+        serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
     let id = match wire.id {
         Some(id) => id.into_arc(),
         None => Arc::from(origin.fallback_id()),
@@ -158,12 +159,28 @@ mod tests {
 
     #[test]
     fn decode_cases() {
-        let cases: &[(&str, Result<(&str, EventKind), &str>)] = &[
-            (r#"{"id":"a","kind":"prompt","text":"hi"}"#, Ok(("a", EventKind::Prompt))),
-            (r#"{"id":42,"kind":"response","text":"hi"}"#, Ok(("42", EventKind::Response))),
-            (r#"{"text":"no id or kind"}"#, Ok(("test:7", EventKind::Prompt))),
-            (r#"{"text":"extra","spans":[],"template_id":3}"#, Ok(("test:7", EventKind::Prompt))),
-            (r#"{"id":"a","kind":"tweet","text":"x"}"#, Err("invalid_json")),
+        type Expected = Result<(&'static str, EventKind), &'static str>;
+        let cases: &[(&str, Expected)] = &[
+            (
+                r#"{"id":"a","kind":"prompt","text":"hi"}"#,
+                Ok(("a", EventKind::Prompt)),
+            ),
+            (
+                r#"{"id":42,"kind":"response","text":"hi"}"#,
+                Ok(("42", EventKind::Response)),
+            ),
+            (
+                r#"{"text":"no id or kind"}"#,
+                Ok(("test:7", EventKind::Prompt)),
+            ),
+            (
+                r#"{"text":"extra","spans":[],"template_id":3}"#,
+                Ok(("test:7", EventKind::Prompt)),
+            ),
+            (
+                r#"{"id":"a","kind":"tweet","text":"x"}"#,
+                Err("invalid_json"),
+            ),
             (r#"{"id":"a"}"#, Err("invalid_json")),
             (r#"{"id":"a","text":5}"#, Err("invalid_json")),
             (r#"{"id":1.5,"text":"x"}"#, Err("invalid_json")),
@@ -188,7 +205,9 @@ mod tests {
     fn oversized_and_non_utf8_inputs_are_rejected() {
         let big = format!(r#"{{"text":"{}"}}"#, "a".repeat(200));
         assert_eq!(
-            decode_json(big.as_bytes(), origin(), 100).unwrap_err().kind(),
+            decode_json(big.as_bytes(), origin(), 100)
+                .unwrap_err()
+                .kind(),
             "too_large"
         );
         assert_eq!(

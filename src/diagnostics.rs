@@ -78,7 +78,11 @@ pub fn parse_table<T: serde::de::DeserializeOwned>(
         Ok(parsed) => Some(parsed),
         Err(err) => {
             let inner = track.path().to_string();
-            let at = if inner == "." { path.to_string() } else { join(path, &inner) };
+            let at = if inner == "." {
+                path.to_string()
+            } else {
+                join(path, &inner)
+            };
             errors.push(at, err.to_string());
             None
         }

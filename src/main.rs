@@ -20,7 +20,11 @@ use railyard::verdict::Action;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "railyard", version, about = "Guardrail pipeline for LLM traffic")]
+#[command(
+    name = "railyard",
+    version,
+    about = "Guardrail pipeline for LLM traffic"
+)]
 struct Cli {
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -108,7 +112,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run { topology, threads } => {
             let topology = load(&topology)?;
-            let report = run(&topology, &RunOptions { record_latencies: false, threads })?;
+            let report = run(
+                &topology,
+                &RunOptions {
+                    record_latencies: false,
+                    threads,
+                },
+            )?;
             let counts: Vec<String> = Action::ALL
                 .iter()
                 .zip(report.actions)
@@ -146,19 +156,31 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Graph { topology } => {
             let t = load(&topology)?;
             print!("{}", t.graph.to_dot(&t.name));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { data, topology, operator, labels, aliases, threads, show_errors } => {
+        Command::Eval {
+            data,
+            topology,
+            operator,
+            labels,
+            aliases,
+            threads,
+            show_errors,
+        } => {
             let t = load(&topology)?;
             let node = t
                 .operators
                 .iter()
-                .find(|o| &*o.id == operator)
+                .find(|o| *o.id == *operator)
                 .with_context(|| format!("no operator `{operator}` in {}", topology.display()))?;
             let BuiltOperator::Inspector(inspector) = node.spec.build(&node.id)? else {
                 bail!("operator `{operator}` is a policy; evaluate a detector");
@@ -168,12 +190,20 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect();
             all_aliases.extend(aliases);
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-            let report = pool.install(|| eval::evaluate(inspector.as_ref(), &data, &all_aliases))?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()?;
+            let report =
+                pool.install(|| eval::evaluate(inspector.as_ref(), &data, &all_aliases))?;
             print_report(&report, &labels, pool.current_num_threads(), show_errors);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { topology, input, repeat, threads } => {
+        Command::Bench {
+            topology,
+            input,
+            repeat,
+            threads,
+        } => {
             let t = load(&topology)?;
             let dir = tempfile::tempdir()?;
             let source = match &input {
@@ -190,8 +220,21 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let repeated = bench::repeated_input(&source, repeat, dir.path())?;
             let t = bench::with_input(&t, &repeated);
             let (measured, baseline) = bench::compare(&t, threads)?;
-            let threads_used = if threads > 0 { threads } else if t.settings.threads > 0 { t.settings.threads } else { rayon::current_num_threads() };
-            println!("topology {} over {} x{} ({} events), {} thread(s)", t.name, source.display(), repeat, measured.events, threads_used);
+            let threads_used = if threads > 0 {
+                threads
+            } else if t.settings.threads > 0 {
+                t.settings.threads
+            } else {
+                rayon::current_num_threads()
+            };
+            println!(
+                "topology {} over {} x{} ({} events), {} thread(s)",
+                t.name,
+                source.display(),
+                repeat,
+                measured.events,
+                threads_used
+            );
             println!(
                 "{:<14} {:>12} {:>9} {:>10} {:>10} {:>10} {:>16}",
                 "run", "events/s", "MB/s", "p50 us", "p99 us", "max us", "events/cpu-s"
@@ -199,10 +242,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             for (name, f) in [("topology", &measured), ("pass-through", &baseline)] {
                 println!(
                     "{:<14} {:>12.0} {:>9.1} {:>10} {:>10} {:>10} {:>16.0}",
-                    name, f.events_per_second, f.megabytes_per_second, f.p50_us, f.p99_us, f.max_us, f.events_per_cpu_second
+                    name,
+                    f.events_per_second,
+                    f.megabytes_per_second,
+                    f.p50_us,
+                    f.p99_us,
+                    f.max_us,
+                    f.events_per_cpu_second
                 );
             }
-            println!("ratio topology / pass-through: {:.3}", measured.events_per_second / baseline.events_per_second);
+            println!(
+                "ratio topology / pass-through: {:.3}",
+                measured.events_per_second / baseline.events_per_second
+            );
             if let Some(kib) = bench::peak_rss_kib() {
                 println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
             }
@@ -214,17 +266,32 @@ fn dispatch(command: Command) -> Result<ExitCode> {
 fn print_report(report: &Report, labels: &[String], threads: usize, show_errors: usize) {
     match report {
         Report::Spans(r) => {
-            println!("{} rows, exact span match (overlap match in brackets)", r.rows);
-            println!("{:<20} {:>7} {:>7} {:>7} {:>8}   {:>7}", "label", "prec", "recall", "f1", "support", "overlap f1");
+            println!(
+                "{} rows, exact span match (overlap match in brackets)",
+                r.rows
+            );
+            println!(
+                "{:<20} {:>7} {:>7} {:>7} {:>8}   {:>7}",
+                "label", "prec", "recall", "f1", "support", "overlap f1"
+            );
             for (label, c) in &r.exact {
                 let o = r.overlap.get(label).copied().unwrap_or_default();
                 println!(
                     "{:<20} {:>7.3} {:>7.3} {:>7.3} {:>8}   [{:.3}]",
-                    label, c.precision(), c.recall(), c.f1(), c.support(), o.f1()
+                    label,
+                    c.precision(),
+                    c.recall(),
+                    c.f1(),
+                    c.support(),
+                    o.f1()
                 );
             }
             let chosen: Vec<String> = if labels.is_empty() {
-                r.exact.iter().filter(|(_, c)| c.tp + c.fp > 0).map(|(l, _)| l.clone()).collect()
+                r.exact
+                    .iter()
+                    .filter(|(_, c)| c.tp + c.fp > 0)
+                    .map(|(l, _)| l.clone())
+                    .collect()
             } else {
                 labels.to_vec()
             };
@@ -237,9 +304,17 @@ fn print_report(report: &Report, labels: &[String], threads: usize, show_errors:
                 micro.f1()
             );
             print_throughput(r.rows, r.bytes, r.seconds, threads);
-            for m in r.mismatches.iter().filter(|m| chosen.contains(&m.label)).take(show_errors) {
+            for m in r
+                .mismatches
+                .iter()
+                .filter(|m| chosen.contains(&m.label))
+                .take(show_errors)
+            {
                 let kind = if m.missed { "missed" } else { "extra " };
-                println!("{kind} row {:>5} {:<14} {:?} in {:?}", m.row, m.label, m.value, m.context);
+                println!(
+                    "{kind} row {:>5} {:<14} {:?} in {:?}",
+                    m.row, m.label, m.value, m.context
+                );
             }
         }
         Report::Classification(r) => {
@@ -252,7 +327,13 @@ fn print_report(report: &Report, labels: &[String], threads: usize, show_errors:
             if !r.by_category.is_empty() {
                 println!("detected per gold:category");
                 for (category, (hit, total)) in &r.by_category {
-                    println!("  {:<60} {:>5}/{:<5} {:.3}", category, hit, total, *hit as f64 / (*total).max(1) as f64);
+                    println!(
+                        "  {:<60} {:>5}/{:<5} {:.3}",
+                        category,
+                        hit,
+                        total,
+                        *hit as f64 / (*total).max(1) as f64
+                    );
                 }
             }
             let rows = r.scores.tp + r.scores.fp + r.scores.tn + r.scores.fn_;

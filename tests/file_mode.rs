@@ -15,9 +15,20 @@ fn summarize(verdicts: &[Value], enriched: &[Value]) -> Vec<String> {
         .zip(enriched)
         .map(|(v, e)| {
             assert_eq!(v["event_id"], e["id"]);
-            let mut labels: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["label"].as_str().unwrap()).collect();
+            let mut labels: Vec<&str> = v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["label"].as_str().unwrap())
+                .collect();
             labels.sort();
-            format!("{} {} [{}] {}", v["event_id"].as_str().unwrap(), v["action"].as_str().unwrap(), labels.join(","), e["text"].as_str().unwrap())
+            format!(
+                "{} {} [{}] {}",
+                v["event_id"].as_str().unwrap(),
+                v["action"].as_str().unwrap(),
+                labels.join(","),
+                e["text"].as_str().unwrap()
+            )
         })
         .collect()
 }
@@ -26,7 +37,11 @@ fn summarize(verdicts: &[Value], enriched: &[Value]) -> Vec<String> {
 fn quickstart_matches_its_golden_output() {
     let dir = workspace();
     let out = run_in(dir.path(), &["run", "topologies/quickstart.toml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let base = dir.path().join("out/quickstart");
     let verdicts = read_jsonl(&base.join("verdicts.jsonl"));
     let enriched = read_jsonl(&base.join("enriched.jsonl"));
@@ -35,8 +50,15 @@ fn quickstart_matches_its_golden_output() {
     if std::env::var_os("RAILYARD_BLESS").is_some() {
         std::fs::write(&golden_path, got.join("\n") + "\n").unwrap();
     }
-    let expected: Vec<String> = std::fs::read_to_string(golden_path).unwrap().lines().map(String::from).collect();
-    assert_eq!(got, expected, "rerun with RAILYARD_BLESS=1 after reviewing a deliberate change");
+    let expected: Vec<String> = std::fs::read_to_string(golden_path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        got, expected,
+        "rerun with RAILYARD_BLESS=1 after reviewing a deliberate change"
+    );
 }
 
 #[test]
@@ -46,7 +68,10 @@ fn every_record_of_every_shipped_topology_matches_its_schema() {
     let enriched_schema = schema("enriched.schema.json");
     let dead_schema = schema("dead_letter.schema.json");
     let event_schema = schema("event.schema.json");
-    for line in std::fs::read_to_string(dir.path().join("examples/events.jsonl")).unwrap().lines() {
+    for line in std::fs::read_to_string(dir.path().join("examples/events.jsonl"))
+        .unwrap()
+        .lines()
+    {
         if let Ok(event) = serde_json::from_str::<Value>(line) {
             if event["kind"] != "tweet" {
                 assert_valid(&event_schema, &event, "example event");
@@ -55,8 +80,17 @@ fn every_record_of_every_shipped_topology_matches_its_schema() {
     }
     for (topology, env) in [
         ("topologies/quickstart.toml", vec![]),
-        ("topologies/default.toml", vec![("RAILYARD_OUT", "out/default")]),
-        ("topologies/strict.toml", vec![("RAILYARD_OUT", "out/strict"), ("RAILYARD_HASH_KEY", "0123456789abcdef-test")]),
+        (
+            "topologies/default.toml",
+            vec![("RAILYARD_OUT", "out/default")],
+        ),
+        (
+            "topologies/strict.toml",
+            vec![
+                ("RAILYARD_OUT", "out/strict"),
+                ("RAILYARD_HASH_KEY", "0123456789abcdef-test"),
+            ],
+        ),
     ] {
         let out = binary()
             .args(["run", topology])
@@ -64,7 +98,11 @@ fn every_record_of_every_shipped_topology_matches_its_schema() {
             .envs(env.iter().copied())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{topology}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{topology}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut checked = 0;
     for sub in ["out/quickstart", "out/default", "out/strict/strict"] {
@@ -93,35 +131,77 @@ fn malformed_lines_become_dead_letters_with_line_and_reason() {
     let dead = read_jsonl(&dir.path().join("out/quickstart/dead_letters.jsonl"));
     let summary: Vec<(u64, &str)> = dead
         .iter()
-        .map(|d| (d["origin"]["line"].as_u64().unwrap(), d["error_kind"].as_str().unwrap()))
+        .map(|d| {
+            (
+                d["origin"]["line"].as_u64().unwrap(),
+                d["error_kind"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(summary, [(7, "invalid_json"), (12, "invalid_json")]);
-    assert!(dead[1]["reason"].as_str().unwrap().contains("unknown variant `tweet`"));
-    assert!(dead[0]["raw"].as_str().unwrap().contains("evt-bad-1"), "the input itself is kept");
+    assert!(dead[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("unknown variant `tweet`"));
+    assert!(
+        dead[0]["raw"].as_str().unwrap().contains("evt-bad-1"),
+        "the input itself is kept"
+    );
 }
 
 #[test]
 fn huge_and_deeply_nested_events_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.jsonl");
-    let ten_mb_text = format!("{} contact ann@example.org", "lorem ipsum ".repeat(10 * 1024 * 1024 / 12));
-    let nested = format!(r#"{{"id":"deep","text":"x","metadata":{{"a":{}{}}}}}"#, "[".repeat(50_000), "]".repeat(50_000));
+    let ten_mb_text = format!(
+        "{} contact ann@example.org",
+        "lorem ipsum ".repeat(10 * 1024 * 1024 / 12)
+    );
+    let nested = format!(
+        r#"{{"id":"deep","text":"x","metadata":{{"a":{}{}}}}}"#,
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
     let mut file = std::fs::File::create(&input).unwrap();
-    writeln!(file, "{}", serde_json::json!({"id": "huge", "text": ten_mb_text})).unwrap();
+    writeln!(
+        file,
+        "{}",
+        serde_json::json!({"id": "huge", "text": ten_mb_text})
+    )
+    .unwrap();
     writeln!(file, "{nested}").unwrap();
     writeln!(file, r#"{{"id":"after","text":"still processed"}}"#).unwrap();
     drop(file);
 
     // Default limit (1 MiB): the 10 MB event is a dead letter holding only its first 64 KiB.
-    let topology = file_topology(dir.path(), &input, "", "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]", "\"pii\"");
-    let out = binary().args(["run", topology.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let topology = file_topology(
+        dir.path(),
+        &input,
+        "",
+        "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
+        "\"pii\"",
+    );
+    let out = binary()
+        .args(["run", topology.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dead = read_jsonl(&dir.path().join("dead_letters.jsonl"));
-    let kinds: Vec<&str> = dead.iter().map(|d| d["error_kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = dead
+        .iter()
+        .map(|d| d["error_kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["too_large", "invalid_json"]);
     assert_eq!(dead[0]["raw"].as_str().unwrap().len(), 64 * 1024);
     assert_eq!(dead[0]["raw_truncated"], true);
-    assert!(dead[1]["reason"].as_str().unwrap().contains("recursion limit"));
+    assert!(dead[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("recursion limit"));
     let verdicts = read_jsonl(&dir.path().join("verdicts.jsonl"));
     assert_eq!(verdicts.len(), 1);
     assert_eq!(verdicts[0]["event_id"], "after");
@@ -134,12 +214,17 @@ fn huge_and_deeply_nested_events_are_bounded() {
         "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
         "\"pii\"",
     );
-    let out = binary().args(["run", topology.to_str().unwrap()]).output().unwrap();
+    let out = binary()
+        .args(["run", topology.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let verdicts = read_jsonl(&dir.path().join("verdicts.jsonl"));
     assert_eq!(verdicts[0]["event_id"], "huge");
     assert_eq!(verdicts[0]["findings"][0]["label"], "EMAIL_ADDRESS");
-    let span_end = verdicts[0]["findings"][0]["spans"][0]["end"].as_u64().unwrap() as usize;
+    let span_end = verdicts[0]["findings"][0]["spans"][0]["end"]
+        .as_u64()
+        .unwrap() as usize;
     assert_eq!(span_end, ten_mb_text.len());
 }
 
@@ -147,7 +232,10 @@ fn huge_and_deeply_nested_events_are_bounded() {
 fn stdin_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = binary()
-        .args(["run", repo().join("topologies/stdio.toml").to_str().unwrap()])
+        .args([
+            "run",
+            repo().join("topologies/stdio.toml").to_str().unwrap(),
+        ])
         .env("RAILYARD_DEAD_LETTERS", dir.path().join("dead.jsonl"))
         .current_dir(dir.path())
         .stdin(Stdio::piped())
@@ -163,8 +251,20 @@ fn stdin_to_stdout() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let verdicts: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let actions: Vec<(&str, &str)> = verdicts.iter().map(|v| (v["event_id"].as_str().unwrap(), v["action"].as_str().unwrap())).collect();
+    let verdicts: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<(&str, &str)> = verdicts
+        .iter()
+        .map(|v| {
+            (
+                v["event_id"].as_str().unwrap(),
+                v["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(actions, [("a", "redact"), ("b", "allow")]);
     assert_eq!(read_jsonl(&dir.path().join("dead.jsonl")).len(), 1);
 }
@@ -179,7 +279,10 @@ fn environment_variables_choose_paths() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(read_jsonl(&dir.path().join("elsewhere/verdicts.jsonl")).len(), 14);
+    assert_eq!(
+        read_jsonl(&dir.path().join("elsewhere/verdicts.jsonl")).len(),
+        14
+    );
 }
 
 #[test]
@@ -191,10 +294,22 @@ fn output_order_follows_input_order_on_many_threads() {
         writeln!(file, "{}", serde_json::json!({"id": format!("e{i}"), "text": format!("call 415-555-{:04} or mail u{i}@x.io", i % 10000)})).unwrap();
     }
     drop(file);
-    let topology = file_topology(dir.path(), &input, "batch_size = 64", "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]", "\"pii\"");
-    let out = binary().args(["run", topology.to_str().unwrap(), "--threads", "4"]).output().unwrap();
+    let topology = file_topology(
+        dir.path(),
+        &input,
+        "batch_size = 64",
+        "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
+        "\"pii\"",
+    );
+    let out = binary()
+        .args(["run", topology.to_str().unwrap(), "--threads", "4"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let ids: Vec<String> = read_jsonl(&dir.path().join("verdicts.jsonl")).iter().map(|v| v["event_id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = read_jsonl(&dir.path().join("verdicts.jsonl"))
+        .iter()
+        .map(|v| v["event_id"].as_str().unwrap().to_string())
+        .collect();
     let expected: Vec<String> = (0..5000).map(|i| format!("e{i}")).collect();
     assert_eq!(ids, expected);
 }

@@ -88,9 +88,14 @@ impl Topology {
         let raw = split(document, &mut errors);
 
         let graph = Graph::build(
-            raw.nodes
-                .iter()
-                .map(|n| (n.id.as_str(), n.section, n.type_name.as_str(), n.inputs.as_slice())),
+            raw.nodes.iter().map(|n| {
+                (
+                    n.id.as_str(),
+                    n.section,
+                    n.type_name.as_str(),
+                    n.inputs.as_slice(),
+                )
+            }),
             &mut errors,
         );
 
@@ -101,15 +106,25 @@ impl Topology {
             let path = node.path();
             match node.section {
                 Section::Sources => {
-                    if let Some(spec) = SourceSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors) {
-                        sources.push((index, SourceNode { id: Arc::from(node.id.as_str()), spec }));
+                    if let Some(spec) =
+                        SourceSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors)
+                    {
+                        sources.push((
+                            index,
+                            SourceNode {
+                                id: Arc::from(node.id.as_str()),
+                                spec,
+                            },
+                        ));
                     }
                 }
                 Section::Operators => {
                     if node.inputs.is_empty() {
                         errors.push(join(&path, "inputs"), "needs at least one input");
                     }
-                    if let Some(spec) = OperatorSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors) {
+                    if let Some(spec) =
+                        OperatorSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors)
+                    {
                         operators_by_node.push((
                             index,
                             OperatorNode {
@@ -121,7 +136,9 @@ impl Topology {
                     }
                 }
                 Section::Sinks => {
-                    if let Some(spec) = SinkSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors) {
+                    if let Some(spec) =
+                        SinkSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors)
+                    {
                         let dead_letters = spec.records() == RecordKind::DeadLetters;
                         if !dead_letters && node.inputs.is_empty() {
                             errors.push(join(&path, "inputs"), "needs at least one input");
@@ -204,7 +221,9 @@ impl Topology {
                     sinks: sink_nodes
                         .iter()
                         .enumerate()
-                        .filter(|(i, n)| reach[**n] && sinks[*i].spec.records() != RecordKind::DeadLetters)
+                        .filter(|(i, n)| {
+                            reach[**n] && sinks[*i].spec.records() != RecordKind::DeadLetters
+                        })
                         .map(|(i, _)| i)
                         .collect(),
                     dead_letter_sinks: sinks
@@ -212,7 +231,8 @@ impl Topology {
                         .enumerate()
                         .filter(|(_, s)| {
                             s.spec.records() == RecordKind::DeadLetters
-                                && (s.inputs.is_empty() || s.inputs.iter().any(|i| **i == *source.id))
+                                && (s.inputs.is_empty()
+                                    || s.inputs.iter().any(|i| **i == *source.id))
                         })
                         .map(|(i, _)| i)
                         .collect(),
@@ -246,7 +266,8 @@ fn check_dead_letter_sinks(nodes: &[super::spec::RawNode], errors: &mut Errors) 
         .iter()
         .filter(|n| {
             n.section == Section::Sinks
-                && n.body.get("records").and_then(toml::Value::as_str) == Some(RecordKind::DeadLetters.as_str())
+                && n.body.get("records").and_then(toml::Value::as_str)
+                    == Some(RecordKind::DeadLetters.as_str())
         })
         .collect();
     for source in nodes.iter().filter(|n| n.section == Section::Sources) {
@@ -271,7 +292,10 @@ fn check_policy_position(nodes: &[super::spec::RawNode], errors: &mut Errors) {
     for extra in policies.iter().skip(1) {
         errors.push(
             extra.path(),
-            format!("only one `decide` operator per topology; `{}` is already one", policies[0].id),
+            format!(
+                "only one `decide` operator per topology; `{}` is already one",
+                policies[0].id
+            ),
         );
     }
     for node in nodes.iter().filter(|n| n.section == Section::Operators) {

@@ -52,9 +52,10 @@ impl Graph {
                 let at = format!("{path}.inputs[{i}]");
                 match index.get(input.as_str()) {
                     None => errors.push(at, format!("unknown input `{input}`")),
-                    Some(&j) if declared[j].1 == Section::Sinks => {
-                        errors.push(at, format!("`{input}` is a sink; sinks cannot feed other nodes"))
-                    }
+                    Some(&j) if declared[j].1 == Section::Sinks => errors.push(
+                        at,
+                        format!("`{input}` is a sink; sinks cannot feed other nodes"),
+                    ),
                     Some(&j) if resolved.contains(&j) => {
                         errors.push(at, format!("input `{input}` is listed twice"))
                     }
@@ -81,8 +82,9 @@ impl Graph {
     /// returns the nodes of each cycle found.
     pub fn topological_order(&self) -> Result<Vec<usize>, Vec<Vec<usize>>> {
         let mut indegree: Vec<usize> = self.nodes.iter().map(|n| n.inputs.len()).collect();
-        let mut ready: std::collections::BTreeSet<usize> =
-            (0..self.nodes.len()).filter(|&i| indegree[i] == 0).collect();
+        let mut ready: std::collections::BTreeSet<usize> = (0..self.nodes.len())
+            .filter(|&i| indegree[i] == 0)
+            .collect();
         let mut order = Vec::with_capacity(self.nodes.len());
         while let Some(next) = ready.pop_first() {
             order.push(next);
@@ -111,11 +113,11 @@ impl Graph {
             let mut path = vec![start];
             let mut seen_at: HashMap<usize, usize> = HashMap::from([(start, 0)]);
             let mut current = start;
-            loop {
-                let Some(&prev) = self.nodes[current].inputs.iter().find(|&&i| indegree[i] > 0)
-                else {
-                    break;
-                };
+            while let Some(&prev) = self.nodes[current]
+                .inputs
+                .iter()
+                .find(|&&i| indegree[i] > 0)
+            {
                 if let Some(&pos) = seen_at.get(&prev) {
                     let mut cycle: Vec<usize> = path[pos..].to_vec();
                     cycle.reverse();
@@ -150,7 +152,12 @@ impl Graph {
 
     /// `a -> b -> a`, starting from the node declared first.
     pub fn describe_cycle(&self, cycle: &[usize]) -> String {
-        let first = cycle.iter().enumerate().min_by_key(|(_, n)| **n).map(|(i, _)| i).unwrap_or(0);
+        let first = cycle
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, n)| **n)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
         let mut names: Vec<&str> = cycle[first..]
             .iter()
             .chain(&cycle[..first])
@@ -214,7 +221,11 @@ mod tests {
         let owned: Vec<(String, Section, Vec<String>)> = nodes
             .iter()
             .map(|(id, s, inputs)| {
-                (id.to_string(), *s, inputs.iter().map(|i| i.to_string()).collect())
+                (
+                    id.to_string(),
+                    *s,
+                    inputs.iter().map(|i| i.to_string()).collect(),
+                )
             })
             .collect();
         let mut errors = Errors::default();
@@ -259,7 +270,10 @@ mod tests {
         let cycles = g.topological_order().unwrap_err();
         assert_eq!(cycles.len(), 1);
         let text = g.describe_cycle(&cycles[0]);
-        assert!(text.contains("a") && text.contains("b") && text.contains("c"), "{text}");
+        assert!(
+            text.contains("a") && text.contains("b") && text.contains("c"),
+            "{text}"
+        );
     }
 
     #[test]

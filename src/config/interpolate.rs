@@ -23,14 +23,10 @@ impl Env for ProcessEnv {
 /// Interpolates every string inside `value`, recording errors with their TOML paths.
 pub fn interpolate_value(value: &mut toml::Value, path: &str, env: &dyn Env, errors: &mut Errors) {
     match value {
-        toml::Value::String(s) => {
-            if s.contains('$') {
-                match interpolate_str(s, env) {
-                    Ok(replaced) => *s = replaced,
-                    Err(message) => errors.push(path, message),
-                }
-            }
-        }
+        toml::Value::String(s) if s.contains('$') => match interpolate_str(s, env) {
+            Ok(replaced) => *s = replaced,
+            Err(message) => errors.push(path, message),
+        },
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 interpolate_value(item, &format!("{path}[{i}]"), env, errors);
@@ -64,11 +60,7 @@ pub fn interpolate_str(input: &str, env: &dyn Env) -> Result<String, String> {
                 Some((name, default)) => (name, Some(default)),
                 None => (expr, None),
             };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid variable name `{name}` in `${{...}}`"));
             }
             match (env.get(name).filter(|v| !v.is_empty()), default) {
@@ -112,7 +104,10 @@ mod tests {
             ("${EMPTY:-fallback}", Ok("fallback")),
             ("cost $$5", Ok("cost $5")),
             ("lone $ sign", Ok("lone $ sign")),
-            ("${MISSING}", Err("environment variable `MISSING` is not set")),
+            (
+                "${MISSING}",
+                Err("environment variable `MISSING` is not set"),
+            ),
             ("${HOME_DIR", Err("unclosed")),
             ("${bad-name}", Err("invalid variable name")),
         ];

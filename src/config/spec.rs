@@ -102,14 +102,22 @@ pub enum SourceSpec {
 impl SourceSpec {
     pub const TYPES: &'static [&'static str] = &["file", "stdin"];
 
-    pub fn parse(type_name: &str, body: toml::Value, path: &str, errors: &mut Errors) -> Option<Self> {
+    pub fn parse(
+        type_name: &str,
+        body: toml::Value,
+        path: &str,
+        errors: &mut Errors,
+    ) -> Option<Self> {
         match type_name {
             "file" => parse_table(body, path, errors).map(SourceSpec::File),
             "stdin" => parse_table(body, path, errors).map(SourceSpec::Stdin),
             other => {
                 errors.push(
                     join(path, "type"),
-                    format!("unknown source type `{other}`, expected one of {:?}", Self::TYPES),
+                    format!(
+                        "unknown source type `{other}`, expected one of {:?}",
+                        Self::TYPES
+                    ),
                 );
                 None
             }
@@ -176,14 +184,22 @@ pub enum SinkSpec {
 impl SinkSpec {
     pub const TYPES: &'static [&'static str] = &["file", "stdout"];
 
-    pub fn parse(type_name: &str, body: toml::Value, path: &str, errors: &mut Errors) -> Option<Self> {
+    pub fn parse(
+        type_name: &str,
+        body: toml::Value,
+        path: &str,
+        errors: &mut Errors,
+    ) -> Option<Self> {
         match type_name {
             "file" => parse_table(body, path, errors).map(SinkSpec::File),
             "stdout" => parse_table(body, path, errors).map(SinkSpec::Stdout),
             other => {
                 errors.push(
                     join(path, "type"),
-                    format!("unknown sink type `{other}`, expected one of {:?}", Self::TYPES),
+                    format!(
+                        "unknown sink type `{other}`, expected one of {:?}",
+                        Self::TYPES
+                    ),
                 );
                 None
             }
@@ -248,7 +264,14 @@ pub struct RawTopology {
     pub nodes: Vec<RawNode>,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["name", "description", "settings", "sources", "operators", "sinks"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "settings",
+    "sources",
+    "operators",
+    "sinks",
+];
 
 /// Splits an (interpolated) document into its parts, recording every structural error.
 pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
@@ -295,7 +318,12 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
     }
 }
 
-fn split_section(section: Section, value: toml::Value, nodes: &mut Vec<RawNode>, errors: &mut Errors) {
+fn split_section(
+    section: Section,
+    value: toml::Value,
+    nodes: &mut Vec<RawNode>,
+    errors: &mut Errors,
+) {
     let toml::Value::Table(table) = value else {
         errors.push(section.key(), "must be a table of named nodes");
         return;
@@ -303,7 +331,10 @@ fn split_section(section: Section, value: toml::Value, nodes: &mut Vec<RawNode>,
     for (id, node) in table {
         let path = join(section.key(), &id);
         if !valid_id(&id) {
-            errors.push(&path, "node ids may use letters, digits, `_`, `-` and `.` only");
+            errors.push(
+                &path,
+                "node ids may use letters, digits, `_`, `-` and `.` only",
+            );
         }
         let toml::Value::Table(mut body) = node else {
             errors.push(&path, "must be a table");

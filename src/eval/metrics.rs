@@ -17,7 +17,7 @@ fn ratio(num: usize, den: usize) -> f64 {
 }
 
 impl Counts {
-    pub fn add(self, other: &Counts) -> Counts {
+    pub fn merged(self, other: &Counts) -> Counts {
         Counts {
             tp: self.tp + other.tp,
             fp: self.fp + other.fp,
@@ -84,9 +84,36 @@ mod tests {
     #[test]
     fn f1_cases() {
         let cases = [
-            (Counts { tp: 0, fp: 0, fn_: 0 }, 0.0, 0.0, 0.0),
-            (Counts { tp: 5, fp: 0, fn_: 0 }, 1.0, 1.0, 1.0),
-            (Counts { tp: 1, fp: 1, fn_: 2 }, 0.5, 1.0 / 3.0, 0.4),
+            (
+                Counts {
+                    tp: 0,
+                    fp: 0,
+                    fn_: 0,
+                },
+                0.0,
+                0.0,
+                0.0,
+            ),
+            (
+                Counts {
+                    tp: 5,
+                    fp: 0,
+                    fn_: 0,
+                },
+                1.0,
+                1.0,
+                1.0,
+            ),
+            (
+                Counts {
+                    tp: 1,
+                    fp: 1,
+                    fn_: 2,
+                },
+                0.5,
+                1.0 / 3.0,
+                0.4,
+            ),
         ];
         for (counts, p, r, f1) in cases {
             assert!((counts.precision() - p).abs() < 1e-9);

@@ -22,7 +22,8 @@ pub use metrics::{BinaryScores, Counts};
 
 /// Label renames applied to gold and predicted labels before matching (Presidio's generator
 /// calls URLs `DOMAIN_NAME`; a date of birth is a date).
-pub const DEFAULT_ALIASES: &[(&str, &str)] = &[("DOMAIN_NAME", "URL"), ("DATE_OF_BIRTH", "DATE_TIME")];
+pub const DEFAULT_ALIASES: &[(&str, &str)] =
+    &[("DOMAIN_NAME", "URL"), ("DATE_OF_BIRTH", "DATE_TIME")];
 
 #[derive(Debug, Deserialize)]
 struct GoldSpan {
@@ -46,9 +47,16 @@ struct Row {
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Row { path: String, line: usize, message: String },
+    Row {
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error("{0}")]
     Mixed(String),
 }
@@ -83,7 +91,7 @@ impl SpanReport {
         labels
             .iter()
             .filter_map(|l| self.exact.get(l))
-            .fold(Counts::default(), |acc, c| acc.add(c))
+            .fold(Counts::default(), |acc, c| acc.merged(c))
     }
 }
 
@@ -136,7 +144,11 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
 }
 
 /// Scores `inspector` on the rows of `path`.
-pub fn evaluate(inspector: &dyn Inspector, path: &Path, aliases: &[(String, String)]) -> Result<Report, EvalError> {
+pub fn evaluate(
+    inspector: &dyn Inspector,
+    path: &Path,
+    aliases: &[(String, String)],
+) -> Result<Report, EvalError> {
     let rows = read_rows(path)?;
     let with_spans = rows.iter().filter(|r| r.spans.is_some()).count();
     let with_labels = rows.iter().filter(|r| r.label.is_some()).count();
@@ -156,9 +168,13 @@ pub fn evaluate(inspector: &dyn Inspector, path: &Path, aliases: &[(String, Stri
         .collect();
     let seconds = started.elapsed().as_secs_f64();
     if with_spans == rows.len() {
-        Ok(Report::Spans(score_spans(&rows, &inspected, aliases, seconds, bytes)))
+        Ok(Report::Spans(score_spans(
+            &rows, &inspected, aliases, seconds, bytes,
+        )))
     } else if with_labels == rows.len() {
-        Ok(Report::Classification(score_labels(&rows, &inspected, seconds, bytes)?))
+        Ok(Report::Classification(score_labels(
+            &rows, &inspected, seconds, bytes,
+        )?))
     } else {
         Err(EvalError::Mixed(format!(
             "every row needs `spans` (span task) or every row a `label` (classification); {} rows, {with_spans} with spans, {with_labels} with labels",
@@ -167,7 +183,13 @@ pub fn evaluate(inspector: &dyn Inspector, path: &Path, aliases: &[(String, Stri
     }
 }
 
-fn score_spans(rows: &[Row], inspected: &[Event], aliases: &[(String, String)], seconds: f64, bytes: usize) -> SpanReport {
+fn score_spans(
+    rows: &[Row],
+    inspected: &[Event],
+    aliases: &[(String, String)],
+    seconds: f64,
+    bytes: usize,
+) -> SpanReport {
     let mut report = SpanReport {
         rows: rows.len(),
         seconds,
@@ -192,12 +214,22 @@ fn score_spans(rows: &[Row], inspected: &[Event], aliases: &[(String, String)], 
             .iter()
             .flatten()
             .filter(|s| s.start <= s.end && s.end < offsets.len())
-            .map(|s| (alias(&s.label, aliases).to_string(), offsets[s.start], offsets[s.end]))
+            .map(|s| {
+                (
+                    alias(&s.label, aliases).to_string(),
+                    offsets[s.start],
+                    offsets[s.end],
+                )
+            })
             .collect();
         let predicted: BTreeSet<(String, usize, usize)> = event
             .findings
             .iter()
-            .flat_map(|f| f.spans.iter().map(move |s| (alias(&f.label, aliases).to_string(), s.start, s.end)))
+            .flat_map(|f| {
+                f.spans
+                    .iter()
+                    .map(move |s| (alias(&f.label, aliases).to_string(), s.start, s.end))
+            })
             .collect();
         for (label, start, end) in &predicted {
             let exact = report.exact.entry(label.clone()).or_default();
@@ -207,16 +239,24 @@ fn score_spans(rows: &[Row], inspected: &[Event], aliases: &[(String, String)], 
                 exact.fp += 1;
                 report.mismatches.push(mismatch(label, *start, *end, false));
             }
-            let overlaps = gold.iter().any(|(l, s, e)| l == label && s < end && start < e);
+            let overlaps = gold
+                .iter()
+                .any(|(l, s, e)| l == label && s < end && start < e);
             let overlap = report.overlap.entry(label.clone()).or_default();
-            if overlaps { overlap.tp += 1 } else { overlap.fp += 1 }
+            if overlaps {
+                overlap.tp += 1
+            } else {
+                overlap.fp += 1
+            }
         }
         for (label, start, end) in &gold {
             if !predicted.contains(&(label.clone(), *start, *end)) {
                 report.exact.entry(label.clone()).or_default().fn_ += 1;
                 report.mismatches.push(mismatch(label, *start, *end, true));
             }
-            let overlaps = predicted.iter().any(|(l, s, e)| l == label && s < end && start < e);
+            let overlaps = predicted
+                .iter()
+                .any(|(l, s, e)| l == label && s < end && start < e);
             if !overlaps {
                 report.overlap.entry(label.clone()).or_default().fn_ += 1;
             }
@@ -238,22 +278,34 @@ fn truthy(value: &serde_json::Value) -> Option<bool> {
     }
 }
 
-fn score_labels(rows: &[Row], inspected: &[Event], seconds: f64, bytes: usize) -> Result<ClassReport, EvalError> {
+fn score_labels(
+    rows: &[Row],
+    inspected: &[Event],
+    seconds: f64,
+    bytes: usize,
+) -> Result<ClassReport, EvalError> {
     let mut report = ClassReport {
         seconds,
         bytes,
         ..ClassReport::default()
     };
     for (i, (row, event)) in rows.iter().zip(inspected).enumerate() {
-        let gold = row.label.as_ref().and_then(truthy).ok_or_else(|| EvalError::Row {
-            path: "data".into(),
-            line: i + 1,
-            message: "`label` must be 0/1, true/false".into(),
-        })?;
+        let gold = row
+            .label
+            .as_ref()
+            .and_then(truthy)
+            .ok_or_else(|| EvalError::Row {
+                path: "data".into(),
+                line: i + 1,
+                message: "`label` must be 0/1, true/false".into(),
+            })?;
         let predicted = !event.findings.is_empty();
         report.scores.record(gold, predicted);
         if let Some(category) = &row.category {
-            let entry = report.by_category.entry(format!("{}:{category}", u8::from(gold))).or_default();
+            let entry = report
+                .by_category
+                .entry(format!("{}:{category}", u8::from(gold)))
+                .or_default();
             entry.0 += usize::from(predicted);
             entry.1 += 1;
         }

@@ -58,7 +58,11 @@ impl<R: BufRead> LineReader<R> {
                     None => (buf, None),
                 };
                 size += chunk.len();
-                let keep = if size > self.max_bytes { DEAD_LETTER_RAW_LIMIT } else { self.max_bytes };
+                let keep = if size > self.max_bytes {
+                    DEAD_LETTER_RAW_LIMIT
+                } else {
+                    self.max_bytes
+                };
                 if bytes.len() < keep {
                     let room = keep - bytes.len();
                     bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -108,8 +112,14 @@ mod tests {
     #[test]
     fn lines_keep_their_numbers_and_skip_blanks() {
         let lines = read_all(b"a\n\n  \nbb\r\nccc", 100);
-        let got: Vec<(u64, &[u8], usize)> = lines.iter().map(|l| (l.number, &l.bytes[..], l.size)).collect();
-        assert_eq!(got, [(1, &b"a"[..], 1), (4, &b"bb"[..], 2), (5, &b"ccc"[..], 3)]);
+        let got: Vec<(u64, &[u8], usize)> = lines
+            .iter()
+            .map(|l| (l.number, &l.bytes[..], l.size))
+            .collect();
+        assert_eq!(
+            got,
+            [(1, &b"a"[..], 1), (4, &b"bb"[..], 2), (5, &b"ccc"[..], 3)]
+        );
     }
 
     #[test]

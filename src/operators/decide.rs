@@ -97,7 +97,11 @@ impl DecideConfig {
         for (i, rule) in self.rules.iter().enumerate() {
             let at = format!("{path}.rules[{i}]");
             if let Some(category) = &rule.category {
-                check_categories(&join(&at, "category"), std::slice::from_ref(category), errors);
+                check_categories(
+                    &join(&at, "category"),
+                    std::slice::from_ref(category),
+                    errors,
+                );
             }
             if rule.category.is_none() && rule.label.is_none() {
                 errors.push(&at, "needs a `category`, a `label`, or both");
@@ -111,7 +115,10 @@ impl DecideConfig {
             let at = format!("{path}.block_if[{i}]");
             check_categories(&join(&at, "categories"), &rule.categories, errors);
             check_categories(&join(&at, "all_categories"), &rule.all_categories, errors);
-            if rule.categories.is_empty() && rule.labels.is_empty() && rule.all_categories.is_empty() {
+            if rule.categories.is_empty()
+                && rule.labels.is_empty()
+                && rule.all_categories.is_empty()
+            {
                 errors.push(&at, "needs `categories`, `labels` or `all_categories`");
             }
             if rule.min_spans == 0 {
@@ -241,7 +248,13 @@ mod tests {
     use crate::event::{Finding, Provenance, Span};
     use std::sync::Arc;
 
-    fn finding(category: Category, label: &str, score: f32, action: Action, span: (usize, usize)) -> Finding {
+    fn finding(
+        category: Category,
+        label: &str,
+        score: f32,
+        action: Action,
+        span: (usize, usize),
+    ) -> Finding {
         Finding {
             operator: Arc::from("op"),
             category,
@@ -283,8 +296,20 @@ mod tests {
         let injection = || finding(Injection, "ignore_instructions", 0.9, Action::Flag, (0, 4));
         let cases: Vec<(&str, &str, Vec<Finding>, Action, usize)> = vec![
             ("no findings: default", "", vec![], Action::Allow, 0),
-            ("default can be flag", "default_action = 'flag'", vec![], Action::Flag, 0),
-            ("most severe wins", "", vec![email_bob(), injection()], Action::Redact, 2),
+            (
+                "default can be flag",
+                "default_action = 'flag'",
+                vec![],
+                Action::Flag,
+                0,
+            ),
+            (
+                "most severe wins",
+                "",
+                vec![email_bob(), injection()],
+                Action::Redact,
+                2,
+            ),
             (
                 "rule overrides action",
                 "[[rules]]\ncategory = 'injection'\naction = 'block'",

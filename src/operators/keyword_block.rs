@@ -151,7 +151,12 @@ impl KeywordBlocker {
                 let after = text[m.end()..].chars().next();
                 !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
             })
-            .map(|m| (self.owners[m.pattern().as_usize()], Span::new(m.start(), m.end())))
+            .map(|m| {
+                (
+                    self.owners[m.pattern().as_usize()],
+                    Span::new(m.start(), m.end()),
+                )
+            })
             .collect()
     }
 }
@@ -164,7 +169,11 @@ impl Inspector for KeywordBlocker {
     fn inspect(&self, event: &mut Event) {
         let matches = self.matches(&event.text);
         for (index, list) in self.lists.iter().enumerate() {
-            let spans: Vec<Span> = matches.iter().filter(|(i, _)| *i == index).map(|(_, s)| *s).collect();
+            let spans: Vec<Span> = matches
+                .iter()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, s)| *s)
+                .collect();
             if spans.is_empty() {
                 continue;
             }
@@ -247,7 +256,10 @@ mod tests {
             .collect();
         assert_eq!(
             actions,
-            [("weapons".to_string(), Action::Block), ("profanity".to_string(), Action::Flag)]
+            [
+                ("weapons".to_string(), Action::Block),
+                ("profanity".to_string(), Action::Flag)
+            ]
         );
     }
 

@@ -65,7 +65,12 @@ impl OperatorSpec {
     ];
 
     /// Parses and validates the body of `[operators.<id>]`, recording every error.
-    pub fn parse(type_name: &str, body: toml::Value, path: &str, errors: &mut Errors) -> Option<Self> {
+    pub fn parse(
+        type_name: &str,
+        body: toml::Value,
+        path: &str,
+        errors: &mut Errors,
+    ) -> Option<Self> {
         use crate::diagnostics::parse_table;
         let before = errors.len();
         let spec = match type_name {
@@ -79,7 +84,10 @@ impl OperatorSpec {
             other => {
                 errors.push(
                     join(path, "type"),
-                    format!("unknown operator type `{other}`, expected one of {:?}", Self::TYPES),
+                    format!(
+                        "unknown operator type `{other}`, expected one of {:?}",
+                        Self::TYPES
+                    ),
                 );
                 None
             }
@@ -125,7 +133,9 @@ impl OperatorSpec {
             message,
         };
         Ok(match self {
-            OperatorSpec::PiiDetect(c) => BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?)),
+            OperatorSpec::PiiDetect(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
             OperatorSpec::SecretDetect(c) => {
                 BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
             }
@@ -143,6 +153,9 @@ impl OperatorSpec {
 /// Records an error unless `value` is a score within `0..=1`.
 pub fn check_unit_interval(path: &str, field: &str, value: f32, errors: &mut Errors) {
     if !(0.0..=1.0).contains(&value) || value.is_nan() {
-        errors.push(join(path, field), format!("must be within 0..=1, got {value}"));
+        errors.push(
+            join(path, field),
+            format!("must be within 0..=1, got {value}"),
+        );
     }
 }

@@ -76,7 +76,8 @@ pub const MIN_KEY_BYTES: usize = 16;
 
 impl RedactionConfig {
     fn uses_hash(&self) -> bool {
-        self.default == RedactionMode::Hash || self.modes.values().any(|m| *m == RedactionMode::Hash)
+        self.default == RedactionMode::Hash
+            || self.modes.values().any(|m| *m == RedactionMode::Hash)
     }
 
     /// Checks the options; `labels` are the labels the operator can emit (unknown keys in
@@ -96,10 +97,9 @@ impl RedactionConfig {
                     path,
                     "`hash` redaction needs `hash_key_env` or `hash_key_file`",
                 ),
-                (Some(_), Some(_)) => errors.push(
-                    path,
-                    "set only one of `hash_key_env` and `hash_key_file`",
-                ),
+                (Some(_), Some(_)) => {
+                    errors.push(path, "set only one of `hash_key_env` and `hash_key_file`")
+                }
                 _ => {
                     if let Err(message) = self.load_key() {
                         errors.push(path, message);
@@ -130,7 +130,11 @@ impl RedactionConfig {
 
     /// Resolves the mode of every label into a runtime [`Redaction`] (`None` for `keep`).
     pub fn resolve(&self, labels: &[&str]) -> Result<BTreeMap<String, Option<Redaction>>, String> {
-        let key = if self.uses_hash() { self.load_key()? } else { None };
+        let key = if self.uses_hash() {
+            self.load_key()?
+        } else {
+            None
+        };
         let mut out = BTreeMap::new();
         for label in labels {
             let mode = self.modes.get(*label).copied().unwrap_or(self.default);

@@ -28,48 +28,193 @@ struct Format {
 }
 
 const FORMATS: &[Format] = &[
-    Format { label: "PRIVATE_KEY", pattern: r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----|\z)", group: 0, score: 0.99 },
-    Format { label: "AWS_ACCESS_KEY", pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b", group: 0, score: 0.95 },
-    Format { label: "GITHUB_TOKEN", pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b", group: 0, score: 0.99 },
-    Format { label: "GITLAB_TOKEN", pattern: r"\bglpat-[A-Za-z0-9_\-]{20,}", group: 0, score: 0.99 },
-    Format { label: "SLACK_TOKEN", pattern: r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", group: 0, score: 0.97 },
-    Format { label: "SLACK_WEBHOOK", pattern: r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}", group: 0, score: 0.97 },
-    Format { label: "STRIPE_KEY", pattern: r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b", group: 0, score: 0.97 },
-    Format { label: "GOOGLE_API_KEY", pattern: r"\bAIza[0-9A-Za-z_\-]{35}", group: 0, score: 0.95 },
-    Format { label: "ANTHROPIC_API_KEY", pattern: r"\bsk-ant-[A-Za-z0-9_\-]{20,}", group: 0, score: 0.98 },
-    Format { label: "OPENAI_API_KEY", pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", group: 0, score: 0.9 },
-    Format { label: "HUGGINGFACE_TOKEN", pattern: r"\bhf_[A-Za-z0-9]{34,}\b", group: 0, score: 0.95 },
-    Format { label: "NPM_TOKEN", pattern: r"\bnpm_[A-Za-z0-9]{36}\b", group: 0, score: 0.95 },
-    Format { label: "SENDGRID_KEY", pattern: r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b", group: 0, score: 0.97 },
-    Format { label: "TWILIO_KEY", pattern: r"\bSK[0-9a-f]{32}\b", group: 0, score: 0.8 },
-    Format { label: "AZURE_STORAGE_KEY", pattern: r"AccountKey=([A-Za-z0-9+/=]{80,90})", group: 1, score: 0.95 },
-    Format { label: "JWT", pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", group: 0, score: 0.9 },
-    Format { label: "CONNECTION_STRING_PASSWORD", pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@[^\s/]{2,}", group: 1, score: 0.9 },
-    Format { label: "PASSWORD_ASSIGNMENT", pattern: r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key)\b["']?\s*(?:[:=]|=>)\s*["']?([^\s"',;]{8,128})"#, group: 1, score: 0.75 },
+    Format {
+        label: "PRIVATE_KEY",
+        pattern: r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----|\z)",
+        group: 0,
+        score: 0.99,
+    },
+    Format {
+        label: "AWS_ACCESS_KEY",
+        pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b",
+        group: 0,
+        score: 0.95,
+    },
+    Format {
+        label: "GITHUB_TOKEN",
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
+        group: 0,
+        score: 0.99,
+    },
+    Format {
+        label: "GITLAB_TOKEN",
+        pattern: r"\bglpat-[A-Za-z0-9_\-]{20,}",
+        group: 0,
+        score: 0.99,
+    },
+    Format {
+        label: "SLACK_TOKEN",
+        pattern: r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
+        group: 0,
+        score: 0.97,
+    },
+    Format {
+        label: "SLACK_WEBHOOK",
+        pattern: r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}",
+        group: 0,
+        score: 0.97,
+    },
+    Format {
+        label: "STRIPE_KEY",
+        pattern: r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
+        group: 0,
+        score: 0.97,
+    },
+    Format {
+        label: "GOOGLE_API_KEY",
+        pattern: r"\bAIza[0-9A-Za-z_\-]{35}",
+        group: 0,
+        score: 0.95,
+    },
+    Format {
+        label: "ANTHROPIC_API_KEY",
+        pattern: r"\bsk-ant-[A-Za-z0-9_\-]{20,}",
+        group: 0,
+        score: 0.98,
+    },
+    Format {
+        label: "OPENAI_API_KEY",
+        pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+        group: 0,
+        score: 0.9,
+    },
+    Format {
+        label: "HUGGINGFACE_TOKEN",
+        pattern: r"\bhf_[A-Za-z0-9]{34,}\b",
+        group: 0,
+        score: 0.95,
+    },
+    Format {
+        label: "NPM_TOKEN",
+        pattern: r"\bnpm_[A-Za-z0-9]{36}\b",
+        group: 0,
+        score: 0.95,
+    },
+    Format {
+        label: "SENDGRID_KEY",
+        pattern: r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b",
+        group: 0,
+        score: 0.97,
+    },
+    Format {
+        label: "TWILIO_KEY",
+        pattern: r"\bSK[0-9a-f]{32}\b",
+        group: 0,
+        score: 0.8,
+    },
+    Format {
+        label: "AZURE_STORAGE_KEY",
+        pattern: r"AccountKey=([A-Za-z0-9+/=]{80,90})",
+        group: 1,
+        score: 0.95,
+    },
+    Format {
+        label: "JWT",
+        pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+        group: 0,
+        score: 0.9,
+    },
+    Format {
+        label: "CONNECTION_STRING_PASSWORD",
+        pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@[^\s/]{2,}",
+        group: 1,
+        score: 0.9,
+    },
+    Format {
+        label: "PASSWORD_ASSIGNMENT",
+        pattern: r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key)\b["']?\s*(?:[:=]|=>)\s*["']?([^\s"',;]{8,128})"#,
+        group: 1,
+        score: 0.75,
+    },
 ];
 
 /// Literal anchors: every known format contains one of them (case-sensitive). A text with
 /// none skips the format set; with `ASSIGNMENT_ANCHORS` below this is one cheap pass.
 const FORMAT_ANCHORS: &[&str] = &[
-    "-----BEGIN", "AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "ghp_", "gho_", "ghu_",
-    "ghs_", "ghr_", "github_pat_", "glpat-", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-",
-    "xoxr-", "hooks.slack.com", "_live_", "_test_", "AIza", "sk-", "hf_", "npm_", "SG.", "SK",
-    "AccountKey=", "eyJ", "://",
+    "-----BEGIN",
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "AIDA",
+    "AROA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxo-",
+    "xoxs-",
+    "xoxr-",
+    "hooks.slack.com",
+    "_live_",
+    "_test_",
+    "AIza",
+    "sk-",
+    "hf_",
+    "npm_",
+    "SG.",
+    "SK",
+    "AccountKey=",
+    "eyJ",
+    "://",
 ];
 
 /// Words that introduce a credential assignment (ASCII case-insensitive).
 const ASSIGNMENT_ANCHORS: &[&str] = &[
-    "password", "passwd", "pwd", "passphrase", "secret", "api_key", "api-key", "apikey",
-    "access_token", "access-token", "accesstoken", "auth_token", "auth-token", "authtoken",
-    "client_secret", "client-secret", "clientsecret", "secret_key", "secret-key", "secretkey",
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+    "access-token",
+    "accesstoken",
+    "auth_token",
+    "auth-token",
+    "authtoken",
+    "client_secret",
+    "client-secret",
+    "clientsecret",
+    "secret_key",
+    "secret-key",
+    "secretkey",
 ];
 
 /// Label used for high-entropy tokens near context words.
 pub const HIGH_ENTROPY_LABEL: &str = "HIGH_ENTROPY_TOKEN";
 
 const ENTROPY_CONTEXT: &[&str] = &[
-    "key", "token", "secret", "password", "passwd", "api", "auth", "bearer", "credential",
-    "apikey", "access", "private",
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api",
+    "auth",
+    "bearer",
+    "credential",
+    "apikey",
+    "access",
+    "private",
 ];
 
 /// `[operators.<id>]` with `type = "secret_detect"`.
@@ -155,10 +300,14 @@ impl SecretConfig {
         if !(1.0..=8.0).contains(&self.entropy_min_bits) {
             errors.push(
                 join(path, "entropy_min_bits"),
-                format!("must be within 1..=8 bits per character, got {}", self.entropy_min_bits),
+                format!(
+                    "must be within 1..=8 bits per character, got {}",
+                    self.entropy_min_bits
+                ),
             );
         }
-        self.redaction.validate(&join(path, "redaction"), &known, errors);
+        self.redaction
+            .validate(&join(path, "redaction"), &known, errors);
     }
 
     pub fn build(&self, id: &str) -> Result<SecretDetector, String> {
@@ -166,7 +315,8 @@ impl SecretConfig {
             .iter()
             .filter(|f| !self.disabled.iter().any(|d| d == f.label))
             .collect();
-        let set = super::patterns::fast_set(formats.iter().map(|f| f.pattern)).map_err(|e| e.to_string())?;
+        let set = super::patterns::fast_set(formats.iter().map(|f| f.pattern))
+            .map_err(|e| e.to_string())?;
         let regexes = formats
             .iter()
             .map(|f| super::patterns::fast_regex(f.pattern).map_err(|e| e.to_string()))
@@ -177,7 +327,8 @@ impl SecretConfig {
             .iter()
             .map(|l| (*l, (Arc::from(*l), redactions.get(*l).cloned().flatten())))
             .collect();
-        let format_anchors = aho_corasick::AhoCorasick::new(FORMAT_ANCHORS).map_err(|e| e.to_string())?;
+        let format_anchors =
+            aho_corasick::AhoCorasick::new(FORMAT_ANCHORS).map_err(|e| e.to_string())?;
         let assignment_anchors = aho_corasick::AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(ASSIGNMENT_ANCHORS)
@@ -239,7 +390,11 @@ impl SecretDetector {
     pub fn detect(&self, text: &str) -> Vec<(&'static str, Span, f32)> {
         let mut found: Vec<(&'static str, Span, f32)> = Vec::new();
         let anchored = self.format_anchors.is_match(text) || self.assignment_anchors.is_match(text);
-        let matched: Vec<usize> = if anchored { self.set.matches(text).into_iter().collect() } else { Vec::new() };
+        let matched: Vec<usize> = if anchored {
+            self.set.matches(text).into_iter().collect()
+        } else {
+            Vec::new()
+        };
         for index in matched {
             let (format, regex) = &self.formats[index];
             if format.score < self.threshold {
@@ -247,7 +402,12 @@ impl SecretDetector {
             }
             for caps in regex.captures_iter(text) {
                 if let Some(m) = caps.get(format.group) {
-                    push_unless_overlapping(&mut found, format.label, Span::new(m.start(), m.end()), format.score);
+                    push_unless_overlapping(
+                        &mut found,
+                        format.label,
+                        Span::new(m.start(), m.end()),
+                        format.score,
+                    );
                 }
             }
         }
@@ -265,7 +425,12 @@ impl SecretDetector {
                     && shannon_entropy(token) >= self.min_bits
                     && self.entropy_context.near(text, m.start(), m.end())
                 {
-                    push_unless_overlapping(&mut found, HIGH_ENTROPY_LABEL, Span::new(m.start(), m.end()), 0.7);
+                    push_unless_overlapping(
+                        &mut found,
+                        HIGH_ENTROPY_LABEL,
+                        Span::new(m.start(), m.end()),
+                        0.7,
+                    );
                 }
             }
         }
@@ -274,7 +439,12 @@ impl SecretDetector {
     }
 }
 
-fn push_unless_overlapping(found: &mut Vec<(&'static str, Span, f32)>, label: &'static str, span: Span, score: f32) {
+fn push_unless_overlapping(
+    found: &mut Vec<(&'static str, Span, f32)>,
+    label: &'static str,
+    span: Span,
+    score: f32,
+) {
     if let Some(existing) = found.iter_mut().find(|(_, s, _)| s.overlaps(&span)) {
         if score > existing.2 {
             *existing = (label, span, score);
@@ -308,7 +478,11 @@ impl Inspector for SecretDetector {
                 redaction: redaction.clone(),
                 reason: None,
                 provenance: Provenance {
-                    detector: if label == HIGH_ENTROPY_LABEL { "entropy" } else { "regex" },
+                    detector: if label == HIGH_ENTROPY_LABEL {
+                        "entropy"
+                    } else {
+                        "regex"
+                    },
                     version: env!("CARGO_PKG_VERSION"),
                     threshold: self.threshold,
                 },

@@ -38,13 +38,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn build(topology: &Topology) -> Result<Pipeline, BuildError> {
-        let mut built: Vec<(Option<Arc<dyn Inspector>>, Option<Policy>)> = Vec::new();
-        for node in &topology.operators {
-            built.push(match node.spec.build(&node.id)? {
-                BuiltOperator::Inspector(inspector) => (Some(inspector), None),
-                BuiltOperator::Policy(policy) => (None, Some(policy)),
-            });
-        }
+        let built: Vec<BuiltOperator> = topology
+            .operators
+            .iter()
+            .map(|node| node.spec.build(&node.id))
+            .collect::<Result<_, _>>()?;
         let routes = topology
             .routes
             .iter()
@@ -52,12 +50,18 @@ impl Pipeline {
                 inspectors: route
                     .operators
                     .iter()
-                    .filter_map(|&i| built[i].0.clone())
+                    .filter_map(|&i| match &built[i] {
+                        BuiltOperator::Inspector(inspector) => Some(inspector.clone()),
+                        BuiltOperator::Policy(_) => None,
+                    })
                     .collect(),
                 policy: route
                     .operators
                     .iter()
-                    .find_map(|&i| built[i].1.clone())
+                    .find_map(|&i| match &built[i] {
+                        BuiltOperator::Policy(policy) => Some(policy.clone()),
+                        BuiltOperator::Inspector(_) => None,
+                    })
                     .unwrap_or_default(),
             })
             .collect();
@@ -73,7 +77,12 @@ impl Pipeline {
     }
 
     /// Runs a batch from the source with index `route` through its operators and policy.
-    pub fn process(&self, route: usize, mut events: Vec<Event>, want_enriched: bool) -> Vec<Processed> {
+    pub fn process(
+        &self,
+        route: usize,
+        mut events: Vec<Event>,
+        want_enriched: bool,
+    ) -> Vec<Processed> {
         let plan = &self.routes[route];
         let verdicts: Vec<Verdict> = events
             .par_iter_mut()
@@ -89,7 +98,10 @@ impl Pipeline {
         if !want_enriched {
             return verdicts
                 .into_iter()
-                .map(|verdict| Processed { verdict, enriched: None })
+                .map(|verdict| Processed {
+                    verdict,
+                    enriched: None,
+                })
                 .collect();
         }
         let plans: Vec<Option<redact::Plan>> = events

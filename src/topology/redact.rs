@@ -57,7 +57,10 @@ impl PlaceholderRegistry {
 
     /// Number for `value` under `label` in `conversation`.
     fn number(&self, conversation: &Arc<str>, label: &Arc<str>, value: &str) -> usize {
-        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if !inner.conversations.contains_key(conversation) {
             if inner.conversations.len() >= self.capacity {
                 if let Some(oldest) = inner.recency.pop_front() {
@@ -81,7 +84,10 @@ impl PlaceholderRegistry {
     }
 
     pub fn conversations(&self) -> usize {
-        self.inner.lock().map(|i| i.conversations.len()).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|i| i.conversations.len())
+            .unwrap_or(0)
     }
 }
 
@@ -111,9 +117,18 @@ fn rewrites(event: &Event) -> Vec<Rewrite<'_>> {
                 redaction: r,
             })
         })
-        .filter(|r| r.span.end <= event.text.len() && event.text.is_char_boundary(r.span.start) && event.text.is_char_boundary(r.span.end))
+        .filter(|r| {
+            r.span.end <= event.text.len()
+                && event.text.is_char_boundary(r.span.start)
+                && event.text.is_char_boundary(r.span.end)
+        })
         .collect();
-    out.sort_by(|a, b| a.span.start.cmp(&b.span.start).then(b.span.len().cmp(&a.span.len())));
+    out.sort_by(|a, b| {
+        a.span
+            .start
+            .cmp(&b.span.start)
+            .then(b.span.len().cmp(&a.span.len()))
+    });
     // Drop spans overlapping an earlier (longer at equal start) one.
     let mut kept: Vec<Rewrite<'_>> = Vec::with_capacity(out.len());
     for r in out {
@@ -191,7 +206,11 @@ fn mask(out: &mut String, value: &str, ch: char, keep_last: usize) {
     for c in value.chars() {
         if c.is_alphanumeric() {
             seen += 1;
-            out.push(if seen > total.saturating_sub(keep_last) { c } else { ch });
+            out.push(if seen > total.saturating_sub(keep_last) {
+                c
+            } else {
+                ch
+            });
         } else {
             out.push(c);
         }
@@ -210,7 +229,12 @@ mod tests {
     use super::*;
     use crate::event::{Category, Finding, Provenance};
 
-    fn finding(label: &str, spans: &[(usize, usize)], redaction: Redaction, action: Action) -> Finding {
+    fn finding(
+        label: &str,
+        spans: &[(usize, usize)],
+        redaction: Redaction,
+        action: Action,
+    ) -> Finding {
         Finding {
             operator: Arc::from("pii"),
             category: Category::Pii,
@@ -228,7 +252,12 @@ mod tests {
         }
     }
 
-    fn redact(text: &str, findings: Vec<Finding>, conversation: Option<&str>, registry: &PlaceholderRegistry) -> String {
+    fn redact(
+        text: &str,
+        findings: Vec<Finding>,
+        conversation: Option<&str>,
+        registry: &PlaceholderRegistry,
+    ) -> String {
         let mut event = Event::prompt("1", text);
         event.conversation_id = conversation.map(Arc::from);
         event.findings = findings;
@@ -282,16 +311,56 @@ mod tests {
     #[test]
     fn flagged_findings_are_not_rewritten() {
         let registry = PlaceholderRegistry::new(10);
-        let got = redact("mail a@b.co", vec![finding("EMAIL_ADDRESS", &[(5, 11)], Redaction::Placeholder, Action::Flag)], None, &registry);
+        let got = redact(
+            "mail a@b.co",
+            vec![finding(
+                "EMAIL_ADDRESS",
+                &[(5, 11)],
+                Redaction::Placeholder,
+                Action::Flag,
+            )],
+            None,
+            &registry,
+        );
         assert_eq!(got, "mail a@b.co");
     }
 
     #[test]
     fn placeholders_are_consistent_within_a_conversation() {
         let registry = PlaceholderRegistry::new(10);
-        let first = redact("x@y.io then z@y.io", vec![finding("EMAIL_ADDRESS", &[(0, 6), (12, 18)], Redaction::Placeholder, Action::Redact)], Some("c1"), &registry);
-        let second = redact("again z@y.io", vec![finding("EMAIL_ADDRESS", &[(6, 12)], Redaction::Placeholder, Action::Redact)], Some("c1"), &registry);
-        let other = redact("z@y.io", vec![finding("EMAIL_ADDRESS", &[(0, 6)], Redaction::Placeholder, Action::Redact)], Some("c2"), &registry);
+        let first = redact(
+            "x@y.io then z@y.io",
+            vec![finding(
+                "EMAIL_ADDRESS",
+                &[(0, 6), (12, 18)],
+                Redaction::Placeholder,
+                Action::Redact,
+            )],
+            Some("c1"),
+            &registry,
+        );
+        let second = redact(
+            "again z@y.io",
+            vec![finding(
+                "EMAIL_ADDRESS",
+                &[(6, 12)],
+                Redaction::Placeholder,
+                Action::Redact,
+            )],
+            Some("c1"),
+            &registry,
+        );
+        let other = redact(
+            "z@y.io",
+            vec![finding(
+                "EMAIL_ADDRESS",
+                &[(0, 6)],
+                Redaction::Placeholder,
+                Action::Redact,
+            )],
+            Some("c2"),
+            &registry,
+        );
         assert_eq!(first, "<EMAIL_ADDRESS_1> then <EMAIL_ADDRESS_2>");
         assert_eq!(second, "again <EMAIL_ADDRESS_2>");
         assert_eq!(other, "<EMAIL_ADDRESS_1>");
@@ -311,7 +380,20 @@ mod tests {
     fn masks_count_characters_not_bytes() {
         let registry = PlaceholderRegistry::new(10);
         let text = "name Zoë here";
-        let got = redact(text, vec![finding("PERSON", &[(5, 9)], Redaction::Mask { ch: '*', keep_last: 1 }, Action::Redact)], None, &registry);
+        let got = redact(
+            text,
+            vec![finding(
+                "PERSON",
+                &[(5, 9)],
+                Redaction::Mask {
+                    ch: '*',
+                    keep_last: 1,
+                },
+                Action::Redact,
+            )],
+            None,
+            &registry,
+        );
         assert_eq!(got, "name **ë here");
     }
 }

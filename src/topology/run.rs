@@ -69,7 +69,11 @@ const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// Runs every source of the topology to its end.
 pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunError> {
-    let threads = if options.threads > 0 { options.threads } else { topology.settings.threads };
+    let threads = if options.threads > 0 {
+        options.threads
+    } else {
+        topology.settings.threads
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -93,7 +97,18 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
     let mut report = RunReport::default();
     for (route, source) in topology.sources.iter().enumerate() {
         let before = (report.events, report.dead_letters);
-        pool.install(|| run_source(topology, &pipeline, route, &source.id, &source.spec, &mut sinks, options, &mut report))?;
+        pool.install(|| {
+            run_source(
+                topology,
+                &pipeline,
+                route,
+                &source.id,
+                &source.spec,
+                &mut sinks,
+                options,
+                &mut report,
+            )
+        })?;
         info!(
             source = %source.id,
             events = report.events - before.0,
@@ -102,7 +117,8 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
         );
     }
     for (sink, node) in sinks.iter_mut().zip(&topology.sinks) {
-        sink.flush().map_err(io_error(format!("cannot flush sink `{}`", node.id)))?;
+        sink.flush()
+            .map_err(io_error(format!("cannot flush sink `{}`", node.id)))?;
     }
     report.elapsed = started.elapsed();
     info!(
@@ -130,14 +146,22 @@ fn run_source(
     let reader: Box<dyn std::io::BufRead + Send> = match spec {
         SourceSpec::File(config) => Box::new(std::io::BufReader::with_capacity(
             256 * 1024,
-            std::fs::File::open(&config.path)
-                .map_err(io_error(format!("cannot open source `{source_id}` ({})", config.path.display())))?,
+            std::fs::File::open(&config.path).map_err(io_error(format!(
+                "cannot open source `{source_id}` ({})",
+                config.path.display()
+            )))?,
         )),
         SourceSpec::Stdin(_) => Box::new(std::io::BufReader::new(std::io::stdin())),
     };
     let plan = &topology.routes[route];
-    let want_verdicts = plan.sinks.iter().any(|&s| topology.sinks[s].spec.records() == RecordKind::Verdicts);
-    let want_enriched = plan.sinks.iter().any(|&s| topology.sinks[s].spec.records() == RecordKind::Enriched);
+    let want_verdicts = plan
+        .sinks
+        .iter()
+        .any(|&s| topology.sinks[s].spec.records() == RecordKind::Verdicts);
+    let want_enriched = plan
+        .sinks
+        .iter()
+        .any(|&s| topology.sinks[s].spec.records() == RecordKind::Enriched);
 
     let (sender, receiver) = sync_channel::<std::io::Result<Vec<RawLine>>>(2);
     std::thread::scope(|scope| -> Result<(), RunError> {
@@ -177,7 +201,18 @@ fn run_source(
         });
         for batch in receiver {
             let batch = batch.map_err(io_error(format!("cannot read source `{source_id}`")))?;
-            process_batch(pipeline, route, topology, source_id, batch, sinks, want_verdicts, want_enriched, options, report)?;
+            process_batch(
+                pipeline,
+                route,
+                topology,
+                source_id,
+                batch,
+                sinks,
+                want_verdicts,
+                want_enriched,
+                options,
+                report,
+            )?;
         }
         Ok(())
     })
@@ -198,7 +233,7 @@ fn process_batch(
 ) -> Result<(), RunError> {
     let max_bytes = topology.settings.max_event_bytes;
     report.input_bytes += batch.iter().map(|l| l.size as u64).sum::<u64>();
-    let decoded: Vec<Result<Event, DeadLetter>> = batch
+    let decoded: Vec<Result<Event, Box<DeadLetter>>> = batch
         .par_iter()
         .map(|line| {
             let origin = Origin::Line {
@@ -213,7 +248,8 @@ fn process_batch(
             } else {
                 decode_json(&line.bytes, origin.clone(), max_bytes)
             };
-            result.map_err(|error| DeadLetter::new(&error, origin, &line.bytes, line.size))
+            result
+                .map_err(|error| Box::new(DeadLetter::new(&error, origin, &line.bytes, line.size)))
         })
         .collect();
     let mut events = Vec::with_capacity(decoded.len());
@@ -229,11 +265,12 @@ fn process_batch(
         if let Origin::Line { line, .. } = &dead.origin {
             warn!(source = %source_id, line, error = dead.error_kind, size_bytes = dead.size_bytes, "dead letter");
         }
-        let json = serde_json::to_vec(dead).expect("dead letters serialize");
+        let json = serde_json::to_vec(dead.as_ref()).expect("dead letters serialize");
         for &s in &plan.dead_letter_sinks {
-            sinks[s]
-                .write_record(&json)
-                .map_err(io_error(format!("cannot write sink `{}`", topology.sinks[s].id)))?;
+            sinks[s].write_record(&json).map_err(io_error(format!(
+                "cannot write sink `{}`",
+                topology.sinks[s].id
+            )))?;
         }
     }
     report.dead_letters += dead_letters.len() as u64;
@@ -243,7 +280,9 @@ fn process_batch(
     for p in &processed {
         report.actions[action_index(p.verdict.action)] += 1;
         if options.record_latencies {
-            report.latencies_us.push(p.verdict.latency_us.min(u32::MAX as u64) as u32);
+            report
+                .latencies_us
+                .push(p.verdict.latency_us.min(u32::MAX as u64) as u32);
         }
     }
     // Serialize in parallel, one buffer of JSON lines per chunk and record kind: far fewer
@@ -253,13 +292,18 @@ fn process_batch(
         .map(|chunk| {
             let mut verdicts = Vec::new();
             let mut enriched = Vec::new();
-            for Processed { verdict, enriched: record } in chunk {
+            for Processed {
+                verdict,
+                enriched: record,
+            } in chunk
+            {
                 if want_verdicts {
                     serde_json::to_writer(&mut verdicts, verdict).expect("verdicts serialize");
                     verdicts.push(b'\n');
                 }
                 if let Some(record) = record {
-                    serde_json::to_writer(&mut enriched, record).expect("enriched records serialize");
+                    serde_json::to_writer(&mut enriched, record)
+                        .expect("enriched records serialize");
                     enriched.push(b'\n');
                 }
             }
@@ -269,10 +313,15 @@ fn process_batch(
     for &s in &plan.sinks {
         let kind = topology.sinks[s].spec.records();
         for (verdicts, enriched) in &encoded {
-            let lines = if kind == RecordKind::Enriched { enriched } else { verdicts };
-            sinks[s]
-                .write_lines(lines)
-                .map_err(io_error(format!("cannot write sink `{}`", topology.sinks[s].id)))?;
+            let lines = if kind == RecordKind::Enriched {
+                enriched
+            } else {
+                verdicts
+            };
+            sinks[s].write_lines(lines).map_err(io_error(format!(
+                "cannot write sink `{}`",
+                topology.sinks[s].id
+            )))?;
         }
     }
     Ok(())

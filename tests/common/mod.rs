@@ -55,13 +55,25 @@ pub fn schema(name: &str) -> jsonschema::Validator {
 }
 
 pub fn assert_valid(validator: &jsonschema::Validator, record: &serde_json::Value, what: &str) {
-    let errors: Vec<String> = validator.iter_errors(record).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{what} violates its schema: {errors:?}\n{record}");
+    let errors: Vec<String> = validator
+        .iter_errors(record)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} violates its schema: {errors:?}\n{record}"
+    );
 }
 
 /// Writes a topology reading `input` and writing verdicts, enriched records and dead letters
 /// into `dir`, with the given operator tables and settings.
-pub fn file_topology(dir: &Path, input: &Path, settings: &str, operators: &str, policy_inputs: &str) -> PathBuf {
+pub fn file_topology(
+    dir: &Path,
+    input: &Path,
+    settings: &str,
+    operators: &str,
+    policy_inputs: &str,
+) -> PathBuf {
     let text = format!(
         r#"
 name = "test"

@@ -95,7 +95,11 @@ mod tests {
             ("recall 555 1234", "555 1234", false),
             ("tel: 555 1234", "555 1234", true),
             ("telling 555 1234", "555 1234", false),
-            ("my Social Security number is 078 05 1120", "078 05 1120", true),
+            (
+                "my Social Security number is 078 05 1120",
+                "078 05 1120",
+                true,
+            ),
             ("nothing here 555 1234", "555 1234", false),
             ("555 1234 call me", "555 1234", true),
         ];

@@ -105,7 +105,10 @@ const FLAG_BY_DEFAULT: &[&str] = &["DATE_TIME", "URL"];
 
 impl PiiConfig {
     fn all_labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = recognizers::builtin_labels().iter().map(|l| l.to_string()).collect();
+        let mut labels: Vec<String> = recognizers::builtin_labels()
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
         labels.extend(self.custom.iter().map(|c| c.label.clone()));
         labels
     }
@@ -138,9 +141,15 @@ impl PiiConfig {
         for (i, custom) in self.custom.iter().enumerate() {
             let at = format!("{path}.custom[{i}]");
             if custom.label.is_empty()
-                || !custom.label.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                || !custom
+                    .label
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             {
-                errors.push(join(&at, "label"), "must be UPPER_SNAKE_CASE, e.g. EMPLOYEE_ID");
+                errors.push(
+                    join(&at, "label"),
+                    "must be UPPER_SNAKE_CASE, e.g. EMPLOYEE_ID",
+                );
             }
             match (&custom.pattern, custom.terms.is_empty()) {
                 (Some(_), false) => errors.push(&at, "set either `pattern` or `terms`, not both"),
@@ -159,7 +168,8 @@ impl PiiConfig {
             check_unit_interval(&at, "score", custom.score, errors);
             check_unit_interval(&at, "context_boost", custom.context_boost, errors);
         }
-        self.redaction.validate(&join(path, "redaction"), &label_refs, errors);
+        self.redaction
+            .validate(&join(path, "redaction"), &label_refs, errors);
     }
 
     pub fn build(&self, id: &str) -> Result<PiiDetector, String> {
@@ -167,44 +177,60 @@ impl PiiConfig {
         let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
         let redactions = self.redaction.resolve(&label_refs)?;
         let mut label_info: Vec<LabelInfo> = Vec::new();
-        let mut label_index = |label: &str| -> usize {
-            if let Some(i) = label_info.iter().position(|l| &*l.name == label) {
-                return i;
-            }
-            let action = self.actions.get(label).copied().unwrap_or(if FLAG_BY_DEFAULT.contains(&label) {
-                Action::Flag
-            } else {
-                Action::Redact
-            });
-            label_info.push(LabelInfo {
-                name: Arc::from(label),
-                threshold: self.thresholds.get(label).copied().unwrap_or(self.threshold),
-                action,
-                redaction: redactions.get(label).cloned().flatten(),
-            });
-            label_info.len() - 1
-        };
+        let mut label_index =
+            |label: &str| -> usize {
+                if let Some(i) = label_info.iter().position(|l| &*l.name == label) {
+                    return i;
+                }
+                let action = self.actions.get(label).copied().unwrap_or(
+                    if FLAG_BY_DEFAULT.contains(&label) {
+                        Action::Flag
+                    } else {
+                        Action::Redact
+                    },
+                );
+                label_info.push(LabelInfo {
+                    name: Arc::from(label),
+                    threshold: self
+                        .thresholds
+                        .get(label)
+                        .copied()
+                        .unwrap_or(self.threshold),
+                    action,
+                    redaction: redactions.get(label).cloned().flatten(),
+                });
+                label_info.len() - 1
+            };
         let mut patterns = Vec::new();
         for recognizer in recognizers::builtin() {
             let enabled = self.entities.is_empty()
                 || self.entities.iter().any(|e| e == recognizer.label)
-                || (recognizer.label == "DATE_TIME" && self.entities.iter().any(|e| e == "DATE_OF_BIRTH"));
+                || (recognizer.label == "DATE_TIME"
+                    && self.entities.iter().any(|e| e == "DATE_OF_BIRTH"));
             if !enabled {
                 continue;
             }
             let mut words: Vec<String> = recognizer.context.iter().map(|w| w.to_string()).collect();
-            words.extend(self.context.get(recognizer.label).into_iter().flatten().cloned());
+            words.extend(
+                self.context
+                    .get(recognizer.label)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
             patterns.push(CompiledRecognizer {
                 label: label_index(recognizer.label),
-                regex: super::patterns::fast_regex(recognizer.pattern).map_err(|e| format!("built-in pattern: {e}"))?,
+                regex: super::patterns::fast_regex(recognizer.pattern)
+                    .map_err(|e| format!("built-in pattern: {e}"))?,
                 context: ContextWords::new(&words),
                 negative: ContextWords::new(recognizer.negative_context),
                 spec: recognizer,
             });
         }
         let dob_label = label_index("DATE_OF_BIRTH");
-        let any_match = super::patterns::fast_set(patterns.iter().map(|r: &CompiledRecognizer| r.spec.pattern))
-            .map_err(|e| format!("built-in patterns: {e}"))?;
+        let any_match =
+            super::patterns::fast_set(patterns.iter().map(|r: &CompiledRecognizer| r.spec.pattern))
+                .map_err(|e| format!("built-in patterns: {e}"))?;
         let mut custom_patterns = Vec::new();
         let mut terms = Vec::new();
         let mut term_entities = Vec::new();
@@ -391,7 +417,14 @@ impl PiiDetector {
                     } else {
                         0.0
                     };
-                self.push_candidate(&mut out, entity.label, m.start(), m.end(), score, "custom_regex");
+                self.push_candidate(
+                    &mut out,
+                    entity.label,
+                    m.start(),
+                    m.end(),
+                    score,
+                    "custom_regex",
+                );
             }
         }
         if let Some(dictionary) = &self.dictionary {
@@ -399,7 +432,8 @@ impl PiiDetector {
             for m in dictionary.find_iter(text) {
                 let (term, entity_index) = &self.dictionary_terms[m.pattern().as_usize()];
                 let entity = &self.term_entities[*entity_index];
-                let on_boundaries = (m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric())
+                let on_boundaries = (m.start() == 0
+                    || !bytes[m.start() - 1].is_ascii_alphanumeric())
                     && (m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphanumeric());
                 if !on_boundaries || (entity.case_sensitive && &text[m.start()..m.end()] != term) {
                     continue;
@@ -410,7 +444,14 @@ impl PiiDetector {
                     } else {
                         0.0
                     };
-                self.push_candidate(&mut out, entity.label, m.start(), m.end(), score, "dictionary");
+                self.push_candidate(
+                    &mut out,
+                    entity.label,
+                    m.start(),
+                    m.end(),
+                    score,
+                    "dictionary",
+                );
             }
         }
         out
@@ -480,7 +521,11 @@ impl Inspector for PiiDetector {
             let of_label = found.iter().filter(|c| c.label == label);
             let spans: Vec<Span> = of_label.clone().map(|c| c.span).collect();
             let best = of_label.clone().map(|c| c.score).fold(0.0, f32::max);
-            let detector = of_label.clone().next().map(|c| c.detector).unwrap_or("regex");
+            let detector = of_label
+                .clone()
+                .next()
+                .map(|c| c.detector)
+                .unwrap_or("regex");
             event.findings.push(Finding {
                 operator: self.id.clone(),
                 category: Category::Pii,

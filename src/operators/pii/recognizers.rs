@@ -54,13 +54,49 @@ pub struct Recognizer {
 }
 
 const PHONE_CONTEXT: &[&str] = &[
-    "phone", "telephone", "tel", "call", "mobile", "cell", "fax", "desk", "office", "contact",
-    "reach", "dial", "sms", "text me", "message", "whatsapp", "answering", "landline",
-    "hotline", "ext", "extension", "ring", "home", "work", "telefon", "tlf", "mob", "registered",
+    "phone",
+    "telephone",
+    "tel",
+    "call",
+    "mobile",
+    "cell",
+    "fax",
+    "desk",
+    "office",
+    "contact",
+    "reach",
+    "dial",
+    "sms",
+    "text me",
+    "message",
+    "whatsapp",
+    "answering",
+    "landline",
+    "hotline",
+    "ext",
+    "extension",
+    "ring",
+    "home",
+    "work",
+    "telefon",
+    "tlf",
+    "mob",
+    "registered",
 ];
 const NUMBER_NEGATIVE: &[&str] = &[
-    "order", "invoice", "tracking", "isbn", "zip", "postcode", "postal", "account no", "serial",
-    "version", "population", "price", "total",
+    "order",
+    "invoice",
+    "tracking",
+    "isbn",
+    "zip",
+    "postcode",
+    "postal",
+    "account no",
+    "serial",
+    "version",
+    "population",
+    "price",
+    "total",
 ];
 
 fn email_score(_: &str, text: &str, start: usize) -> Option<f32> {
@@ -102,10 +138,7 @@ fn card_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
     if text[..start].ends_with('+') || !validators::credit_card(candidate) {
         return None;
     }
-    let groups: Vec<usize> = candidate
-        .split([' ', '-'])
-        .map(str::len)
-        .collect();
+    let groups: Vec<usize> = candidate.split([' ', '-']).map(str::len).collect();
     let grouping_ok = match groups.as_slice() {
         [_] => true,
         [4, 4, 4, rest @ ..] => rest.iter().all(|&g| (1..=4).contains(&g)) && rest.len() <= 2,
@@ -147,7 +180,10 @@ fn phone_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
         .next()
         .unwrap_or(candidate)
         .trim_end_matches(|c: char| !c.is_ascii_digit() && c != ')');
-    let main = main.strip_suffix(" ext.").or_else(|| main.strip_suffix(" ext")).unwrap_or(main);
+    let main = main
+        .strip_suffix(" ext.")
+        .or_else(|| main.strip_suffix(" ext"))
+        .unwrap_or(main);
     let digits: Vec<u8> = main.bytes().filter(u8::is_ascii_digit).collect();
     let n = digits.len();
     if !(6..=15).contains(&n) || digits.iter().all(|&d| d == digits[0]) {
@@ -155,7 +191,13 @@ fn phone_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
     }
     // Preceded by a letter, a digit or a decimal point: part of a larger token.
     if let Some(prev) = text[..start].chars().next_back() {
-        if prev.is_alphanumeric() || prev == '.' || prev == '/' || prev == '$' || prev == '€' || prev == '£' {
+        if prev.is_alphanumeric()
+            || prev == '.'
+            || prev == '/'
+            || prev == '$'
+            || prev == '€'
+            || prev == '£'
+        {
             return None;
         }
     }
@@ -163,7 +205,8 @@ fn phone_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
         return None;
     }
     // `36.730350` after `01:08:` is a timestamp fraction; `0.0390508` is a decimal number.
-    if text[..start].ends_with(':') || (main.matches('.').count() == 1 && !main.contains([' ', '-', '(']))
+    if text[..start].ends_with(':')
+        || (main.matches('.').count() == 1 && !main.contains([' ', '-', '(']))
     {
         return None;
     }
@@ -206,7 +249,9 @@ fn phone_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
 
 fn looks_like_date_or_ip(s: &str) -> bool {
     let parts: Vec<&str> = s.split(['-', '/', '.']).collect();
-    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4) && validators::date(s)
+    if parts.len() == 3
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 4)
+        && validators::date(s)
     {
         let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
         if lens[0] == 4 || lens[2] == 4 || lens[2] == 2 && s.contains('/') {
@@ -257,7 +302,17 @@ pub fn builtin() -> Vec<Recognizer> {
             needs: Needs::Digit,
             min_digits: 12,
             score: card_score,
-            context: &["card", "credit", "debit", "visa", "mastercard", "amex", "cc", "payment", "pan"],
+            context: &[
+                "card",
+                "credit",
+                "debit",
+                "visa",
+                "mastercard",
+                "amex",
+                "cc",
+                "payment",
+                "pan",
+            ],
             negative_context: NUMBER_NEGATIVE,
             context_boost: 0.1,
         },
@@ -279,7 +334,15 @@ pub fn builtin() -> Vec<Recognizer> {
             needs: Needs::Digit,
             min_digits: 9,
             score: ssn_score,
-            context: &["ssn", "social security", "social sec", "ss#", "ssns", "tax id", "taxpayer"],
+            context: &[
+                "ssn",
+                "social security",
+                "social sec",
+                "ss#",
+                "ssns",
+                "tax id",
+                "taxpayer",
+            ],
             negative_context: &["phone", "call", "fax", "mobile"],
             context_boost: 0.4,
         },
@@ -290,7 +353,9 @@ pub fn builtin() -> Vec<Recognizer> {
             needs: Needs::Digit,
             min_digits: 4,
             score: ip_score,
-            context: &["ip", "address", "host", "server", "client", "browse", "connect", "ipv4"],
+            context: &[
+                "ip", "address", "host", "server", "client", "browse", "connect", "ipv4",
+            ],
             negative_context: &["version"],
             context_boost: 0.2,
         },

@@ -8,41 +8,101 @@ fn detector() -> PiiDetector {
 
 /// (text, expected (label, value) pairs). Values are what the span must cover exactly.
 const CASES: &[(&str, &[(&str, &str)])] = &[
-    ("write to ann.lee+news@mail.example.co.uk today", &[("EMAIL_ADDRESS", "ann.lee+news@mail.example.co.uk")]),
+    (
+        "write to ann.lee+news@mail.example.co.uk today",
+        &[("EMAIL_ADDRESS", "ann.lee+news@mail.example.co.uk")],
+    ),
     ("no email here: user at example dot com", &[]),
     ("postgres://app:pw@db.internal/x", &[]),
-    ("Please call me at +44 20 7946 0958.", &[("PHONE_NUMBER", "+44 20 7946 0958")]),
-    ("Call 415-555-0132 after 5pm", &[("PHONE_NUMBER", "415-555-0132")]),
-    ("Mobile: (07700) 900123", &[("PHONE_NUMBER", "(07700) 900123")]),
-    ("fax 01.23.45.67.89 anytime", &[("PHONE_NUMBER", "01.23.45.67.89")]),
+    (
+        "Please call me at +44 20 7946 0958.",
+        &[("PHONE_NUMBER", "+44 20 7946 0958")],
+    ),
+    (
+        "Call 415-555-0132 after 5pm",
+        &[("PHONE_NUMBER", "415-555-0132")],
+    ),
+    (
+        "Mobile: (07700) 900123",
+        &[("PHONE_NUMBER", "(07700) 900123")],
+    ),
+    (
+        "fax 01.23.45.67.89 anytime",
+        &[("PHONE_NUMBER", "01.23.45.67.89")],
+    ),
     ("The population grew to 12345678 people", &[]),
-    ("Desk: +46 (0)8 515 691 54", &[("PHONE_NUMBER", "+46 (0)8 515 691 54")]),
+    (
+        "Desk: +46 (0)8 515 691 54",
+        &[("PHONE_NUMBER", "+46 (0)8 515 691 54")],
+    ),
     ("call a taxi to 3348 84 Cassinia Street", &[]),
     ("call a taxi to 0662 3441 rue Saint-Antoine", &[]),
     ("phone ratio 0.0390508 today", &[]),
-    ("Date: 1999-03-23 01:08:36.730350", &[("DATE_TIME", "1999-03-23 01:08:36.730350")]),
+    (
+        "Date: 1999-03-23 01:08:36.730350",
+        &[("DATE_TIME", "1999-03-23 01:08:36.730350")],
+    ),
     ("Order number 1234567 shipped", &[]),
-    ("card 4111 1111 1111 1111 expires", &[("CREDIT_CARD", "4111 1111 1111 1111")]),
-    ("amex 3782-822463-10005 ok", &[("CREDIT_CARD", "3782-822463-10005")]),
+    (
+        "card 4111 1111 1111 1111 expires",
+        &[("CREDIT_CARD", "4111 1111 1111 1111")],
+    ),
+    (
+        "amex 3782-822463-10005 ok",
+        &[("CREDIT_CARD", "3782-822463-10005")],
+    ),
     ("not a card 4111 1111 1111 1112", &[]),
-    ("IBAN GB82 WEST 1234 5698 7654 32 please", &[("IBAN_CODE", "GB82 WEST 1234 5698 7654 32")]),
+    (
+        "IBAN GB82 WEST 1234 5698 7654 32 please",
+        &[("IBAN_CODE", "GB82 WEST 1234 5698 7654 32")],
+    ),
     ("IBAN GB82 WEST 1234 5698 7654 33 please", &[]),
-    ("my social security number is 536-22-8726", &[("US_SSN", "536-22-8726")]),
+    (
+        "my social security number is 536-22-8726",
+        &[("US_SSN", "536-22-8726")],
+    ),
     ("ssn 666-22-8726 is invalid", &[]),
-    ("server at 10.20.30.40 is down", &[("IP_ADDRESS", "10.20.30.40")]),
+    (
+        "server at 10.20.30.40 is down",
+        &[("IP_ADDRESS", "10.20.30.40")],
+    ),
     ("upgrade to v1.2.3.4 now", &[]),
-    ("host fe80::1ff:fe23:4567:890a is up", &[("IP_ADDRESS", "fe80::1ff:fe23:4567:890a")]),
+    (
+        "host fe80::1ff:fe23:4567:890a is up",
+        &[("IP_ADDRESS", "fe80::1ff:fe23:4567:890a")],
+    ),
     ("the meeting is at 12:30", &[]),
-    ("device 3C:22:FB:9A:10:7E joined", &[("MAC_ADDRESS", "3C:22:FB:9A:10:7E")]),
-    ("see https://example.com/a?b=1.", &[("URL", "https://example.com/a?b=1")]),
-    ("born on 04/12/1985 in Leeds", &[("DATE_OF_BIRTH", "04/12/1985")]),
-    ("released 2010-12-17 15:05:18", &[("DATE_TIME", "2010-12-17 15:05:18")]),
-    ("passport number 123456789 please", &[("US_PASSPORT", "123456789")]),
+    (
+        "device 3C:22:FB:9A:10:7E joined",
+        &[("MAC_ADDRESS", "3C:22:FB:9A:10:7E")],
+    ),
+    (
+        "see https://example.com/a?b=1.",
+        &[("URL", "https://example.com/a?b=1")],
+    ),
+    (
+        "born on 04/12/1985 in Leeds",
+        &[("DATE_OF_BIRTH", "04/12/1985")],
+    ),
+    (
+        "released 2010-12-17 15:05:18",
+        &[("DATE_TIME", "2010-12-17 15:05:18")],
+    ),
+    (
+        "passport number 123456789 please",
+        &[("US_PASSPORT", "123456789")],
+    ),
     ("the number 123456789 alone", &[]),
     ("NHS number 943 476 5919", &[("UK_NHS", "943 476 5919")]),
-    ("send BTC to 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", &[("CRYPTO", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")]),
+    (
+        "send BTC to 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+        &[("CRYPTO", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")],
+    ),
     ("DNI 12345678Z", &[("ES_NIF", "12345678Z")]),
-    ("Ünïcödé text with ann@b.io after", &[("EMAIL_ADDRESS", "ann@b.io")]),
+    (
+        "Ünïcödé text with ann@b.io after",
+        &[("EMAIL_ADDRESS", "ann@b.io")],
+    ),
 ];
 
 #[test]
@@ -54,8 +114,10 @@ fn detection_table() {
             .into_iter()
             .map(|(label, span, _)| (label.to_string(), text[span.start..span.end].to_string()))
             .collect();
-        let expected: Vec<(String, String)> =
-            expected.iter().map(|(l, v)| (l.to_string(), v.to_string())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(l, v)| (l.to_string(), v.to_string()))
+            .collect();
         assert_eq!(found, expected, "text: {text}");
     }
 }
@@ -118,8 +180,14 @@ fn custom_regex_and_dictionary_entities() {
             .collect()
     };
     assert_eq!(found("ticket EMP-123456"), ["EMPLOYEE_ID=EMP-123456"]);
-    assert_eq!(found("codename PROJECT FALCON is late"), ["PROJECT=PROJECT FALCON"]);
-    assert!(found("Bluebird is late").is_empty(), "below threshold without context");
+    assert_eq!(
+        found("codename PROJECT FALCON is late"),
+        ["PROJECT=PROJECT FALCON"]
+    );
+    assert!(
+        found("Bluebird is late").is_empty(),
+        "below threshold without context"
+    );
     assert!(found("bluebirds sing").is_empty(), "word boundaries");
 }
 
@@ -174,5 +242,11 @@ fn findings_group_spans_by_label() {
         .iter()
         .map(|f| (f.label.to_string(), f.spans.len()))
         .collect();
-    assert_eq!(summary, [("EMAIL_ADDRESS".to_string(), 2), ("IP_ADDRESS".to_string(), 1)]);
+    assert_eq!(
+        summary,
+        [
+            ("EMAIL_ADDRESS".to_string(), 2),
+            ("IP_ADDRESS".to_string(), 1)
+        ]
+    );
 }

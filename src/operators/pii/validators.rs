@@ -32,7 +32,7 @@ pub fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A payment card: 12..=19 digits, a known issuer prefix, and a valid Luhn checksum.
@@ -44,20 +44,23 @@ pub fn credit_card(s: &str) -> bool {
     let prefix2: u32 = ds[..2].parse().unwrap_or(0);
     let prefix4: u32 = ds[..4].parse().unwrap_or(0);
     match ds.as_bytes()[0] {
-        b'4' => true,                                                          // Visa
+        b'4' => true,                                                                 // Visa
         b'5' => (51..=55).contains(&prefix2) || (50..=59).contains(&prefix2), // Mastercard, Maestro
         b'2' => (2221..=2720).contains(&prefix4) || prefix2 == 22 || prefix4 == 2131, // MC 2-series, JCB
-        b'3' => matches!(prefix2, 30 | 34 | 35 | 36 | 37 | 38 | 39),          // Amex, Diners, JCB
-        b'6' => true,                                                          // Discover, UnionPay, Maestro
-        b'1' => prefix4 == 1800,                                               // JCB (15 digits)
-        b'0' => prefix4 == 604,                                                // Maestro UK 0604
+        b'3' => matches!(prefix2, 30 | 34 | 35 | 36 | 37 | 38 | 39), // Amex, Diners, JCB
+        b'6' => true,                                                // Discover, UnionPay, Maestro
+        b'1' => prefix4 == 1800,                                     // JCB (15 digits)
+        b'0' => prefix4 == 604,                                      // Maestro UK 0604
         _ => false,
     }
 }
 
 /// IBAN: country code, check digits, and the ISO 7064 mod-97 checksum.
 pub fn iban(s: &str) -> bool {
-    let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b'-').collect();
+    let compact: Vec<u8> = s
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'-')
+        .collect();
     if !(15..=34).contains(&compact.len())
         || !compact[..2].iter().all(u8::is_ascii_uppercase)
         || !compact[2..4].iter().all(u8::is_ascii_digit)
@@ -98,7 +101,10 @@ pub fn us_ssn(s: &str) -> bool {
     let group = ds[3] * 10 + ds[4];
     let serial = ds[5] * 1000 + ds[6] * 100 + ds[7] * 10 + ds[8];
     let all_same = ds.iter().all(|&d| d == ds[0]);
-    let compact: String = ds.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect();
+    let compact: String = ds
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect();
     area != 0
         && area != 666
         && area < 900
@@ -115,14 +121,18 @@ pub fn ip_address(s: &str) -> bool {
         return s.parse::<std::net::Ipv6Addr>().is_ok() && s.matches(':').count() >= 2;
     }
     s.parse::<std::net::Ipv4Addr>().is_ok()
-        && s.split('.').all(|octet| octet == "0" || !octet.starts_with('0'))
+        && s.split('.')
+            .all(|octet| octet == "0" || !octet.starts_with('0'))
 }
 
 /// MAC address: six hex pairs with one consistent separator.
 pub fn mac_address(s: &str) -> bool {
     let sep = if s.contains(':') { ':' } else { '-' };
     let parts: Vec<&str> = s.split(sep).collect();
-    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
         && s != "00:00:00:00:00:00"
 }
 
@@ -154,7 +164,11 @@ pub fn uk_nhs(s: &str) -> bool {
     if ds.len() != 10 {
         return false;
     }
-    let sum: u32 = ds[..9].iter().enumerate().map(|(i, d)| d * (10 - i as u32)).sum();
+    let sum: u32 = ds[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d * (10 - i as u32))
+        .sum();
     let check = 11 - (sum % 11);
     let check = if check == 11 { 0 } else { check };
     check != 10 && check == ds[9]
@@ -260,7 +274,12 @@ mod tests {
             ("ipv4", ip_address, "150.162.171.178", true),
             ("ipv4 out of range", ip_address, "256.1.1.1", false),
             ("ipv4 leading zero", ip_address, "01.2.3.4", false),
-            ("ipv6", ip_address, "c8d5:7717:9055:a36f:4aa5:f9d4:335f:2f59", true),
+            (
+                "ipv6",
+                ip_address,
+                "c8d5:7717:9055:a36f:4aa5:f9d4:335f:2f59",
+                true,
+            ),
             ("ipv6 short", ip_address, "fe80::1", true),
             ("not ipv6", ip_address, "12:30", false),
             ("mac colon", mac_address, "00:1A:2b:3C:4d:5E", true),
@@ -276,11 +295,36 @@ mod tests {
             ("nif ok", es_nif, "12345678Z", true),
             ("nie ok", es_nif, "X1234567L", true),
             ("nif bad", es_nif, "12345678A", false),
-            ("btc legacy", bitcoin_address, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", true),
-            ("btc p2sh", bitcoin_address, "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", true),
-            ("btc bad checksum", bitcoin_address, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb", false),
-            ("btc bech32", bitcoin_address, "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", true),
-            ("eth", ethereum_address, "0x52908400098527886E0F7030069857D2E4169EE7", true),
+            (
+                "btc legacy",
+                bitcoin_address,
+                "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+                true,
+            ),
+            (
+                "btc p2sh",
+                bitcoin_address,
+                "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+                true,
+            ),
+            (
+                "btc bad checksum",
+                bitcoin_address,
+                "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb",
+                false,
+            ),
+            (
+                "btc bech32",
+                bitcoin_address,
+                "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+                true,
+            ),
+            (
+                "eth",
+                ethereum_address,
+                "0x52908400098527886E0F7030069857D2E4169EE7",
+                true,
+            ),
             ("eth short", ethereum_address, "0x5290840009852788", false),
         ];
         for (name, check, input, expected) in cases {

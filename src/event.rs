@@ -186,6 +186,17 @@ pub struct Provenance {
     pub threshold: f32,
 }
 
+impl Provenance {
+    /// Provenance of a detector shipped in this crate (versioned with the crate).
+    pub fn builtin(detector: &'static str, threshold: f32) -> Self {
+        Provenance {
+            detector,
+            version: env!("CARGO_PKG_VERSION"),
+            threshold,
+        }
+    }
+}
+
 /// One thing an operator found in an event.
 #[derive(Debug, Clone)]
 pub struct Finding {

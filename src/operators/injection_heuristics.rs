@@ -405,11 +405,7 @@ impl Inspector for InjectionDetector {
             action: self.action,
             redaction: None,
             reason: Some(Arc::from(format!("matched rules: {}", rules.join(", ")))),
-            provenance: Provenance {
-                detector: "rules",
-                version: env!("CARGO_PKG_VERSION"),
-                threshold: self.threshold,
-            },
+            provenance: Provenance::builtin("rules", self.threshold),
         });
     }
 }

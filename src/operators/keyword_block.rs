@@ -186,11 +186,7 @@ impl Inspector for KeywordBlocker {
                 action: list.action,
                 redaction: None,
                 reason: None,
-                provenance: Provenance {
-                    detector: "aho_corasick",
-                    version: env!("CARGO_PKG_VERSION"),
-                    threshold: 0.0,
-                },
+                provenance: Provenance::builtin("aho_corasick", 0.0),
             });
         }
     }

@@ -477,15 +477,14 @@ impl Inspector for SecretDetector {
                 action: self.action,
                 redaction: redaction.clone(),
                 reason: None,
-                provenance: Provenance {
-                    detector: if label == HIGH_ENTROPY_LABEL {
+                provenance: Provenance::builtin(
+                    if label == HIGH_ENTROPY_LABEL {
                         "entropy"
                     } else {
                         "regex"
                     },
-                    version: env!("CARGO_PKG_VERSION"),
-                    threshold: self.threshold,
-                },
+                    self.threshold,
+                ),
             });
         }
     }

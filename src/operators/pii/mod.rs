@@ -303,6 +303,18 @@ struct CustomRuntime {
     case_sensitive: bool,
 }
 
+impl CustomRuntime {
+    /// The entity's score for a match at `start..end`, raised by nearby context words.
+    fn score_at(&self, text: &str, start: usize, end: usize) -> f32 {
+        let boost = if self.context.near(text, start, end) {
+            self.context_boost
+        } else {
+            0.0
+        };
+        self.score + boost
+    }
+}
+
 /// A scored candidate before overlap resolution.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -411,12 +423,7 @@ impl PiiDetector {
         }
         for (regex, entity) in &self.custom_patterns {
             for m in regex.find_iter(text) {
-                let score = entity.score
-                    + if entity.context.near(text, m.start(), m.end()) {
-                        entity.context_boost
-                    } else {
-                        0.0
-                    };
+                let score = entity.score_at(text, m.start(), m.end());
                 self.push_candidate(
                     &mut out,
                     entity.label,
@@ -438,12 +445,7 @@ impl PiiDetector {
                 if !on_boundaries || (entity.case_sensitive && &text[m.start()..m.end()] != term) {
                     continue;
                 }
-                let score = entity.score
-                    + if entity.context.near(text, m.start(), m.end()) {
-                        entity.context_boost
-                    } else {
-                        0.0
-                    };
+                let score = entity.score_at(text, m.start(), m.end());
                 self.push_candidate(
                     &mut out,
                     entity.label,
@@ -535,11 +537,7 @@ impl Inspector for PiiDetector {
                 action: info.action,
                 redaction: info.redaction.clone(),
                 reason: None,
-                provenance: Provenance {
-                    detector,
-                    version: env!("CARGO_PKG_VERSION"),
-                    threshold: info.threshold,
-                },
+                provenance: Provenance::builtin(detector, info.threshold),
             });
         }
     }

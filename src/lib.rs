@@ -26,6 +26,8 @@
 //! - [`topology`]: the batch pipeline (data-parallel with rayon, output in input order) and
 //!   the file-mode runner.
 //! - [`io`]: broker-free sources and sinks (the embedded default).
+//! - [`kafka`]: Kafka runtime pieces (for now the pure offset tracker).
+//! - [`telemetry`]: logging, Prometheus metrics, health endpoints.
 //! - [`eval`], [`bench`]: measuring detectors and topologies.
 //! - `main.rs`: the CLI only.
 
@@ -36,6 +38,7 @@ pub mod diagnostics;
 pub mod eval;
 pub mod event;
 pub mod io;
+pub mod kafka;
 pub mod operators;
 pub mod telemetry;
 pub mod topology;

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::graph::Graph;
 use super::interpolate::{interpolate_value, Env, ProcessEnv};
-use super::spec::{split, RecordKind, Section, Settings, SinkSpec, SourceSpec};
+use super::spec::{split, RecordKind, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
 use crate::operators::OperatorSpec;
@@ -56,6 +56,8 @@ pub struct Topology {
     /// `sha256:<hex>` of the TOML text as written (before interpolation: no secrets in it).
     pub hash: String,
     pub settings: Settings,
+    /// Where the operations endpoints are served, if anywhere.
+    pub telemetry: Option<TelemetryConfig>,
     pub sources: Vec<SourceNode>,
     /// In dependency order.
     pub operators: Vec<OperatorNode>,
@@ -244,6 +246,7 @@ impl Topology {
             description: raw.description,
             hash: format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))),
             settings: raw.settings,
+            telemetry: raw.telemetry,
             sources: sources.into_iter().map(|(_, s)| s).collect(),
             operators,
             sinks,

@@ -11,5 +11,5 @@ pub mod spec;
 pub mod topology_error;
 
 pub use compile::{OperatorNode, Route, SinkNode, SourceNode, Topology};
-pub use spec::{RecordKind, Settings, SinkSpec, SourceSpec};
+pub use spec::{RecordKind, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 pub use topology_error::TopologyError;

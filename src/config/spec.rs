@@ -67,6 +67,32 @@ impl Settings {
     }
 }
 
+/// `[telemetry]`: where `/metrics`, `/healthz` and `/readyz` are served. Absent: not served.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct TelemetryConfig {
+    /// Address to listen on; localhost by default so metrics are not exposed by accident.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:9898".to_string()
+}
+
+impl TelemetryConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(
+                join(path, "bind"),
+                format!(
+                    "must be an IP address and port like 127.0.0.1:9898, got `{}`",
+                    self.bind
+                ),
+            );
+        }
+    }
+}
+
 /// How records on a source are encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -261,6 +287,7 @@ pub struct RawTopology {
     pub name: String,
     pub description: Option<String>,
     pub settings: Settings,
+    pub telemetry: Option<TelemetryConfig>,
     pub nodes: Vec<RawNode>,
 }
 
@@ -268,6 +295,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "name",
     "description",
     "settings",
+    "telemetry",
     "sources",
     "operators",
     "sinks",
@@ -278,6 +306,7 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
     let mut name = String::new();
     let mut description = None;
     let mut settings = Settings::default();
+    let mut telemetry = None;
     let mut nodes = Vec::new();
     for (key, value) in document {
         match key.as_str() {
@@ -298,6 +327,12 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
                     settings = parsed;
                 }
             }
+            "telemetry" => {
+                if let Some(parsed) = parse_table::<TelemetryConfig>(value, "telemetry", errors) {
+                    parsed.validate("telemetry", errors);
+                    telemetry = Some(parsed);
+                }
+            }
             "sources" => split_section(Section::Sources, value, &mut nodes, errors),
             "operators" => split_section(Section::Operators, value, &mut nodes, errors),
             "sinks" => split_section(Section::Sinks, value, &mut nodes, errors),
@@ -314,6 +349,7 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
         name,
         description,
         settings,
+        telemetry,
         nodes,
     }
 }

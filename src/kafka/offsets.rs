@@ -205,7 +205,8 @@ mod tests {
 
     #[test]
     fn watermark_table() {
-        let cases: Vec<(&str, Vec<Step>, Vec<Option<i64>>)> = vec![
+        type Case = (&'static str, Vec<Step>, Vec<Option<i64>>);
+        let cases: Vec<Case> = vec![
             ("nothing dispatched", vec![Commit], vec![None]),
             (
                 "in flight holds the watermark",

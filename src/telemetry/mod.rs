@@ -1,5 +1,9 @@
-//! Logging set-up. Log lines carry ids, sizes, counts and categories, never payload text or
-//! detected values (a test greps captured logs for seeded values).
+//! Operations: logging set-up, Prometheus metrics, and the health and metrics endpoints.
+//! Log lines carry ids, sizes, counts and categories, never payload text or detected values
+//! (a test greps captured logs for seeded values).
+
+pub mod http;
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

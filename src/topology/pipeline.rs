@@ -6,7 +6,9 @@
 //! order, then the policy. Placeholder numbering then runs sequentially (so numbers follow
 //! input order), and enriched texts are built in parallel again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -16,6 +18,9 @@ use crate::event::Event;
 use crate::operators::decide::Policy;
 use crate::operators::{BuildError, BuiltOperator, Inspector};
 use crate::verdict::{EnrichedRecord, TopologyRef, Verdict};
+
+/// Events whose operator timings are summed locally before one shared update.
+const TIMING_CHUNK: usize = 64;
 
 /// One event's outputs.
 pub struct Processed {
@@ -77,24 +82,65 @@ impl Pipeline {
     }
 
     /// Runs a batch from the source with index `route` through its operators and policy.
-    pub fn process(
+    pub fn process(&self, route: usize, events: Vec<Event>, want_enriched: bool) -> Vec<Processed> {
+        self.process_timed(route, events, want_enriched).0
+    }
+
+    /// Like [`Pipeline::process`], also returning the time each inspector spent on the batch
+    /// (summed over events and threads), by operator id.
+    pub fn process_timed(
         &self,
         route: usize,
         mut events: Vec<Event>,
         want_enriched: bool,
-    ) -> Vec<Processed> {
+    ) -> (Vec<Processed>, Vec<(Arc<str>, Duration)>) {
         let plan = &self.routes[route];
+        let spent: Vec<AtomicU64> = plan.inspectors.iter().map(|_| AtomicU64::new(0)).collect();
         let verdicts: Vec<Verdict> = events
-            .par_iter_mut()
-            .map(|event| {
-                for inspector in &plan.inspectors {
-                    inspector.inspect(event);
+            .par_chunks_mut(TIMING_CHUNK)
+            .flat_map_iter(|chunk| {
+                // Per-chunk accumulators: one atomic add per operator per chunk, not per event.
+                let mut local = vec![0u64; plan.inspectors.len()];
+                let verdicts: Vec<Verdict> = chunk
+                    .iter_mut()
+                    .map(|event| {
+                        let mut last = Instant::now();
+                        for (i, inspector) in plan.inspectors.iter().enumerate() {
+                            inspector.inspect(event);
+                            let now = Instant::now();
+                            local[i] += (now - last).as_nanos() as u64;
+                            last = now;
+                        }
+                        let action = plan.policy.decide(event);
+                        let latency_us = event.received_at.elapsed().as_micros() as u64;
+                        Verdict::new(event, action, &self.topology, latency_us)
+                    })
+                    .collect();
+                for (total, nanos) in spent.iter().zip(local) {
+                    total.fetch_add(nanos, Ordering::Relaxed);
                 }
-                let action = plan.policy.decide(event);
-                let latency_us = event.received_at.elapsed().as_micros() as u64;
-                Verdict::new(event, action, &self.topology, latency_us)
+                verdicts
             })
             .collect();
+        let timings = plan
+            .inspectors
+            .iter()
+            .zip(&spent)
+            .map(|(inspector, nanos)| {
+                let spent = Duration::from_nanos(nanos.load(Ordering::Relaxed));
+                (Arc::from(inspector.id()), spent)
+            })
+            .collect();
+        (self.finish(events, verdicts, want_enriched), timings)
+    }
+
+    /// Builds the outputs in input order: placeholder numbers sequentially, texts in parallel.
+    fn finish(
+        &self,
+        events: Vec<Event>,
+        verdicts: Vec<Verdict>,
+        want_enriched: bool,
+    ) -> Vec<Processed> {
         if !want_enriched {
             return verdicts
                 .into_iter()

@@ -1,9 +1,11 @@
 //! Running a topology over broker-free sources (files, stdin) into file/stdout sinks.
 //!
 //! Per source, a reader thread fills batches (bounded by `batch_size` events and
-//! `max_batch_bytes`) into a bounded channel of depth 2; the calling thread decodes, runs the
+//! `MAX_BATCH_BYTES`) into a bounded channel of depth 2; the calling thread decodes, runs the
 //! pipeline (data-parallel on the configured rayon pool), serializes and writes. Malformed
 //! lines become dead letters with their line number and reason; processing continues.
+//! Metrics are updated once per batch; with `[telemetry]`, `/metrics`, `/healthz` and
+//! `/readyz` are served while the run lasts.
 
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
@@ -13,11 +15,13 @@ use rayon::prelude::*;
 use tracing::{info, warn};
 
 use super::pipeline::{Pipeline, Processed};
-use crate::codec::{decode_json, DeadLetter};
+use crate::codec::{decode_json, DeadLetter, DecodeError};
 use crate::config::{RecordKind, SourceSpec, Topology};
 use crate::event::{Event, Origin};
 use crate::io::{open_sink, LineReader, RawLine, RecordSink};
 use crate::operators::BuildError;
+use crate::telemetry::http::{Health, OpsServer, Readiness, ServeError};
+use crate::telemetry::metrics::Metrics;
 use crate::verdict::Action;
 
 /// Why a run stopped.
@@ -25,6 +29,8 @@ use crate::verdict::Action;
 pub enum RunError {
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -61,14 +67,24 @@ pub struct RunReport {
     pub latencies_us: Vec<u32>,
 }
 
-/// Records serialized together into one buffer.
-const SERIALIZE_CHUNK: usize = 128;
-
 /// Most bytes of input held in one batch.
 const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
+/// Records serialized together into one buffer.
+const SERIALIZE_CHUNK: usize = 128;
+
 /// Runs every source of the topology to its end.
 pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let _ops = match &topology.telemetry {
+        Some(telemetry) => Some(OpsServer::start(
+            &telemetry.bind,
+            metrics.clone(),
+            health.clone(),
+        )?),
+        None => None,
+    };
     let threads = if options.threads > 0 {
         options.threads
     } else {
@@ -78,12 +94,19 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
         .num_threads(threads)
         .build()
         .map_err(|e| RunError::Threads(e.to_string()))?;
-    let pipeline = Pipeline::build(topology)?;
-    let mut sinks: Vec<Box<dyn RecordSink>> = topology
+    let sinks = topology
         .sinks
         .iter()
         .map(|s| open_sink(&s.spec).map_err(io_error(format!("cannot open sink `{}`", s.id))))
         .collect::<Result<_, _>>()?;
+    let mut runner = Runner {
+        topology,
+        pipeline: Pipeline::build(topology)?,
+        sinks,
+        options,
+        metrics,
+        report: RunReport::default(),
+    };
     info!(
         topology = %topology.name,
         hash = %topology.hash,
@@ -93,33 +116,24 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
         threads = pool.current_num_threads(),
         "starting"
     );
+    health.set(Readiness::Ready);
     let started = Instant::now();
-    let mut report = RunReport::default();
     for (route, source) in topology.sources.iter().enumerate() {
-        let before = (report.events, report.dead_letters);
-        pool.install(|| {
-            run_source(
-                topology,
-                &pipeline,
-                route,
-                &source.id,
-                &source.spec,
-                &mut sinks,
-                options,
-                &mut report,
-            )
-        })?;
+        let before = (runner.report.events, runner.report.dead_letters);
+        pool.install(|| runner.run_source(route, &source.id, &source.spec))?;
         info!(
             source = %source.id,
-            events = report.events - before.0,
-            dead_letters = report.dead_letters - before.1,
+            events = runner.report.events - before.0,
+            dead_letters = runner.report.dead_letters - before.1,
             "source finished"
         );
     }
-    for (sink, node) in sinks.iter_mut().zip(&topology.sinks) {
+    health.set(Readiness::Draining);
+    for (sink, node) in runner.sinks.iter_mut().zip(&topology.sinks) {
         sink.flush()
             .map_err(io_error(format!("cannot flush sink `{}`", node.id)))?;
     }
+    let mut report = runner.report;
     report.elapsed = started.elapsed();
     info!(
         events = report.events,
@@ -130,201 +144,254 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_source(
-    topology: &Topology,
-    pipeline: &Pipeline,
-    route: usize,
-    source_id: &Arc<str>,
-    spec: &SourceSpec,
-    sinks: &mut [Box<dyn RecordSink>],
-    options: &RunOptions,
-    report: &mut RunReport,
-) -> Result<(), RunError> {
-    let max_bytes = topology.settings.max_event_bytes;
-    let batch_size = topology.settings.batch_size;
-    let reader: Box<dyn std::io::BufRead + Send> = match spec {
-        SourceSpec::File(config) => Box::new(std::io::BufReader::with_capacity(
-            256 * 1024,
-            std::fs::File::open(&config.path).map_err(io_error(format!(
-                "cannot open source `{source_id}` ({})",
-                config.path.display()
-            )))?,
-        )),
-        SourceSpec::Stdin(_) => Box::new(std::io::BufReader::new(std::io::stdin())),
-    };
-    let plan = &topology.routes[route];
-    let want_verdicts = plan
-        .sinks
-        .iter()
-        .any(|&s| topology.sinks[s].spec.records() == RecordKind::Verdicts);
-    let want_enriched = plan
-        .sinks
-        .iter()
-        .any(|&s| topology.sinks[s].spec.records() == RecordKind::Enriched);
-
-    let (sender, receiver) = sync_channel::<std::io::Result<Vec<RawLine>>>(2);
-    std::thread::scope(|scope| -> Result<(), RunError> {
-        scope.spawn(move || {
-            let mut lines = LineReader::new(reader, max_bytes);
-            loop {
-                let mut batch = Vec::with_capacity(batch_size);
-                let mut bytes = 0;
-                let result = loop {
-                    match lines.next_line() {
-                        Ok(Some(line)) => {
-                            bytes += line.bytes.len();
-                            batch.push(line);
-                            if batch.len() >= batch_size || bytes >= MAX_BATCH_BYTES {
-                                break Ok(false);
-                            }
-                        }
-                        Ok(None) => break Ok(true),
-                        Err(e) => break Err(e),
-                    }
-                };
-                match result {
-                    Ok(done) => {
-                        if !batch.is_empty() && sender.send(Ok(batch)).is_err() {
-                            return;
-                        }
-                        if done {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = sender.send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        for batch in receiver {
-            let batch = batch.map_err(io_error(format!("cannot read source `{source_id}`")))?;
-            process_batch(
-                pipeline,
-                route,
-                topology,
-                source_id,
-                batch,
-                sinks,
-                want_verdicts,
-                want_enriched,
-                options,
-                report,
-            )?;
-        }
-        Ok(())
-    })
+/// State shared by every batch of a run.
+struct Runner<'a> {
+    topology: &'a Topology,
+    pipeline: Pipeline,
+    sinks: Vec<Box<dyn RecordSink>>,
+    options: &'a RunOptions,
+    metrics: Arc<Metrics>,
+    report: RunReport,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn process_batch(
-    pipeline: &Pipeline,
-    route: usize,
-    topology: &Topology,
-    source_id: &Arc<str>,
-    batch: Vec<RawLine>,
-    sinks: &mut [Box<dyn RecordSink>],
-    want_verdicts: bool,
-    want_enriched: bool,
-    options: &RunOptions,
-    report: &mut RunReport,
-) -> Result<(), RunError> {
-    let max_bytes = topology.settings.max_event_bytes;
-    report.input_bytes += batch.iter().map(|l| l.size as u64).sum::<u64>();
-    let decoded: Vec<Result<Event, Box<DeadLetter>>> = batch
-        .par_iter()
-        .map(|line| {
-            let origin = Origin::Line {
-                source: source_id.clone(),
-                line: line.number,
-            };
-            let result = if line.oversized(max_bytes) {
-                Err(crate::codec::DecodeError::TooLarge {
-                    size: line.size,
-                    limit: max_bytes,
-                })
-            } else {
-                decode_json(&line.bytes, origin.clone(), max_bytes)
-            };
-            result
-                .map_err(|error| Box::new(DeadLetter::new(&error, origin, &line.bytes, line.size)))
+impl Runner<'_> {
+    fn run_source(
+        &mut self,
+        route: usize,
+        source_id: &Arc<str>,
+        spec: &SourceSpec,
+    ) -> Result<(), RunError> {
+        let max_bytes = self.topology.settings.max_event_bytes;
+        let batch_size = self.topology.settings.batch_size;
+        let reader: Box<dyn std::io::BufRead + Send> = match spec {
+            SourceSpec::File(config) => Box::new(std::io::BufReader::with_capacity(
+                256 * 1024,
+                std::fs::File::open(&config.path).map_err(io_error(format!(
+                    "cannot open source `{source_id}` ({})",
+                    config.path.display()
+                )))?,
+            )),
+            SourceSpec::Stdin(_) => Box::new(std::io::BufReader::new(std::io::stdin())),
+        };
+        let (sender, receiver) = sync_channel::<std::io::Result<Vec<RawLine>>>(2);
+        std::thread::scope(|scope| -> Result<(), RunError> {
+            scope.spawn(move || read_batches(reader, max_bytes, batch_size, sender));
+            for batch in receiver {
+                let batch = batch.map_err(io_error(format!("cannot read source `{source_id}`")))?;
+                self.process_batch(route, source_id, batch)?;
+            }
+            Ok(())
         })
-        .collect();
-    let mut events = Vec::with_capacity(decoded.len());
-    let mut dead_letters = Vec::new();
-    for item in decoded {
-        match item {
-            Ok(event) => events.push(event),
-            Err(dead) => dead_letters.push(dead),
-        }
     }
-    let plan = &topology.routes[route];
-    for dead in &dead_letters {
-        if let Origin::Line { line, .. } = &dead.origin {
-            warn!(source = %source_id, line, error = dead.error_kind, size_bytes = dead.size_bytes, "dead letter");
-        }
-        let json = serde_json::to_vec(dead.as_ref()).expect("dead letters serialize");
-        for &s in &plan.dead_letter_sinks {
-            sinks[s].write_record(&json).map_err(io_error(format!(
-                "cannot write sink `{}`",
-                topology.sinks[s].id
-            )))?;
-        }
-    }
-    report.dead_letters += dead_letters.len() as u64;
 
-    let processed = pipeline.process(route, events, want_enriched);
-    report.events += processed.len() as u64;
-    for p in &processed {
-        report.actions[action_index(p.verdict.action)] += 1;
-        if options.record_latencies {
-            report
-                .latencies_us
-                .push(p.verdict.latency_us.min(u32::MAX as u64) as u32);
-        }
+    fn write(&mut self, sink: usize, lines: &[u8]) -> Result<(), RunError> {
+        self.sinks[sink]
+            .write_lines(lines)
+            .map_err(io_error(format!(
+                "cannot write sink `{}`",
+                self.topology.sinks[sink].id
+            )))
     }
-    // Serialize in parallel, one buffer of JSON lines per chunk and record kind: far fewer
-    // allocations and copies than a buffer per record.
-    let encoded: Vec<(Vec<u8>, Vec<u8>)> = processed
-        .par_chunks(SERIALIZE_CHUNK)
-        .map(|chunk| {
-            let mut verdicts = Vec::new();
-            let mut enriched = Vec::new();
-            for Processed {
-                verdict,
-                enriched: record,
-            } in chunk
-            {
-                if want_verdicts {
-                    serde_json::to_writer(&mut verdicts, verdict).expect("verdicts serialize");
-                    verdicts.push(b'\n');
-                }
-                if let Some(record) = record {
-                    serde_json::to_writer(&mut enriched, record)
-                        .expect("enriched records serialize");
-                    enriched.push(b'\n');
+
+    fn process_batch(
+        &mut self,
+        route: usize,
+        source_id: &Arc<str>,
+        batch: Vec<RawLine>,
+    ) -> Result<(), RunError> {
+        let topology = self.topology;
+        let plan = &topology.routes[route];
+        let max_bytes = topology.settings.max_event_bytes;
+        self.report.input_bytes += batch.iter().map(|l| l.size as u64).sum::<u64>();
+        let decoded: Vec<Result<Event, Box<DeadLetter>>> = batch
+            .par_iter()
+            .map(|line| decode_line(line, source_id, max_bytes))
+            .collect();
+        let mut events = Vec::with_capacity(decoded.len());
+        let mut dead_lines = Vec::new();
+        for item in decoded {
+            match item {
+                Ok(event) => events.push(event),
+                Err(dead) => {
+                    if let Origin::Line { line, .. } = &dead.origin {
+                        warn!(source = %source_id, line, error = dead.error_kind, size_bytes = dead.size_bytes, "dead letter");
+                    }
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&[source_id, dead.error_kind])
+                        .inc();
+                    serde_json::to_writer(&mut dead_lines, dead.as_ref())
+                        .expect("dead letters serialize");
+                    dead_lines.push(b'\n');
+                    self.report.dead_letters += 1;
                 }
             }
-            (verdicts, enriched)
-        })
-        .collect();
-    for &s in &plan.sinks {
-        let kind = topology.sinks[s].spec.records();
-        for (verdicts, enriched) in &encoded {
-            let lines = if kind == RecordKind::Enriched {
-                enriched
-            } else {
-                verdicts
-            };
-            sinks[s].write_lines(lines).map_err(io_error(format!(
-                "cannot write sink `{}`",
-                topology.sinks[s].id
-            )))?;
+        }
+        for &s in &plan.dead_letter_sinks {
+            self.write(s, &dead_lines)?;
+        }
+
+        let count = events.len();
+        self.metrics
+            .events_in
+            .with_label_values(&[source_id])
+            .inc_by(count as u64);
+        self.metrics.batch_events.observe(count as f64);
+        self.metrics.in_flight.set(count as i64);
+        let want = |kind| {
+            plan.sinks
+                .iter()
+                .any(|&s| topology.sinks[s].spec.records() == kind)
+        };
+        let want_verdicts = want(RecordKind::Verdicts);
+        let (processed, timings) =
+            self.pipeline
+                .process_timed(route, events, want(RecordKind::Enriched));
+        for (operator, spent) in timings {
+            self.metrics
+                .operator_seconds
+                .with_label_values(&[&operator])
+                .observe(spent.as_secs_f64());
+        }
+        self.record_outcomes(&processed);
+
+        // Serialize in parallel, one buffer of JSON lines per chunk and record kind: far fewer
+        // allocations and copies than a buffer per record.
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = processed
+            .par_chunks(SERIALIZE_CHUNK)
+            .map(|chunk| encode_chunk(chunk, want_verdicts))
+            .collect();
+        for &s in &plan.sinks {
+            let kind = topology.sinks[s].spec.records();
+            for (verdicts, enriched) in &encoded {
+                self.write(
+                    s,
+                    if kind == RecordKind::Enriched {
+                        enriched
+                    } else {
+                        verdicts
+                    },
+                )?;
+            }
+            self.metrics
+                .records_out
+                .with_label_values(&[&topology.sinks[s].id, kind.as_str()])
+                .inc_by(processed.len() as u64);
+        }
+        self.metrics.in_flight.set(0);
+        Ok(())
+    }
+
+    fn record_outcomes(&mut self, processed: &[Processed]) {
+        let mut actions = [0u64; 4];
+        let mut findings: std::collections::HashMap<(&str, &str), u64> =
+            std::collections::HashMap::new();
+        for p in processed {
+            actions[action_index(p.verdict.action)] += 1;
+            for f in &p.verdict.findings {
+                *findings
+                    .entry((&f.operator, f.category.as_str()))
+                    .or_default() += 1;
+            }
+            if self.options.record_latencies {
+                self.report
+                    .latencies_us
+                    .push(p.verdict.latency_us.min(u32::MAX as u64) as u32);
+            }
+        }
+        self.report.events += processed.len() as u64;
+        for (i, n) in actions.iter().enumerate() {
+            self.report.actions[i] += n;
+            if *n > 0 {
+                self.metrics
+                    .verdicts
+                    .with_label_values(&[Action::ALL[i].as_str()])
+                    .inc_by(*n);
+            }
+        }
+        for ((operator, category), n) in findings {
+            self.metrics
+                .findings
+                .with_label_values(&[operator, category])
+                .inc_by(n);
         }
     }
-    Ok(())
+}
+
+/// The reader thread: lines into batches, bounded by count and bytes.
+fn read_batches(
+    reader: Box<dyn std::io::BufRead + Send>,
+    max_bytes: usize,
+    batch_size: usize,
+    sender: std::sync::mpsc::SyncSender<std::io::Result<Vec<RawLine>>>,
+) {
+    let mut lines = LineReader::new(reader, max_bytes);
+    loop {
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut bytes = 0;
+        let done = loop {
+            match lines.next_line() {
+                Ok(Some(line)) => {
+                    bytes += line.bytes.len();
+                    batch.push(line);
+                    if batch.len() >= batch_size || bytes >= MAX_BATCH_BYTES {
+                        break false;
+                    }
+                }
+                Ok(None) => break true,
+                Err(e) => {
+                    let _ = sender.send(Err(e));
+                    return;
+                }
+            }
+        };
+        if !batch.is_empty() && sender.send(Ok(batch)).is_err() {
+            return;
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+fn decode_line(
+    line: &RawLine,
+    source_id: &Arc<str>,
+    max_bytes: usize,
+) -> Result<Event, Box<DeadLetter>> {
+    let origin = Origin::Line {
+        source: source_id.clone(),
+        line: line.number,
+    };
+    let result = if line.oversized(max_bytes) {
+        Err(DecodeError::TooLarge {
+            size: line.size,
+            limit: max_bytes,
+        })
+    } else {
+        decode_json(&line.bytes, origin.clone(), max_bytes)
+    };
+    result.map_err(|error| Box::new(DeadLetter::new(&error, origin, &line.bytes, line.size)))
+}
+
+fn encode_chunk(chunk: &[Processed], want_verdicts: bool) -> (Vec<u8>, Vec<u8>) {
+    let mut verdicts = Vec::new();
+    let mut enriched = Vec::new();
+    for Processed {
+        verdict,
+        enriched: record,
+    } in chunk
+    {
+        if want_verdicts {
+            serde_json::to_writer(&mut verdicts, verdict).expect("verdicts serialize");
+            verdicts.push(b'\n');
+        }
+        if let Some(record) = record {
+            serde_json::to_writer(&mut enriched, record).expect("enriched records serialize");
+            enriched.push(b'\n');
+        }
+    }
+    (verdicts, enriched)
 }
 
 fn action_index(action: Action) -> usize {

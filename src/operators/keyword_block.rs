@@ -112,6 +112,7 @@ impl KeywordConfig {
         let matcher = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&phrases)
             .map_err(|e| e.to_string())?;
         Ok(KeywordBlocker {

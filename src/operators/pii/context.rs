@@ -34,6 +34,7 @@ impl ContextWords {
         let matcher = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .ok();
         ContextWords {

@@ -181,15 +181,7 @@ fn huge_and_deeply_nested_events_are_bounded() {
         "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
         "\"pii\"",
     );
-    let out = binary()
-        .args(["run", topology.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_topology(&topology);
     let dead = read_jsonl(&dir.path().join("dead_letters.jsonl"));
     let kinds: Vec<&str> = dead
         .iter()
@@ -214,11 +206,7 @@ fn huge_and_deeply_nested_events_are_bounded() {
         "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
         "\"pii\"",
     );
-    let out = binary()
-        .args(["run", topology.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    run_topology(&topology);
     let verdicts = read_jsonl(&dir.path().join("verdicts.jsonl"));
     assert_eq!(verdicts[0]["event_id"], "huge");
     assert_eq!(verdicts[0]["findings"][0]["label"], "EMAIL_ADDRESS");

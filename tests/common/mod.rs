@@ -39,6 +39,20 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("railyard runs")
 }
 
+/// Runs `railyard run TOPOLOGY` and asserts it succeeded, showing its stderr if not.
+pub fn run_topology(topology: &Path) -> Output {
+    let out = binary()
+        .args(["run", topology.to_str().unwrap()])
+        .output()
+        .expect("railyard runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -43,10 +43,6 @@ impl ContextWords {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.matcher.is_none()
-    }
-
     /// Whether any word occurs anywhere in `text` (a cheap gate before costlier scans).
     pub fn occurs_in(&self, text: &str) -> bool {
         self.matcher.as_ref().is_some_and(|m| m.is_match(text))

@@ -355,7 +355,6 @@ impl TextTraits {
             Needs::Colon => self.colon,
             Needs::UrlMarker => self.url,
             Needs::HexPair => self.hyphen_or_colon,
-            Needs::Nothing => true,
         }
     }
 }

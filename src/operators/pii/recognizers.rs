@@ -27,7 +27,6 @@ pub enum Needs {
     /// `://` or `www.`
     UrlMarker,
     HexPair,
-    Nothing,
 }
 
 /// Scores a candidate: `None` rejects it, `Some(base)` keeps it with that base score.

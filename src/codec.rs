@@ -21,6 +21,8 @@ pub enum DecodeError {
     NotUtf8(usize),
     #[error("event is not a valid JSON event: {0}")]
     Json(String),
+    #[error("event is not a valid Avro event: {0}")]
+    Avro(String),
 }
 
 impl DecodeError {
@@ -30,6 +32,7 @@ impl DecodeError {
             DecodeError::TooLarge { .. } => "too_large",
             DecodeError::NotUtf8(_) => "not_utf8",
             DecodeError::Json(_) => "invalid_json",
+            DecodeError::Avro(_) => "invalid_avro",
         }
     }
 }

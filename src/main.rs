@@ -112,13 +112,18 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run { topology, threads } => {
             let topology = load(&topology)?;
-            let report = run(
-                &topology,
-                &RunOptions {
-                    record_latencies: false,
-                    threads,
-                },
-            )?;
+            let options = RunOptions {
+                record_latencies: false,
+                threads,
+            };
+            let report = if topology.kafka.is_some() {
+                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                railyard::kafka::signals::stop_on_signals(stop.clone())
+                    .context("cannot install signal handlers")?;
+                railyard::kafka::run(&topology, &options, stop, Default::default())?
+            } else {
+                run(&topology, &options)?
+            };
             let counts: Vec<String> = Action::ALL
                 .iter()
                 .zip(report.actions)

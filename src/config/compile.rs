@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::graph::Graph;
 use super::interpolate::{interpolate_value, Env, ProcessEnv};
+use super::kafka::{check_shape, KafkaConfig};
 use super::spec::{split, RecordKind, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
@@ -58,6 +59,8 @@ pub struct Topology {
     pub settings: Settings,
     /// Where the operations endpoints are served, if anywhere.
     pub telemetry: Option<TelemetryConfig>,
+    /// Shared Kafka settings, when the topology reads Kafka.
+    pub kafka: Option<KafkaConfig>,
     pub sources: Vec<SourceNode>,
     /// In dependency order.
     pub operators: Vec<OperatorNode>,
@@ -177,6 +180,18 @@ impl Topology {
         if !raw.nodes.iter().any(|n| n.section == Section::Sinks) {
             errors.push("sinks", "a topology needs at least one sink");
         }
+        check_shape(
+            raw.kafka.as_ref(),
+            &sources
+                .iter()
+                .map(|(_, s)| (&*s.id, &s.spec))
+                .collect::<Vec<_>>(),
+            &sinks_by_node
+                .iter()
+                .map(|(_, s)| (&*s.id, &s.spec))
+                .collect::<Vec<_>>(),
+            &mut errors,
+        );
         check_policy_position(&raw.nodes, &mut errors);
         check_dead_letter_sinks(&raw.nodes, &mut errors);
 
@@ -247,6 +262,7 @@ impl Topology {
             hash: format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))),
             settings: raw.settings,
             telemetry: raw.telemetry,
+            kafka: raw.kafka,
             sources: sources.into_iter().map(|(_, s)| s).collect(),
             operators,
             sinks,

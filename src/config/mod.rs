@@ -7,9 +7,11 @@
 pub mod compile;
 pub mod graph;
 pub mod interpolate;
+pub mod kafka;
 pub mod spec;
 pub mod topology_error;
 
 pub use compile::{OperatorNode, Route, SinkNode, SourceNode, Topology};
-pub use spec::{RecordKind, Settings, SinkSpec, SourceSpec, TelemetryConfig};
+pub use kafka::{Delivery, KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
+pub use spec::{Format, RecordKind, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 pub use topology_error::TopologyError;

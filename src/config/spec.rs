@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::kafka::{KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
 use crate::diagnostics::{join, parse_table, Errors};
 
 /// Runtime settings shared by every node (`[settings]`).
@@ -100,6 +101,29 @@ pub enum Format {
     /// One JSON object per record (per line in files).
     #[default]
     Json,
+    /// Avro in the Confluent wire format (schema id prefix); Kafka only.
+    Avro,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Avro => "avro",
+        }
+    }
+}
+
+fn json_only(format: Format, path: &str, errors: &mut Errors) {
+    if format != Format::Json {
+        errors.push(
+            join(path, "format"),
+            format!(
+                "`{}` needs a Kafka node and a Schema Registry; files are JSON lines",
+                format.as_str()
+            ),
+        );
+    }
 }
 
 /// A JSONL file (`type = "file"`).
@@ -123,10 +147,11 @@ pub struct StdinSourceConfig {
 pub enum SourceSpec {
     File(FileSourceConfig),
     Stdin(StdinSourceConfig),
+    Kafka(KafkaSourceConfig),
 }
 
 impl SourceSpec {
-    pub const TYPES: &'static [&'static str] = &["file", "stdin"];
+    pub const TYPES: &'static [&'static str] = &["file", "stdin", "kafka"];
 
     pub fn parse(
         type_name: &str,
@@ -135,8 +160,18 @@ impl SourceSpec {
         errors: &mut Errors,
     ) -> Option<Self> {
         match type_name {
-            "file" => parse_table(body, path, errors).map(SourceSpec::File),
-            "stdin" => parse_table(body, path, errors).map(SourceSpec::Stdin),
+            "file" => parse_table::<FileSourceConfig>(body, path, errors).map(|c| {
+                json_only(c.format, path, errors);
+                SourceSpec::File(c)
+            }),
+            "stdin" => parse_table::<StdinSourceConfig>(body, path, errors).map(|c| {
+                json_only(c.format, path, errors);
+                SourceSpec::Stdin(c)
+            }),
+            "kafka" => parse_table::<KafkaSourceConfig>(body, path, errors).map(|c| {
+                c.validate(path, errors);
+                SourceSpec::Kafka(c)
+            }),
             other => {
                 errors.push(
                     join(path, "type"),
@@ -154,6 +189,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(_) => "file",
             SourceSpec::Stdin(_) => "stdin",
+            SourceSpec::Kafka(_) => "kafka",
         }
     }
 }
@@ -205,10 +241,11 @@ pub struct StdoutSinkConfig {
 pub enum SinkSpec {
     File(FileSinkConfig),
     Stdout(StdoutSinkConfig),
+    Kafka(KafkaSinkConfig),
 }
 
 impl SinkSpec {
-    pub const TYPES: &'static [&'static str] = &["file", "stdout"];
+    pub const TYPES: &'static [&'static str] = &["file", "stdout", "kafka"];
 
     pub fn parse(
         type_name: &str,
@@ -219,6 +256,10 @@ impl SinkSpec {
         match type_name {
             "file" => parse_table(body, path, errors).map(SinkSpec::File),
             "stdout" => parse_table(body, path, errors).map(SinkSpec::Stdout),
+            "kafka" => parse_table::<KafkaSinkConfig>(body, path, errors).map(|c| {
+                c.validate(path, errors);
+                SinkSpec::Kafka(c)
+            }),
             other => {
                 errors.push(
                     join(path, "type"),
@@ -236,6 +277,7 @@ impl SinkSpec {
         match self {
             SinkSpec::File(c) => c.records,
             SinkSpec::Stdout(c) => c.records,
+            SinkSpec::Kafka(c) => c.records,
         }
     }
 
@@ -243,6 +285,7 @@ impl SinkSpec {
         match self {
             SinkSpec::File(_) => "file",
             SinkSpec::Stdout(_) => "stdout",
+            SinkSpec::Kafka(_) => "kafka",
         }
     }
 }
@@ -288,6 +331,7 @@ pub struct RawTopology {
     pub description: Option<String>,
     pub settings: Settings,
     pub telemetry: Option<TelemetryConfig>,
+    pub kafka: Option<KafkaConfig>,
     pub nodes: Vec<RawNode>,
 }
 
@@ -296,6 +340,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "description",
     "settings",
     "telemetry",
+    "kafka",
     "sources",
     "operators",
     "sinks",
@@ -307,6 +352,7 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
     let mut description = None;
     let mut settings = Settings::default();
     let mut telemetry = None;
+    let mut kafka = None;
     let mut nodes = Vec::new();
     for (key, value) in document {
         match key.as_str() {
@@ -333,6 +379,12 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
                     telemetry = Some(parsed);
                 }
             }
+            "kafka" => {
+                if let Some(parsed) = parse_table::<KafkaConfig>(value, "kafka", errors) {
+                    parsed.validate("kafka", errors);
+                    kafka = Some(parsed);
+                }
+            }
             "sources" => split_section(Section::Sources, value, &mut nodes, errors),
             "operators" => split_section(Section::Operators, value, &mut nodes, errors),
             "sinks" => split_section(Section::Sinks, value, &mut nodes, errors),
@@ -350,6 +402,7 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
         description,
         settings,
         telemetry,
+        kafka,
         nodes,
     }
 }

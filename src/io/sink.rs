@@ -51,5 +51,11 @@ pub fn open_sink(spec: &SinkSpec) -> io::Result<Box<dyn RecordSink>> {
         SinkSpec::Stdout(_) => Box::new(JsonLines {
             out: BufWriter::with_capacity(64 * 1024, io::stdout()),
         }),
+        SinkSpec::Kafka(config) => {
+            return Err(io::Error::other(format!(
+                "topic `{}` is written by the Kafka runtime, not as a file",
+                config.topic
+            )))
+        }
     })
 }

@@ -128,6 +128,11 @@ impl OffsetTracker {
         self.partitions.values().map(|s| s.outstanding.len()).sum()
     }
 
+    /// Events of one partition dispatched and not yet acknowledged.
+    pub fn outstanding(&self, key: &PartitionKey) -> usize {
+        self.partitions.get(key).map_or(0, |s| s.outstanding.len())
+    }
+
     /// Positions that advanced since the last `mark_committed`, ready to store or commit.
     pub fn committable(&self) -> Vec<(PartitionKey, i64)> {
         let mut out: Vec<(PartitionKey, i64)> = self

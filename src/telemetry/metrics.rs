@@ -2,8 +2,8 @@
 //! action, reason kind), updated once per batch. Never labelled with anything from user text.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub const EVENTS_IN: &str = "railyard_events_in_total";
@@ -14,6 +14,10 @@ pub const FINDINGS: &str = "railyard_findings_total";
 pub const OPERATOR_SECONDS: &str = "railyard_operator_batch_seconds";
 pub const BATCH_EVENTS: &str = "railyard_batch_events";
 pub const IN_FLIGHT: &str = "railyard_in_flight_events";
+pub const CONSUMER_LAG: &str = "railyard_consumer_lag_events";
+pub const COMMITS: &str = "railyard_offset_commits_total";
+pub const DELIVERY_ERRORS: &str = "railyard_delivery_errors_total";
+pub const REBALANCES: &str = "railyard_rebalances_total";
 
 /// Every metric railyard exports, registered in its own registry.
 pub struct Metrics {
@@ -32,8 +36,16 @@ pub struct Metrics {
     pub operator_seconds: HistogramVec,
     /// Events per batch.
     pub batch_events: Histogram,
-    /// Events inside the pipeline now.
+    /// Events read and not yet fully acknowledged (Kafka) or inside the pipeline (files).
     pub in_flight: IntGauge,
+    /// Records behind the partition's end, per topic and partition (Kafka statistics).
+    pub consumer_lag: IntGaugeVec,
+    /// Offset commits, per mode (`async`, `sync`, `transaction`) and outcome.
+    pub commits: IntCounterVec,
+    /// Records the broker did not accept, per sink.
+    pub delivery_errors: IntCounterVec,
+    /// Partition assignments and revocations.
+    pub rebalances: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -70,7 +82,29 @@ impl Metrics {
         registry
             .register(Box::new(in_flight.clone()))
             .expect("metric registered once");
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(CONSUMER_LAG, "Records behind the end of the partition"),
+            &["topic", "partition"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(consumer_lag.clone()))
+            .expect("metric registered once");
         Metrics {
+            consumer_lag,
+            commits: counter(
+                &registry,
+                COMMITS,
+                "Input offset commits",
+                &["mode", "outcome"],
+            ),
+            delivery_errors: counter(
+                &registry,
+                DELIVERY_ERRORS,
+                "Records not accepted by the broker",
+                &["sink"],
+            ),
+            rebalances: counter(&registry, REBALANCES, "Rebalance events", &["kind"]),
             events_in: counter(&registry, EVENTS_IN, "Events decoded", &["source"]),
             records_out: counter(
                 &registry,

@@ -172,6 +172,12 @@ impl Runner<'_> {
                 )))?,
             )),
             SourceSpec::Stdin(_) => Box::new(std::io::BufReader::new(std::io::stdin())),
+            SourceSpec::Kafka(_) => {
+                return Err(RunError::Io {
+                    what: format!("source `{source_id}`"),
+                    source: std::io::Error::other("Kafka sources run with the Kafka runtime"),
+                })
+            }
         };
         let (sender, receiver) = sync_channel::<std::io::Result<Vec<RawLine>>>(2);
         std::thread::scope(|scope| -> Result<(), RunError> {

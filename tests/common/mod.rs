@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+pub mod kafka;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

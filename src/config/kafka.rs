@@ -1,0 +1,327 @@
+//! Kafka options as written in a topology: the shared `[kafka]` table (brokers, client
+//! properties, delivery mode, bounds) and the `kafka` source and sink nodes.
+//!
+//! Validation here covers what can be known without a broker: required fields, bounds, client
+//! properties that railyard owns, and the shape rules (a topology is either broker-free or
+//! reads Kafka; Avro needs a Schema Registry; exactly-once needs Kafka sinks only).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::spec::{Format, RecordKind};
+use crate::diagnostics::{join, Errors};
+
+/// Delivery guarantee of a Kafka topology.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Input offsets are committed only after every output of the event (and of every earlier
+    /// event of the partition) is acknowledged by the broker. Restarts may repeat events.
+    #[default]
+    AtLeastOnce,
+    /// Outputs and input offsets are written in one Kafka transaction per batch.
+    ExactlyOnce,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::AtLeastOnce => "at_least_once",
+            Delivery::ExactlyOnce => "exactly_once",
+        }
+    }
+}
+
+/// A librdkafka property value; TOML numbers and booleans are passed as their text.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum PropertyValue {
+    Text(String),
+    Integer(i64),
+    Boolean(bool),
+}
+
+impl PropertyValue {
+    pub fn to_text(&self) -> String {
+        match self {
+            PropertyValue::Text(s) => s.clone(),
+            PropertyValue::Integer(i) => i.to_string(),
+            PropertyValue::Boolean(b) => b.to_string(),
+        }
+    }
+}
+
+/// A Confluent-compatible Schema Registry (`[kafka.schema_registry]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SchemaRegistryConfig {
+    /// Base URL, e.g. `http://schema-registry:8081`.
+    pub url: String,
+    /// Basic-auth user (use `${VAR}` for secrets).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Basic-auth password (use `${VAR}` for secrets).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `[kafka]`: settings shared by every Kafka source and sink of the topology.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port` separated by commas.
+    pub brokers: String,
+    /// librdkafka properties for every client: security (`security.protocol`, `sasl.*`,
+    /// `ssl.*`), compression, timeouts. Take secrets from the environment with `${VAR}`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, PropertyValue>,
+    /// `at_least_once` (default) or `exactly_once` (Kafka transactions).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// Most events read but not yet fully acknowledged; reading pauses at this bound.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Longest wait for a batch to fill before it is processed anyway.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+    /// How often acknowledged positions are committed (at-least-once).
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// On rebalance or shutdown, how long to wait for in-flight events before committing.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+    /// How often librdkafka reports statistics (consumer lag per partition); 0 disables.
+    #[serde(default = "default_statistics_interval_ms")]
+    pub statistics_interval_ms: u64,
+    /// `transactional.id` for exactly-once (one per instance); default: `railyard-<group>-<host>-<pid>`.
+    #[serde(default)]
+    pub transactional_id: Option<String>,
+    #[serde(default)]
+    pub schema_registry: Option<SchemaRegistryConfig>,
+}
+
+fn default_max_in_flight() -> usize {
+    20_000
+}
+fn default_max_wait_ms() -> u64 {
+    10
+}
+fn default_commit_interval_ms() -> u64 {
+    200
+}
+fn default_drain_timeout_ms() -> u64 {
+    10_000
+}
+fn default_statistics_interval_ms() -> u64 {
+    5_000
+}
+
+/// Client properties railyard sets itself, with what to use instead.
+const OWNED_PROPERTIES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "kafka.brokers"),
+    ("metadata.broker.list", "kafka.brokers"),
+    ("group.id", "the source's group_id"),
+    ("enable.auto.offset.store", "kafka.delivery"),
+    ("enable.auto.commit", "kafka.delivery"),
+    ("isolation.level", "kafka.delivery"),
+    ("transactional.id", "kafka.transactional_id"),
+    ("statistics.interval.ms", "kafka.statistics_interval_ms"),
+];
+
+impl KafkaConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if self.brokers.trim().is_empty() {
+            errors.push(join(path, "brokers"), "must name at least one host:port");
+        }
+        for (key, _) in &self.properties {
+            if let Some((_, instead)) = OWNED_PROPERTIES.iter().find(|(k, _)| k == key) {
+                errors.push(
+                    format!("{path}.properties.\"{key}\""),
+                    format!("is set by railyard; use {instead}"),
+                );
+            }
+        }
+        if !(1..=10_000_000).contains(&self.max_in_flight) {
+            errors.push(
+                join(path, "max_in_flight"),
+                format!("must be within 1..=10000000, got {}", self.max_in_flight),
+            );
+        }
+        if self.max_wait_ms > 60_000 {
+            errors.push(
+                join(path, "max_wait_ms"),
+                format!("must be at most 60000, got {}", self.max_wait_ms),
+            );
+        }
+        if self.commit_interval_ms == 0 {
+            errors.push(join(path, "commit_interval_ms"), "must be at least 1");
+        }
+        if let Some(registry) = &self.schema_registry {
+            if !(registry.url.starts_with("http://") || registry.url.starts_with("https://")) {
+                errors.push(
+                    format!("{path}.schema_registry.url"),
+                    format!(
+                        "must start with http:// or https://, got `{}`",
+                        registry.url
+                    ),
+                );
+            }
+            if registry.username.is_some() != registry.password.is_some() {
+                errors.push(
+                    format!("{path}.schema_registry"),
+                    "username and password go together",
+                );
+            }
+        }
+    }
+}
+
+/// A Kafka source (`type = "kafka"`): one consumer in a consumer group.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct KafkaSourceConfig {
+    /// Topics to read.
+    pub topics: Vec<String>,
+    /// Consumer group; instances with the same group split the partitions.
+    pub group_id: String,
+    /// `json` (default) or `avro` (Confluent wire format, needs `[kafka.schema_registry]`).
+    #[serde(default)]
+    pub format: Format,
+    /// Where a group without a committed position starts: `earliest` (default) or `latest`.
+    #[serde(default = "default_start")]
+    pub start: String,
+}
+
+fn default_start() -> String {
+    "earliest".to_string()
+}
+
+impl KafkaSourceConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if self.topics.is_empty() {
+            errors.push(join(path, "topics"), "must name at least one topic");
+        }
+        for (i, topic) in self.topics.iter().enumerate() {
+            if !valid_topic(topic) {
+                errors.push(format!("{path}.topics[{i}]"), topic_rule(topic));
+            }
+        }
+        if self.group_id.trim().is_empty() {
+            errors.push(join(path, "group_id"), "must not be empty");
+        }
+        if !matches!(self.start.as_str(), "earliest" | "latest") {
+            errors.push(
+                join(path, "start"),
+                format!("must be `earliest` or `latest`, got `{}`", self.start),
+            );
+        }
+    }
+}
+
+/// A Kafka sink (`type = "kafka"`): records produced to one topic.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct KafkaSinkConfig {
+    pub topic: String,
+    #[serde(default)]
+    pub records: RecordKind,
+    /// `json` (default) or `avro` (verdicts only; needs `[kafka.schema_registry]`).
+    #[serde(default)]
+    pub format: Format,
+}
+
+impl KafkaSinkConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if !valid_topic(&self.topic) {
+            errors.push(join(path, "topic"), topic_rule(&self.topic));
+        }
+        if self.format == Format::Avro && self.records != RecordKind::Verdicts {
+            errors.push(
+                join(path, "format"),
+                format!(
+                    "avro is available for verdicts only; `{}` records are JSON",
+                    self.records.as_str()
+                ),
+            );
+        }
+    }
+}
+
+fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 249
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn topic_rule(topic: &str) -> String {
+    format!("`{topic}` is not a Kafka topic name (1-249 of letters, digits, `.`, `_`, `-`)")
+}
+
+/// Shape rules across nodes: `[kafka]` present when needed, no mixing of Kafka and file
+/// sources, Avro only with a registry, exactly-once only into Kafka sinks.
+pub fn check_shape(
+    kafka: Option<&KafkaConfig>,
+    sources: &[(&str, &super::SourceSpec)],
+    sinks: &[(&str, &super::SinkSpec)],
+    errors: &mut Errors,
+) {
+    use super::{SinkSpec, SourceSpec};
+    let kafka_sources = sources
+        .iter()
+        .filter(|(_, s)| matches!(s, SourceSpec::Kafka(_)))
+        .count();
+    let kafka_sinks = sinks
+        .iter()
+        .filter(|(_, s)| matches!(s, SinkSpec::Kafka(_)))
+        .count();
+    if kafka.is_none() && kafka_sources + kafka_sinks > 0 {
+        errors.push(
+            "kafka",
+            "missing: Kafka sources and sinks need a [kafka] table with `brokers`",
+        );
+    }
+    if kafka_sources > 0 {
+        for (id, spec) in sources {
+            if !matches!(spec, SourceSpec::Kafka(_)) {
+                errors.push(
+                    format!("sources.{id}"),
+                    "a topology reads either Kafka or files/stdin, not both; run two topologies",
+                );
+            }
+        }
+    } else {
+        for (id, spec) in sinks {
+            if matches!(spec, SinkSpec::Kafka(_)) {
+                errors.push(
+                    format!("sinks.{id}"),
+                    "a Kafka sink needs Kafka sources (file topologies write files or stdout)",
+                );
+            }
+        }
+    }
+    let registry = kafka.is_some_and(|k| k.schema_registry.is_some());
+    let avro_nodes = sources
+        .iter()
+        .filter(|(_, s)| matches!(s, SourceSpec::Kafka(c) if c.format == Format::Avro))
+        .map(|(id, _)| format!("sources.{id}.format"))
+        .chain(
+            sinks
+                .iter()
+                .filter(|(_, s)| matches!(s, SinkSpec::Kafka(c) if c.format == Format::Avro))
+                .map(|(id, _)| format!("sinks.{id}.format")),
+        );
+    if !registry {
+        for path in avro_nodes {
+            errors.push(path, "avro needs [kafka.schema_registry] with a url");
+        }
+    }
+    if kafka.is_some_and(|k| k.delivery == Delivery::ExactlyOnce) {
+        for (id, spec) in sinks {
+            if !matches!(spec, SinkSpec::Kafka(_)) {
+                errors.push(
+                    format!("sinks.{id}"),
+                    "exactly_once writes every output in a Kafka transaction; this sink is not Kafka",
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Avro in the Confluent wire format through a Schema Registry (schema_registry_converter):
+//! input events decoded by the writer's schema id, verdicts encoded with
+//! `schemas/verdict.avsc`, registered under `<topic>-value`.
+//!
+//! A registry that cannot be reached is not the event's fault: such errors are retried and,
+//! if they persist, stop the run ([`AvroError::Registry`]); only an undecodable record becomes
+//! a dead letter.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apache_avro::types::Value;
+use schema_registry_converter::blocking::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::blocking::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+
+use crate::codec::DecodeError;
+use crate::config::kafka::SchemaRegistryConfig;
+use crate::event::{Event, EventKind, Origin};
+use crate::verdict::Verdict;
+
+/// The verdict schema, as registered for Avro verdict sinks.
+pub const VERDICT_SCHEMA: &str = include_str!("../../schemas/verdict.avsc");
+
+/// How long registry calls are retried before the run stops.
+const REGISTRY_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AvroError {
+    #[error("schema registry: {0}")]
+    Registry(String),
+    #[error("cannot build the schema registry client: {0}")]
+    Client(String),
+}
+
+fn settings(config: &SchemaRegistryConfig) -> Result<SrSettings, AvroError> {
+    let mut builder = SrSettings::new_builder(config.url.clone());
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        builder.set_basic_authorization(user, Some(password));
+    }
+    builder
+        .set_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| AvroError::Client(e.error))
+}
+
+/// Decodes Avro events; safe to share across threads (caches are concurrent).
+pub struct EventDecoder {
+    decoder: AvroDecoder,
+}
+
+impl EventDecoder {
+    pub fn new(config: &SchemaRegistryConfig) -> Result<Self, AvroError> {
+        Ok(EventDecoder {
+            decoder: AvroDecoder::new(settings(config)?),
+        })
+    }
+
+    /// `Ok(Err(_))` is a bad record (dead letter); `Err(_)` a registry outage (stop).
+    pub fn decode(
+        &self,
+        bytes: &[u8],
+        origin: Origin,
+    ) -> Result<Result<Event, DecodeError>, AvroError> {
+        let decoded = retry_registry(
+            || self.decoder.decode(Some(bytes)),
+            || self.decoder.remove_errors_from_cache(),
+        )?;
+        Ok(match decoded {
+            Ok(result) => event_from_value(result.value, origin),
+            Err(e) => Err(DecodeError::Avro(describe(&e))),
+        })
+    }
+}
+
+/// Encodes verdicts for one topic.
+pub struct VerdictEncoder {
+    encoder: AvroEncoder,
+    strategy: SubjectNameStrategy,
+}
+
+impl VerdictEncoder {
+    pub fn new(config: &SchemaRegistryConfig, topic: &str) -> Result<Self, AvroError> {
+        let schema = SuppliedSchema::new(
+            Some("dev.railyard.Verdict".to_string()),
+            SchemaType::Avro,
+            VERDICT_SCHEMA.to_string(),
+        );
+        Ok(VerdictEncoder {
+            encoder: AvroEncoder::new(settings(config)?),
+            strategy: SubjectNameStrategy::TopicNameStrategyWithSchema(
+                topic.to_string(),
+                false,
+                schema,
+            ),
+        })
+    }
+
+    pub fn encode(&self, verdict: &Verdict) -> Result<Vec<u8>, AvroError> {
+        let outcome = retry_registry(
+            || self.encoder.encode(verdict_fields(verdict), &self.strategy),
+            || self.encoder.remove_errors_from_cache(),
+        )?;
+        outcome.map_err(|e| AvroError::Registry(describe(&e)))
+    }
+}
+
+/// Retries retriable registry errors until [`REGISTRY_RETRY`] passes. Returns the call's
+/// own result for non-retriable outcomes.
+fn retry_registry<T>(
+    mut call: impl FnMut() -> Result<T, SRCError>,
+    mut clear: impl FnMut(),
+) -> Result<Result<T, SRCError>, AvroError> {
+    let deadline = Instant::now() + REGISTRY_RETRY;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match call() {
+            Err(e) if e.retriable => {
+                clear();
+                if Instant::now() >= deadline {
+                    return Err(AvroError::Registry(describe(&e)));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+fn describe(error: &SRCError) -> String {
+    match &error.cause {
+        Some(cause) => format!("{}: {cause}", error.error),
+        None => error.error.clone(),
+    }
+}
+
+fn unwrap_union(value: Value) -> Value {
+    match value {
+        Value::Union(_, inner) => unwrap_union(*inner),
+        other => other,
+    }
+}
+
+fn text(value: Value, field: &str) -> Result<Option<String>, DecodeError> {
+    match unwrap_union(value) {
+        Value::Null => Ok(None),
+        Value::String(s) | Value::Enum(_, s) => Ok(Some(s)),
+        Value::Int(i) => Ok(Some(i.to_string())),
+        Value::Long(i) => Ok(Some(i.to_string())),
+        _ => Err(DecodeError::Avro(format!(
+            "field `{field}` must be a string"
+        ))),
+    }
+}
+
+/// Maps a decoded record (`schemas/event.avsc`, or any record with the same field names) to
+/// an event. Unknown fields are ignored, as in JSON.
+pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeError> {
+    let Value::Record(fields) = unwrap_union(value) else {
+        return Err(DecodeError::Avro("the value is not a record".to_string()));
+    };
+    let mut id = None;
+    let mut kind = EventKind::Prompt;
+    let mut body = None;
+    let mut conversation_id = None;
+    let mut prompt = None;
+    let mut context = Vec::new();
+    let mut metadata = serde_json::Map::new();
+    for (name, value) in fields {
+        match name.as_str() {
+            "id" => id = text(value, "id")?,
+            "kind" => {
+                kind = match text(value, "kind")?.as_deref() {
+                    None | Some("prompt") => EventKind::Prompt,
+                    Some("response") => EventKind::Response,
+                    Some(other) => {
+                        return Err(DecodeError::Avro(format!(
+                            "field `kind` must be prompt or response, got `{other}`"
+                        )))
+                    }
+                }
+            }
+            "text" => body = text(value, "text")?,
+            "conversation_id" => conversation_id = text(value, "conversation_id")?,
+            "prompt" => prompt = text(value, "prompt")?,
+            "context" => match unwrap_union(value) {
+                Value::Array(items) => {
+                    for item in items {
+                        if let Some(passage) = text(item, "context")? {
+                            context.push(Arc::from(passage));
+                        }
+                    }
+                }
+                Value::Null => {}
+                _ => return Err(DecodeError::Avro("field `context` must be an array".into())),
+            },
+            "metadata" => match unwrap_union(value) {
+                Value::Map(entries) => {
+                    for (key, value) in entries {
+                        let json = serde_json::Value::try_from(value)
+                            .map_err(|e| DecodeError::Avro(format!("metadata `{key}`: {e}")))?;
+                        metadata.insert(key, json);
+                    }
+                }
+                Value::Null => {}
+                _ => return Err(DecodeError::Avro("field `metadata` must be a map".into())),
+            },
+            _ => {}
+        }
+    }
+    let Some(body) = body else {
+        return Err(DecodeError::Avro("field `text` is missing".to_string()));
+    };
+    Ok(Event {
+        id: Arc::from(id.unwrap_or_else(|| origin.fallback_id())),
+        kind,
+        conversation_id: conversation_id.map(Arc::from),
+        text: Arc::from(body),
+        prompt: prompt.map(Arc::from),
+        context: context.into(),
+        metadata: Arc::new(metadata),
+        origin,
+        received_at: Instant::now(),
+        findings: Vec::new(),
+    })
+}
+
+fn optional(value: Option<Value>) -> Value {
+    match value {
+        Some(v) => Value::Union(1, Box::new(v)),
+        None => Value::Union(0, Box::new(Value::Null)),
+    }
+}
+
+fn enum_value(symbols: &[&str], symbol: &str) -> Value {
+    let index = symbols.iter().position(|s| *s == symbol).unwrap_or(0);
+    Value::Enum(index as u32, symbol.to_string())
+}
+
+const ACTIONS: [&str; 4] = ["allow", "flag", "redact", "block"];
+const KINDS: [&str; 2] = ["prompt", "response"];
+const CATEGORIES: [&str; 6] = [
+    "pii",
+    "secret",
+    "keyword",
+    "injection",
+    "toxicity",
+    "hallucination",
+];
+
+/// A verdict as the fields of `schemas/verdict.avsc`, in schema order.
+pub fn verdict_fields(verdict: &Verdict) -> Vec<(&'static str, Value)> {
+    let findings = verdict
+        .findings
+        .iter()
+        .map(|f| {
+            Value::Record(vec![
+                ("operator".into(), Value::String(f.operator.to_string())),
+                (
+                    "category".into(),
+                    enum_value(&CATEGORIES, f.category.as_str()),
+                ),
+                ("label".into(), Value::String(f.label.to_string())),
+                ("score".into(), Value::Float(f.score)),
+                (
+                    "spans".into(),
+                    Value::Array(
+                        f.spans
+                            .iter()
+                            .map(|s| {
+                                Value::Record(vec![
+                                    ("start".into(), Value::Long(s.start as i64)),
+                                    ("end".into(), Value::Long(s.end as i64)),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                ),
+                ("action".into(), enum_value(&ACTIONS, f.action.as_str())),
+                (
+                    "reason".into(),
+                    optional(f.reason.as_ref().map(|r| Value::String(r.to_string()))),
+                ),
+                (
+                    "provenance".into(),
+                    Value::Record(vec![
+                        (
+                            "detector".into(),
+                            Value::String(f.provenance.detector.to_string()),
+                        ),
+                        (
+                            "version".into(),
+                            Value::String(f.provenance.version.to_string()),
+                        ),
+                        ("threshold".into(), Value::Float(f.provenance.threshold)),
+                    ]),
+                ),
+            ])
+        })
+        .collect();
+    let (topic, partition, offset) = match &verdict.origin {
+        Origin::Kafka {
+            topic,
+            partition,
+            offset,
+        } => (
+            Some(Value::String(topic.to_string())),
+            Some(Value::Int(*partition)),
+            Some(Value::Long(*offset)),
+        ),
+        Origin::Line { .. } => (None, None, None),
+    };
+    vec![
+        (
+            "schema_version",
+            Value::String(verdict.schema_version.to_string()),
+        ),
+        ("event_id", Value::String(verdict.event_id.to_string())),
+        ("kind", enum_value(&KINDS, verdict.kind.as_str())),
+        (
+            "conversation_id",
+            optional(
+                verdict
+                    .conversation_id
+                    .as_ref()
+                    .map(|c| Value::String(c.to_string())),
+            ),
+        ),
+        ("action", enum_value(&ACTIONS, verdict.action.as_str())),
+        ("findings", Value::Array(findings)),
+        (
+            "topology",
+            Value::Record(vec![
+                (
+                    "name".into(),
+                    Value::String(verdict.topology.name.to_string()),
+                ),
+                (
+                    "hash".into(),
+                    Value::String(verdict.topology.hash.to_string()),
+                ),
+            ]),
+        ),
+        ("origin_topic", optional(topic)),
+        ("origin_partition", optional(partition)),
+        ("origin_offset", optional(offset)),
+        ("latency_us", Value::Long(verdict.latency_us as i64)),
+    ]
+}

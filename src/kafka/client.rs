@@ -1,0 +1,60 @@
+//! librdkafka client settings in one place: what railyard sets for its consumers and
+//! producers, and the user's `[kafka.properties]` (security, tuning) passed through on top.
+
+use rdkafka::ClientConfig;
+
+use crate::config::{Delivery, KafkaConfig, KafkaSourceConfig};
+
+/// Bootstrap servers and the user's pass-through properties.
+pub fn base_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    for (key, value) in &kafka.properties {
+        config.set(key, value.to_text());
+    }
+    config
+}
+
+/// A consumer in the source's group. Offsets are stored and committed by railyard only;
+/// `read_committed` so transactional outputs of an upstream job are read once committed.
+pub fn consumer_config(kafka: &KafkaConfig, source: &KafkaSourceConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "10000")
+        .set("fetch.wait.max.ms", "50");
+    for (key, value) in &kafka.properties {
+        config.set(key, value.to_text());
+    }
+    config
+        .set("group.id", &source.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", &source.start)
+        .set("isolation.level", "read_committed")
+        .set(
+            "statistics.interval.ms",
+            kafka.statistics_interval_ms.to_string(),
+        );
+    config
+}
+
+/// The producer for every sink of a source: idempotent, all replicas, short linger so
+/// batches form under load without holding a lone record long.
+pub fn producer_config(kafka: &KafkaConfig, transactional_id: Option<&str>) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "200000");
+    for (key, value) in &kafka.properties {
+        config.set(key, value.to_text());
+    }
+    if let (Delivery::ExactlyOnce, Some(id)) = (kafka.delivery, transactional_id) {
+        config.set("transactional.id", id);
+    }
+    config
+}

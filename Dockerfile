@@ -1,12 +1,19 @@
 # railyard: build in the Rust image, run in a slim Debian image.
 FROM rust:1.95-slim-bookworm AS build
+# librdkafka is built from source (rdkafka-sys): make, a C toolchain, OpenSSL headers.
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      build-essential pkg-config libssl-dev python3 \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY benches benches
+COPY schemas schemas
 RUN cargo build --release --locked --bin railyard
 
 FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 railyard
 WORKDIR /app
 COPY --from=build /src/target/release/railyard /usr/local/bin/railyard
@@ -15,5 +22,6 @@ COPY examples examples
 COPY schemas schemas
 RUN mkdir -p /app/out && chown railyard /app/out
 USER railyard
+EXPOSE 9898
 ENTRYPOINT ["railyard"]
 CMD ["run", "topologies/quickstart.toml"]

@@ -83,6 +83,21 @@ enum Command {
         /// Worker threads (1 = one core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Measure end to end through this Kafka broker (bootstrap servers) instead of files.
+        #[arg(long, value_name = "BROKERS")]
+        kafka: Option<String>,
+        /// Kafka: events per throughput run.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Kafka: partitions of the bench topics.
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// Kafka: events/s for the latency run (default: half the measured maximum).
+        #[arg(long)]
+        latency_rate: Option<f64>,
+        /// Kafka: seconds of the latency run.
+        #[arg(long, default_value_t = 10.0)]
+        latency_seconds: f64,
     },
 }
 
@@ -208,8 +223,52 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             input,
             repeat,
             threads,
+            kafka,
+            events,
+            partitions,
+            latency_rate,
+            latency_seconds,
         } => {
             let t = load(&topology)?;
+            if let Some(brokers) = kafka {
+                let input = input.context("--kafka needs --input (JSONL events to produce)")?;
+                let lines: Vec<Vec<u8>> = std::fs::read(&input)
+                    .with_context(|| format!("cannot read {}", input.display()))?
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                if lines.is_empty() {
+                    bail!("{} holds no events", input.display());
+                }
+                let options = railyard::kafka::bench::KafkaBenchOptions {
+                    brokers,
+                    events,
+                    partitions,
+                    threads,
+                    latency_rate,
+                    latency_seconds,
+                };
+                let report = railyard::kafka::bench::run(&t, &lines, &options)?;
+                println!(
+                    "topology {} through Kafka ({}), {} events per run, {} partitions",
+                    t.name, options.brokers, events, partitions
+                );
+                println!("{:<14} {:>12} {:>10}", "run", "events/s", "seconds");
+                for (name, f) in [("topology", &report.measured), ("pass-through", &report.baseline)] {
+                    println!("{:<14} {:>12.0} {:>10.2}", name, f.events_per_second, f.seconds);
+                }
+                println!(
+                    "ratio topology / pass-through: {:.3}",
+                    report.measured.events_per_second / report.baseline.events_per_second
+                );
+                let l = &report.latency;
+                println!(
+                    "latency at {:.0} events/s ({} events): p50 {} ms, p99 {} ms, max {} ms (produce timestamp to verdict read)",
+                    l.rate, l.events, l.p50_ms, l.p99_ms, l.max_ms
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let dir = tempfile::tempdir()?;
             let source = match &input {
                 Some(path) => path.clone(),

@@ -8,6 +8,7 @@
 
 pub mod acks;
 pub mod avro;
+pub mod bench;
 pub mod client;
 pub mod context;
 pub mod offsets;

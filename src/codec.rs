@@ -23,6 +23,9 @@ pub enum DecodeError {
     Json(String),
     #[error("event is not a valid Avro event: {0}")]
     Avro(String),
+    /// Not a decoding error: an operator with `on_error = "dead_letter"` failed on the event.
+    #[error("operator `{operator}` failed: {reason}")]
+    OperatorFailed { operator: String, reason: String },
 }
 
 impl DecodeError {
@@ -33,6 +36,7 @@ impl DecodeError {
             DecodeError::NotUtf8(_) => "not_utf8",
             DecodeError::Json(_) => "invalid_json",
             DecodeError::Avro(_) => "invalid_avro",
+            DecodeError::OperatorFailed { .. } => "operator_failed",
         }
     }
 }

@@ -255,8 +255,14 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     t.name, options.brokers, events, partitions
                 );
                 println!("{:<14} {:>12} {:>10}", "run", "events/s", "seconds");
-                for (name, f) in [("topology", &report.measured), ("pass-through", &report.baseline)] {
-                    println!("{:<14} {:>12.0} {:>10.2}", name, f.events_per_second, f.seconds);
+                for (name, f) in [
+                    ("topology", &report.measured),
+                    ("pass-through", &report.baseline),
+                ] {
+                    println!(
+                        "{:<14} {:>12.0} {:>10.2}",
+                        name, f.events_per_second, f.seconds
+                    );
                 }
                 println!(
                     "ratio topology / pass-through: {:.3}",

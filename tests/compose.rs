@@ -38,7 +38,10 @@ fn compose_file_matches_the_compose_specification() {
     // The schema has teeth: a misspelt service key is rejected.
     let mut broken = document.clone();
     broken["services"]["railyard"]["enviroment"] = serde_json::json!({"A": "b"});
-    assert!(!validator.is_valid(&broken), "a misspelt key must fail validation");
+    assert!(
+        !validator.is_valid(&broken),
+        "a misspelt key must fail validation"
+    );
 }
 
 #[test]
@@ -51,12 +54,18 @@ fn compose_services_are_wired_to_the_repository() {
     }
     for (name, service) in services {
         let depends: Vec<String> = match &service["depends_on"] {
-            serde_json::Value::Array(list) => list.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+            serde_json::Value::Array(list) => list
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect(),
             serde_json::Value::Object(map) => map.keys().cloned().collect(),
             _ => Vec::new(),
         };
         for d in depends {
-            assert!(names.contains(d.as_str()), "{name} depends on unknown service {d}");
+            assert!(
+                names.contains(d.as_str()),
+                "{name} depends on unknown service {d}"
+            );
         }
         if let Some(volumes) = service["volumes"].as_array() {
             for volume in volumes {
@@ -91,7 +100,10 @@ fn compose_services_are_wired_to_the_repository() {
         String::from_utf8_lossy(&output.stderr)
     );
     let brokers = env["RAILYARD_BROKERS"].as_str().unwrap();
-    assert!(brokers.starts_with("kafka:"), "railyard talks to the kafka service");
+    assert!(
+        brokers.starts_with("kafka:"),
+        "railyard talks to the kafka service"
+    );
     let bind = env["RAILYARD_METRICS_BIND"].as_str().unwrap();
     let port = bind.rsplit(':').next().unwrap();
 

@@ -15,7 +15,7 @@ use super::kafka::{check_shape, KafkaConfig};
 use super::spec::{split, RecordKind, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
-use crate::operators::OperatorSpec;
+use crate::operators::{OnError, OperatorSpec};
 use crate::verdict::TopologyRef;
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct OperatorNode {
     pub id: Arc<str>,
     pub inputs: Vec<String>,
     pub spec: OperatorSpec,
+    /// What a failure of this operator does to the event.
+    pub on_error: OnError,
 }
 
 #[derive(Debug, Clone)]
@@ -127,8 +129,10 @@ impl Topology {
                     if node.inputs.is_empty() {
                         errors.push(join(&path, "inputs"), "needs at least one input");
                     }
+                    let mut body = node.body.clone();
+                    let on_error = OnError::take(&mut body, &path, &mut errors);
                     if let Some(spec) =
-                        OperatorSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors)
+                        OperatorSpec::parse(&node.type_name, body, &path, &mut errors)
                     {
                         operators_by_node.push((
                             index,
@@ -136,6 +140,7 @@ impl Topology {
                                 id: Arc::from(node.id.as_str()),
                                 inputs: node.inputs.clone(),
                                 spec,
+                                on_error,
                             },
                         ));
                     }

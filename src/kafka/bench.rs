@@ -183,7 +183,9 @@ fn produce(
         }
         let payload = &lines[i % lines.len()];
         let key = i.to_string();
-        let mut record = BaseRecord::to(topic).key(key.as_bytes()).payload(payload.as_slice());
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_bytes())
+            .payload(payload.as_slice());
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -280,12 +282,17 @@ fn timed_run(
             std::thread::sleep(Duration::from_millis(5));
         }
         let started = Instant::now();
-        let feeder =
-            rate.map(|r| {
-                let (producer, input) = (&producer, &input);
-                scope.spawn(move || produce(producer, input, lines, events, Some(r)))
-            });
-        let read = read_verdicts(&options.brokers, &verdicts, options.partitions, events, Duration::from_secs(600));
+        let feeder = rate.map(|r| {
+            let (producer, input) = (&producer, &input);
+            scope.spawn(move || produce(producer, input, lines, events, Some(r)))
+        });
+        let read = read_verdicts(
+            &options.brokers,
+            &verdicts,
+            options.partitions,
+            events,
+            Duration::from_secs(600),
+        );
         stop.store(true, Ordering::Release);
         if let Some(feeder) = feeder {
             let _ = feeder.join();

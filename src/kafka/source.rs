@@ -359,8 +359,28 @@ impl<'a> KafkaSource<'a> {
                 .with_label_values(&[&operator])
                 .observe(spent.as_secs_f64());
         }
-        self.record_outcomes(&processed);
-        self.dispatch_outputs(&batch, &partition_keys, &event_inputs, &processed)?;
+        // Events an operator failed on (with `on_error = "dead_letter"`) become dead letters.
+        let mut kept = Vec::with_capacity(processed.len());
+        let mut kept_inputs = Vec::with_capacity(processed.len());
+        let mut failed = Vec::new();
+        for (p, index) in processed.into_iter().zip(event_inputs) {
+            match &p.failed {
+                None => {
+                    kept.push(p);
+                    kept_inputs.push(index);
+                }
+                Some(f) => failed.push((
+                    index,
+                    DecodeError::OperatorFailed {
+                        operator: f.operator.to_string(),
+                        reason: f.reason.clone(),
+                    },
+                )),
+            }
+        }
+        self.dispatch_dead_letters(&batch, &partition_keys, failed)?;
+        self.record_outcomes(&kept);
+        self.dispatch_outputs(&batch, &partition_keys, &kept_inputs, &kept)?;
 
         if self.transactional {
             self.commit_transaction(&batch)?;

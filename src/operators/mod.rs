@@ -20,8 +20,10 @@ pub mod secret_detect;
 
 use std::sync::Arc;
 
+use serde::Deserialize;
+
 use crate::diagnostics::{join, Errors};
-use crate::event::Event;
+use crate::event::{Category, Event};
 
 /// A detector that inspects one event at a time.
 pub trait Inspector: Send + Sync {
@@ -29,6 +31,52 @@ pub trait Inspector: Send + Sync {
     fn id(&self) -> &str;
     /// Appends whatever it finds to `event.findings`.
     fn inspect(&self, event: &mut Event);
+    /// Like `inspect`, for operators that can fail on an event (a model call, a timeout).
+    /// The runtime applies the operator's `on_error` policy to a failure, and to a panic.
+    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        self.inspect(event);
+        Ok(())
+    }
+}
+
+/// Why an operator could not inspect an event (never holds event text).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct OperatorFailure(pub String);
+
+/// What happens to an event when an operator fails on it (`on_error` on any operator).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The event goes on, flagged with an `operator_error` finding.
+    FailOpen,
+    /// The event is blocked with an `operator_error` finding (default: a guardrail that
+    /// cannot check an event does not let it through).
+    #[default]
+    FailClosed,
+    /// The event goes to the dead-letter outputs with the reason instead of a verdict.
+    DeadLetter,
+}
+
+impl OnError {
+    pub const NAMES: &'static [&'static str] = &["fail_open", "fail_closed", "dead_letter"];
+
+    /// Removes `on_error` from an operator's table and parses it.
+    pub fn take(body: &mut toml::Value, path: &str, errors: &mut Errors) -> OnError {
+        let Some(value) = body.as_table_mut().and_then(|t| t.remove("on_error")) else {
+            return OnError::default();
+        };
+        match OnError::deserialize(value.clone()) {
+            Ok(on_error) => on_error,
+            Err(_) => {
+                errors.push(
+                    join(path, "on_error"),
+                    format!("must be one of {:?}, got {value}", Self::NAMES),
+                );
+                OnError::default()
+            }
+        }
+    }
 }
 
 /// The options of one operator, by TOML `type`.
@@ -113,6 +161,16 @@ impl OperatorSpec {
             OperatorSpec::KeywordBlock(c) => c.validate(path, errors),
             OperatorSpec::InjectionHeuristics(c) => c.validate(path, errors),
             OperatorSpec::Decide(c) => c.validate(path, errors),
+        }
+    }
+
+    /// The category of this operator's findings (and of its `operator_error` findings).
+    pub fn category(&self) -> Category {
+        match self {
+            OperatorSpec::PiiDetect(_) => Category::Pii,
+            OperatorSpec::SecretDetect(_) => Category::Secret,
+            OperatorSpec::KeywordBlock(_) => Category::Keyword,
+            OperatorSpec::InjectionHeuristics(_) | OperatorSpec::Decide(_) => Category::Injection,
         }
     }
 

@@ -6,6 +6,7 @@
 //! order, then the policy. Placeholder numbering then runs sequentially (so numbers follow
 //! input order), and enriched texts are built in parallel again.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,10 +15,10 @@ use rayon::prelude::*;
 
 use super::redact::{self, PlaceholderRegistry};
 use crate::config::Topology;
-use crate::event::Event;
+use crate::event::{Category, Event, Finding, Provenance};
 use crate::operators::decide::Policy;
-use crate::operators::{BuildError, BuiltOperator, Inspector};
-use crate::verdict::{EnrichedRecord, TopologyRef, Verdict};
+use crate::operators::{BuildError, BuiltOperator, Inspector, OnError, OperatorFailure};
+use crate::verdict::{Action, EnrichedRecord, TopologyRef, Verdict};
 
 /// Events whose operator timings are summed locally before one shared update.
 const TIMING_CHUNK: usize = 64;
@@ -27,10 +28,56 @@ pub struct Processed {
     pub verdict: Verdict,
     /// Present when the caller asked for enriched records.
     pub enriched: Option<EnrichedRecord>,
+    /// Set when an operator with `on_error = "dead_letter"` failed: the event goes to the
+    /// dead-letter outputs instead of the verdict and enriched ones.
+    pub failed: Option<OperatorFailed>,
+}
+
+/// An operator failure that sends its event to the dead letters.
+#[derive(Debug, Clone)]
+pub struct OperatorFailed {
+    pub operator: Arc<str>,
+    pub reason: String,
+}
+
+/// An inspector with its failure policy.
+struct Stage {
+    inspector: Arc<dyn Inspector>,
+    on_error: OnError,
+    category: Category,
+}
+
+impl Stage {
+    /// Runs the inspector; a panic counts as a failure.
+    fn run(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        match catch_unwind(AssertUnwindSafe(|| self.inspector.try_inspect(event))) {
+            Ok(outcome) => outcome,
+            Err(_) => Err(OperatorFailure("panicked".to_string())),
+        }
+    }
+
+    /// The finding that records a failure under `fail_open` (flag) or `fail_closed` (block).
+    fn failure_finding(&self, failure: &OperatorFailure) -> Finding {
+        Finding {
+            operator: Arc::from(self.inspector.id()),
+            category: self.category,
+            label: Arc::from("operator_error"),
+            score: 1.0,
+            spans: Vec::new(),
+            action: if self.on_error == OnError::FailOpen {
+                Action::Flag
+            } else {
+                Action::Block
+            },
+            redaction: None,
+            reason: Some(Arc::from(format!("operator failed: {failure}"))),
+            provenance: Provenance::builtin("on_error", 0.0),
+        }
+    }
 }
 
 struct RoutePlan {
-    inspectors: Vec<Arc<dyn Inspector>>,
+    inspectors: Vec<Stage>,
     policy: Policy,
 }
 
@@ -56,7 +103,11 @@ impl Pipeline {
                     .operators
                     .iter()
                     .filter_map(|&i| match &built[i] {
-                        BuiltOperator::Inspector(inspector) => Some(inspector.clone()),
+                        BuiltOperator::Inspector(inspector) => Some(Stage {
+                            inspector: inspector.clone(),
+                            on_error: topology.operators[i].on_error,
+                            category: topology.operators[i].spec.category(),
+                        }),
                         BuiltOperator::Policy(_) => None,
                     })
                     .collect(),
@@ -96,24 +147,38 @@ impl Pipeline {
     ) -> (Vec<Processed>, Vec<(Arc<str>, Duration)>) {
         let plan = &self.routes[route];
         let spent: Vec<AtomicU64> = plan.inspectors.iter().map(|_| AtomicU64::new(0)).collect();
-        let verdicts: Vec<Verdict> = events
+        let verdicts: Vec<(Verdict, Option<OperatorFailed>)> = events
             .par_chunks_mut(TIMING_CHUNK)
             .flat_map_iter(|chunk| {
                 // Per-chunk accumulators: one atomic add per operator per chunk, not per event.
                 let mut local = vec![0u64; plan.inspectors.len()];
-                let verdicts: Vec<Verdict> = chunk
+                let verdicts: Vec<(Verdict, Option<OperatorFailed>)> = chunk
                     .iter_mut()
                     .map(|event| {
                         let mut last = Instant::now();
-                        for (i, inspector) in plan.inspectors.iter().enumerate() {
-                            inspector.inspect(event);
+                        let mut failed = None;
+                        for (i, stage) in plan.inspectors.iter().enumerate() {
+                            let outcome = stage.run(event);
                             let now = Instant::now();
                             local[i] += (now - last).as_nanos() as u64;
                             last = now;
+                            if let Err(failure) = outcome {
+                                if stage.on_error == OnError::DeadLetter {
+                                    failed = Some(OperatorFailed {
+                                        operator: Arc::from(stage.inspector.id()),
+                                        reason: failure.0,
+                                    });
+                                    break;
+                                }
+                                event.findings.push(stage.failure_finding(&failure));
+                            }
                         }
                         let action = plan.policy.decide(event);
                         let latency_us = event.received_at.elapsed().as_micros() as u64;
-                        Verdict::new(event, action, &self.topology, latency_us)
+                        (
+                            Verdict::new(event, action, &self.topology, latency_us),
+                            failed,
+                        )
                     })
                     .collect();
                 for (total, nanos) in spent.iter().zip(local) {
@@ -126,9 +191,9 @@ impl Pipeline {
             .inspectors
             .iter()
             .zip(&spent)
-            .map(|(inspector, nanos)| {
+            .map(|(stage, nanos)| {
                 let spent = Duration::from_nanos(nanos.load(Ordering::Relaxed));
-                (Arc::from(inspector.id()), spent)
+                (Arc::from(stage.inspector.id()), spent)
             })
             .collect();
         (self.finish(events, verdicts, want_enriched), timings)
@@ -138,15 +203,16 @@ impl Pipeline {
     fn finish(
         &self,
         events: Vec<Event>,
-        verdicts: Vec<Verdict>,
+        verdicts: Vec<(Verdict, Option<OperatorFailed>)>,
         want_enriched: bool,
     ) -> Vec<Processed> {
         if !want_enriched {
             return verdicts
                 .into_iter()
-                .map(|verdict| Processed {
+                .map(|(verdict, failed)| Processed {
                     verdict,
                     enriched: None,
+                    failed,
                 })
                 .collect();
         }
@@ -158,7 +224,7 @@ impl Pipeline {
             .par_iter()
             .zip(verdicts.into_par_iter())
             .zip(plans.into_par_iter())
-            .map(|((event, verdict), plan)| {
+            .map(|((event, (verdict, failed)), plan)| {
                 let text: Arc<str> = match plan {
                     Some(plan) => Arc::from(redact::apply(event, &plan)),
                     None => event.text.clone(),
@@ -167,6 +233,7 @@ impl Pipeline {
                 Processed {
                     verdict,
                     enriched: Some(enriched),
+                    failed,
                 }
             })
             .collect()

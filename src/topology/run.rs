@@ -214,10 +214,14 @@ impl Runner<'_> {
             .map(|line| decode_line(line, source_id, max_bytes))
             .collect();
         let mut events = Vec::with_capacity(decoded.len());
+        let mut event_lines = Vec::with_capacity(decoded.len());
         let mut dead_lines = Vec::new();
-        for item in decoded {
+        for (index, item) in decoded.into_iter().enumerate() {
             match item {
-                Ok(event) => events.push(event),
+                Ok(event) => {
+                    events.push(event);
+                    event_lines.push(index);
+                }
                 Err(dead) => {
                     if let Origin::Line { line, .. } = &dead.origin {
                         warn!(source = %source_id, line, error = dead.error_kind, size_bytes = dead.size_bytes, "dead letter");
@@ -233,10 +237,6 @@ impl Runner<'_> {
                 }
             }
         }
-        for &s in &plan.dead_letter_sinks {
-            self.write(s, &dead_lines)?;
-        }
-
         let count = events.len();
         self.metrics
             .events_in
@@ -253,6 +253,34 @@ impl Runner<'_> {
         let (processed, timings) =
             self.pipeline
                 .process_timed(route, events, want(RecordKind::Enriched));
+        // Events an operator failed on (with `on_error = "dead_letter"`) become dead letters.
+        let mut kept = Vec::with_capacity(processed.len());
+        for (p, line) in processed.into_iter().zip(&event_lines) {
+            match &p.failed {
+                None => kept.push(p),
+                Some(failed) => {
+                    let line = &batch[*line];
+                    let error = DecodeError::OperatorFailed {
+                        operator: failed.operator.to_string(),
+                        reason: failed.reason.clone(),
+                    };
+                    warn!(source = %source_id, line = line.number, operator = %failed.operator, "operator failed; event dead-lettered");
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&[source_id, error.kind()])
+                        .inc();
+                    let dead =
+                        DeadLetter::new(&error, p.verdict.origin.clone(), &line.bytes, line.size);
+                    serde_json::to_writer(&mut dead_lines, &dead).expect("dead letters serialize");
+                    dead_lines.push(b'\n');
+                    self.report.dead_letters += 1;
+                }
+            }
+        }
+        let processed = kept;
+        for &s in &plan.dead_letter_sinks {
+            self.write(s, &dead_lines)?;
+        }
         for (operator, spent) in timings {
             self.metrics
                 .operator_seconds
@@ -386,6 +414,7 @@ fn encode_chunk(chunk: &[Processed], want_verdicts: bool) -> (Vec<u8>, Vec<u8>) 
     for Processed {
         verdict,
         enriched: record,
+        ..
     } in chunk
     {
         if want_verdicts {

@@ -132,7 +132,7 @@ impl KafkaConfig {
         if self.brokers.trim().is_empty() {
             errors.push(join(path, "brokers"), "must name at least one host:port");
         }
-        for (key, _) in &self.properties {
+        for key in self.properties.keys() {
             if let Some((_, instead)) = OWNED_PROPERTIES.iter().find(|(k, _)| k == key) {
                 errors.push(
                     format!("{path}.properties.\"{key}\""),
@@ -323,5 +323,98 @@ pub fn check_shape(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::interpolate::ProcessEnv;
+    use crate::config::{Topology, TopologyError};
+
+    fn errors(text: &str) -> Vec<String> {
+        match Topology::from_toml(text, &ProcessEnv) {
+            Err(TopologyError::Invalid(errors)) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect(),
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kafka_topologies_report_every_error_with_its_path() {
+        let found = errors(
+            r#"
+name = "k"
+[kafka]
+brokers = ""
+delivery = "exactly_once"
+max_in_flight = 0
+[kafka.properties]
+"group.id" = "mine"
+"enable.auto.commit" = true
+[sources.events]
+type = "kafka"
+topics = ["bad topic!"]
+group_id = ""
+format = "avro"
+start = "middle"
+[sources.file]
+type = "file"
+path = "x.jsonl"
+[sinks.verdicts]
+type = "kafka"
+inputs = ["events"]
+topic = "out"
+format = "avro"
+records = "enriched"
+[sinks.dead]
+type = "file"
+path = "dead.jsonl"
+records = "dead_letters"
+"#,
+        );
+        let expected = [
+            "kafka.brokers: must name at least one host:port",
+            "kafka.max_in_flight: must be within 1..=10000000, got 0",
+            "kafka.properties.\"enable.auto.commit\": is set by railyard; use kafka.delivery",
+            "kafka.properties.\"group.id\": is set by railyard; use the source's group_id",
+            "sinks.dead: exactly_once writes every output in a Kafka transaction; this sink is not Kafka",
+            "sinks.verdicts.format: avro is available for verdicts only; `enriched` records are JSON",
+            "sinks.verdicts.format: avro needs [kafka.schema_registry] with a url",
+            "sources.events.format: avro needs [kafka.schema_registry] with a url",
+            "sources.events.group_id: must not be empty",
+            "sources.events.start: must be `earliest` or `latest`, got `middle`",
+            "sources.events.topics[0]: `bad topic!` is not a Kafka topic name (1-249 of letters, digits, `.`, `_`, `-`)",
+            "sources.file: a topology reads either Kafka or files/stdin, not both; run two topologies",
+        ];
+        for e in expected {
+            assert!(found.iter().any(|f| f == e), "missing `{e}` in {found:#?}");
+        }
+    }
+
+    #[test]
+    fn kafka_nodes_need_the_kafka_table() {
+        let found = errors(
+            r#"
+name = "k"
+[sources.events]
+type = "kafka"
+topics = ["in"]
+group_id = "g"
+[sinks.verdicts]
+type = "kafka"
+inputs = ["events"]
+topic = "out"
+[sinks.dead]
+type = "kafka"
+topic = "dead"
+records = "dead_letters"
+"#,
+        );
+        assert_eq!(
+            found,
+            ["kafka: missing: Kafka sources and sinks need a [kafka] table with `brokers`"]
+        );
     }
 }

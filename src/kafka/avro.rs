@@ -351,3 +351,137 @@ pub fn verdict_fields(verdict: &Verdict) -> Vec<(&'static str, Value)> {
         ("latency_us", Value::Long(verdict.latency_us as i64)),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apache_avro::reader::datum::GenericDatumReader;
+    use apache_avro::writer::datum::GenericDatumWriter;
+    use apache_avro::Schema;
+
+    fn write(schema: &Schema, value: impl Into<Value>) -> Vec<u8> {
+        GenericDatumWriter::builder(schema)
+            .build()
+            .unwrap()
+            .write_value_to_vec(value)
+            .expect("the value matches the schema")
+    }
+
+    fn read(schema: &Schema, bytes: &[u8]) -> Value {
+        GenericDatumReader::builder(schema)
+            .build()
+            .unwrap()
+            .read_value(&mut &bytes[..])
+            .unwrap()
+    }
+
+    const EVENT_SCHEMA: &str = include_str!("../../schemas/event.avsc");
+
+    fn origin() -> Origin {
+        Origin::Kafka {
+            topic: Arc::from("in"),
+            partition: 2,
+            offset: 41,
+        }
+    }
+
+    #[test]
+    fn an_avro_event_written_with_the_event_schema_decodes() {
+        let schema = Schema::parse_str(EVENT_SCHEMA).unwrap();
+        let mut record = apache_avro::types::Record::new(&schema).unwrap();
+        record.put("id", Value::Union(1, Box::new(Value::String("e1".into()))));
+        record.put("kind", Value::Enum(1, "response".into()));
+        record.put("text", "Call me at 555-0100");
+        record.put("conversation_id", Value::Union(0, Box::new(Value::Null)));
+        record.put(
+            "prompt",
+            Value::Union(1, Box::new(Value::String("number?".into()))),
+        );
+        record.put(
+            "context",
+            Value::Array(vec![Value::String("passage".into())]),
+        );
+        record.put(
+            "metadata",
+            Value::Map([("app".to_string(), Value::String("chat".into()))].into()),
+        );
+        let value = read(&schema, &write(&schema, record));
+        let event = event_from_value(value, origin()).unwrap();
+        assert_eq!(&*event.id, "e1");
+        assert_eq!(event.kind, EventKind::Response);
+        assert_eq!(&*event.text, "Call me at 555-0100");
+        assert_eq!(event.prompt.as_deref(), Some("number?"));
+        assert_eq!(event.context.len(), 1);
+        assert_eq!(event.metadata["app"], "chat");
+        assert!(event.conversation_id.is_none());
+    }
+
+    #[test]
+    fn missing_text_or_wrong_shapes_are_decode_errors() {
+        let no_text = Value::Record(vec![("id".into(), Value::String("x".into()))]);
+        assert!(matches!(
+            event_from_value(no_text, origin()),
+            Err(DecodeError::Avro(_))
+        ));
+        assert!(matches!(
+            event_from_value(Value::Long(3), origin()),
+            Err(DecodeError::Avro(_))
+        ));
+        let bad_kind = Value::Record(vec![
+            ("text".into(), Value::String("t".into())),
+            ("kind".into(), Value::String("other".into())),
+        ]);
+        assert!(event_from_value(bad_kind, origin()).is_err());
+    }
+
+    #[test]
+    fn an_event_without_id_takes_its_kafka_position() {
+        let value = Value::Record(vec![("text".into(), Value::String("t".into()))]);
+        let event = event_from_value(value, origin()).unwrap();
+        assert_eq!(&*event.id, "in/2/41");
+    }
+
+    #[test]
+    fn verdict_fields_encode_against_the_verdict_schema() {
+        use crate::event::{Category, Finding, Provenance, Span};
+        use crate::verdict::{Action, TopologyRef};
+        let schema = Schema::parse_str(VERDICT_SCHEMA).unwrap();
+        let mut event = Event::prompt("e9", "mail a@b.co");
+        event.origin = origin();
+        event.findings.push(Finding {
+            operator: Arc::from("pii"),
+            category: Category::Pii,
+            label: Arc::from("EMAIL_ADDRESS"),
+            score: 0.9,
+            spans: vec![Span::new(5, 11)],
+            action: Action::Redact,
+            redaction: None,
+            reason: None,
+            provenance: Provenance::builtin("regex", 0.5),
+        });
+        let topology = TopologyRef {
+            name: Arc::from("t"),
+            hash: Arc::from("sha256:00"),
+        };
+        let verdict = Verdict::new(&event, Action::Redact, &topology, 120);
+        let fields: Vec<(String, Value)> = verdict_fields(&verdict)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let back = read(&schema, &write(&schema, Value::Record(fields)));
+        let Value::Record(fields) = back else {
+            panic!("a record")
+        };
+        let get = |name: &str| fields.iter().find(|(k, _)| k == name).unwrap().1.clone();
+        assert_eq!(get("event_id"), Value::String("e9".into()));
+        assert_eq!(get("action"), Value::Enum(2, "redact".into()));
+        assert_eq!(
+            get("origin_offset"),
+            Value::Union(1, Box::new(Value::Long(41)))
+        );
+        let Value::Array(findings) = get("findings") else {
+            panic!("findings")
+        };
+        assert_eq!(findings.len(), 1);
+    }
+}

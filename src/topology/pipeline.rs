@@ -239,3 +239,106 @@ impl Pipeline {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::interpolate::ProcessEnv;
+
+    /// Fails on events whose text contains "boom" (by error or by panic).
+    struct Faulty {
+        panics: bool,
+    }
+
+    impl Inspector for Faulty {
+        fn id(&self) -> &str {
+            "faulty"
+        }
+        fn inspect(&self, _event: &mut Event) {}
+        fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+            if !event.text.contains("boom") {
+                return Ok(());
+            }
+            if self.panics {
+                panic!("detector bug");
+            }
+            Err(OperatorFailure("model timed out after 50 ms".into()))
+        }
+    }
+
+    fn pipeline_with(on_error: OnError, panics: bool) -> Pipeline {
+        let topology = Topology::from_toml(
+            r#"
+name = "t"
+[sources.s]
+type = "stdin"
+[operators.policy]
+type = "decide"
+inputs = ["s"]
+[sinks.out]
+type = "stdout"
+inputs = ["policy"]
+[sinks.dead]
+type = "stdout"
+records = "dead_letters"
+"#,
+            &ProcessEnv,
+        )
+        .unwrap();
+        let mut pipeline = Pipeline::build(&topology).unwrap();
+        pipeline.routes[0].inspectors.push(Stage {
+            inspector: Arc::new(Faulty { panics }),
+            on_error,
+            category: Category::Toxicity,
+        });
+        pipeline
+    }
+
+    fn run(on_error: OnError, panics: bool) -> Vec<Processed> {
+        let events = vec![
+            Event::prompt("ok", "fine text"),
+            Event::prompt("bad", "boom"),
+        ];
+        pipeline_with(on_error, panics).process(0, events, true)
+    }
+
+    #[test]
+    fn fail_open_flags_the_event_and_lets_it_through() {
+        let out = run(OnError::FailOpen, false);
+        assert_eq!(out[0].verdict.action, Action::Allow);
+        assert_eq!(out[1].verdict.action, Action::Flag);
+        let finding = &out[1].verdict.findings[0];
+        assert_eq!(&*finding.label, "operator_error");
+        assert_eq!(finding.category, Category::Toxicity);
+        assert!(finding.reason.as_deref().unwrap().contains("timed out"));
+        assert!(out[1].failed.is_none());
+    }
+
+    #[test]
+    fn fail_closed_blocks_the_event() {
+        let out = run(OnError::FailClosed, false);
+        assert_eq!(out[0].verdict.action, Action::Allow);
+        assert_eq!(out[1].verdict.action, Action::Block);
+    }
+
+    #[test]
+    fn dead_letter_marks_the_event_failed() {
+        let out = run(OnError::DeadLetter, false);
+        assert!(out[0].failed.is_none());
+        let failed = out[1].failed.as_ref().expect("dead-lettered");
+        assert_eq!(&*failed.operator, "faulty");
+        assert!(failed.reason.contains("timed out"));
+    }
+
+    #[test]
+    fn a_panicking_operator_is_an_operator_failure_not_a_crash() {
+        let out = run(OnError::FailClosed, true);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].verdict.action, Action::Block);
+        assert!(out[1].verdict.findings[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("panicked"));
+    }
+}

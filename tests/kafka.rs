@@ -104,14 +104,39 @@ topic = "{dead}"
     path
 }
 
-fn start(topology: &Path) -> Child {
-    binary()
-        .args(["run", topology.to_str().unwrap()])
-        .env("RUST_LOG", "railyard=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("railyard starts")
+/// A running `railyard` process, killed if the test ends (or fails) before it exits.
+struct Instance(Child);
+
+impl std::ops::Deref for Instance {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Instance {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(topology: &Path) -> Instance {
+    Instance(
+        binary()
+            .args(["run", topology.to_str().unwrap()])
+            .env("RUST_LOG", "railyard=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("railyard starts"),
+    )
 }
 
 fn sigterm(child: &Child) {

@@ -28,6 +28,9 @@ use crate::config::{
 use crate::telemetry::metrics::Metrics;
 use crate::topology::RunOptions;
 
+/// Seconds of events at the start of the latency run left out of the figures.
+const WARM_UP_SECONDS: f64 = 2.0;
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct KafkaBenchOptions {
@@ -39,6 +42,8 @@ pub struct KafkaBenchOptions {
     /// Events/s for the latency run; `None`: half the measured maximum.
     pub latency_rate: Option<f64>,
     pub latency_seconds: f64,
+    /// Interleaved throughput rounds (pass-through, then topology); medians are reported.
+    pub rounds: usize,
 }
 
 /// One throughput run.
@@ -61,8 +66,11 @@ pub struct Latency {
 
 #[derive(Debug, Clone)]
 pub struct KafkaBenchReport {
+    /// Medians over the rounds.
     pub measured: Throughput,
     pub baseline: Throughput,
+    /// Events/s of each round: (topology, pass-through).
+    pub rounds: Vec<(f64, f64)>,
     pub latency: Latency,
 }
 
@@ -122,9 +130,15 @@ fn over_kafka(
         KafkaRunError::Client("the topology has no verdict sink to measure".to_string())
     })?;
     t.telemetry = None;
+    // Client properties (security, compression) come from the topology's own [kafka].
+    let properties = topology
+        .kafka
+        .as_ref()
+        .map(|k| k.properties.clone())
+        .unwrap_or_default();
     t.kafka = Some(KafkaConfig {
         brokers: options.brokers.clone(),
-        properties: BTreeMap::new(),
+        properties,
         delivery: Delivery::AtLeastOnce,
         max_in_flight: 20_000,
         max_wait_ms: 10,
@@ -155,13 +169,19 @@ fn over_kafka(
     Ok((t, input, verdicts))
 }
 
-fn producer(brokers: &str) -> Result<ThreadedProducer<DefaultProducerContext>, KafkaRunError> {
-    ClientConfig::new()
+fn producer(
+    brokers: &str,
+    properties: &BTreeMap<String, crate::config::kafka::PropertyValue>,
+) -> Result<ThreadedProducer<DefaultProducerContext>, KafkaRunError> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "500000")
-        .create()
-        .map_err(fail("bench producer"))
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "500000");
+    for (key, value) in properties {
+        config.set(key, value.to_text());
+    }
+    config.create().map_err(fail("bench producer"))
 }
 
 /// Sends `count` events cycling over `lines`, at most `rate` per second (unbounded: None).
@@ -213,7 +233,8 @@ fn read_verdicts(
         .set("group.id", unique("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "20")
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.error.backoff.ms", "10")
         .create()
         .map_err(fail("verdict reader"))?;
     // Assigned, not subscribed: no group join delays the reading.
@@ -261,7 +282,12 @@ fn timed_run(
     rate: Option<f64>,
 ) -> Result<(Vec<i64>, f64), KafkaRunError> {
     let (t, input, verdicts) = over_kafka(topology, options, name)?;
-    let producer = producer(&options.brokers)?;
+    let properties = t
+        .kafka
+        .as_ref()
+        .map(|k| k.properties.clone())
+        .unwrap_or_default();
+    let producer = producer(&options.brokers, &properties)?;
     if rate.is_none() {
         produce(&producer, &input, lines, events, None);
     }
@@ -318,19 +344,50 @@ pub fn run(
             events_per_second: options.events as f64 / seconds.max(1e-9),
         })
     };
-    let baseline = throughput(&pass_through(topology), "baseline")?;
-    let measured = throughput(topology, "measured")?;
+    // Interleaved rounds, median of each: the broker shares the machine, and its speed
+    // drifts between runs.
+    let mut baselines = Vec::new();
+    let mut measures = Vec::new();
+    for round in 0..options.rounds.max(1) {
+        baselines.push(throughput(
+            &pass_through(topology),
+            &format!("baseline{round}"),
+        )?);
+        measures.push(throughput(topology, &format!("measured{round}"))?);
+    }
+    let median = |mut runs: Vec<Throughput>| {
+        runs.sort_by(|a, b| a.events_per_second.total_cmp(&b.events_per_second));
+        runs[runs.len() / 2].clone()
+    };
+    let rounds: Vec<(f64, f64)> = baselines
+        .iter()
+        .zip(&measures)
+        .map(|(b, m)| (m.events_per_second, b.events_per_second))
+        .collect();
+    let baseline = median(baselines);
+    let measured = median(measures);
     let rate = options
         .latency_rate
         .unwrap_or(measured.events_per_second / 2.0)
         .max(1.0);
     let count = ((rate * options.latency_seconds) as usize).max(100);
-    let (mut delays, _) = timed_run(topology, options, "latency", lines, count, Some(rate))?;
+    // The first seconds measure start-up (first fetches, metadata), not steady state.
+    let warm_up = (rate * WARM_UP_SECONDS) as usize;
+    let (delays, _) = timed_run(
+        topology,
+        options,
+        "latency",
+        lines,
+        warm_up + count,
+        Some(rate),
+    )?;
+    let mut delays = delays[warm_up.min(delays.len())..].to_vec();
     delays.sort_unstable();
     let pick = |q: f64| delays[((delays.len() - 1) as f64 * q).round() as usize];
     Ok(KafkaBenchReport {
         measured,
         baseline,
+        rounds,
         latency: Latency {
             rate,
             events: delays.len(),

@@ -23,7 +23,8 @@ pub fn consumer_config(kafka: &KafkaConfig, source: &KafkaSourceConfig) -> Clien
         .set("bootstrap.servers", &kafka.brokers)
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", "10000")
-        .set("fetch.wait.max.ms", "50");
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.error.backoff.ms", "10");
     for (key, value) in &kafka.properties {
         config.set(key, value.to_text());
     }
@@ -40,15 +41,16 @@ pub fn consumer_config(kafka: &KafkaConfig, source: &KafkaSourceConfig) -> Clien
     config
 }
 
-/// The producer for every sink of a source: idempotent, all replicas, short linger so
-/// batches form under load without holding a lone record long.
+/// The producer for every sink of a source: idempotent, all replicas. A 20 ms linger: fewer,
+/// larger produce requests cut broker load per event (on tansu, latency at half load fell
+/// from p50 289 ms with 5 ms to p50 about 100 ms), at a bounded cost to a lone record.
 pub fn producer_config(kafka: &KafkaConfig, transactional_id: Option<&str>) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
+        .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "200000");
     for (key, value) in &kafka.properties {
         config.set(key, value.to_text());

@@ -51,7 +51,10 @@ fn avro_events_in_avro_verdicts_out() {
         let bytes = encoder
             .encode(
                 vec![
-                    ("id", Value::Union(1, Box::new(Value::String(format!("a{i}"))))),
+                    (
+                        "id",
+                        Value::Union(1, Box::new(Value::String(format!("a{i}")))),
+                    ),
                     ("kind", Value::Enum(0, "prompt".into())),
                     ("text", Value::String(format!("write to a{i}@example.com"))),
                     ("conversation_id", Value::Union(0, Box::new(Value::Null))),
@@ -111,10 +114,15 @@ topic = "{dead}"
     let _ = child.wait();
     assert_eq!(out.len(), 20);
     assert_eq!(dead_letters.len(), 1);
-    assert_eq!(dead_letters[0].headers["railyard.error.kind"], "invalid_avro");
+    assert_eq!(
+        dead_letters[0].headers["railyard.error.kind"],
+        "invalid_avro"
+    );
     let decoder = AvroDecoder::new(SrSettings::new(registry));
     for record in out {
-        let decoded = decoder.decode(Some(&record.payload)).expect("a registered verdict");
+        let decoded = decoder
+            .decode(Some(&record.payload))
+            .expect("a registered verdict");
         let Value::Record(fields) = decoded.value else {
             panic!("a record")
         };

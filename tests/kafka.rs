@@ -325,6 +325,31 @@ fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
         metric(port, "railyard_verdicts_total{action=\"block\"}"),
         30.0
     );
+    // Lag per partition comes from librdkafka statistics (every 500 ms here): present for
+    // each input partition, and back to 0 once everything is read.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body = get(&format!("http://127.0.0.1:{port}/metrics")).unwrap().1;
+        let lags: Vec<Option<f64>> = (0..3)
+            .map(|p| {
+                sample(
+                    &body,
+                    &format!(
+                        "railyard_consumer_lag_events{{partition=\"{p}\",topic=\"{}\"}}",
+                        topics.input
+                    ),
+                )
+            })
+            .collect();
+        if lags.iter().all(|l| *l == Some(0.0)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "consumer lag per partition: {lags:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (status, _) = get(&format!("http://127.0.0.1:{port}/readyz")).unwrap();
     assert_eq!(status, 200);
 

@@ -140,7 +140,15 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .any(|s| matches!(s.spec, railyard::config::SourceSpec::Kafka(_)));
             let report = if reads_kafka {
                 let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                railyard::kafka::signals::stop_on_signals(stop.clone())
+                // Drain deadline plus time to commit and close.
+                let exit_deadline = std::time::Duration::from_millis(
+                    topology
+                        .kafka
+                        .as_ref()
+                        .map_or(10_000, |k| k.drain_timeout_ms)
+                        + 15_000,
+                );
+                railyard::kafka::signals::stop_on_signals(stop.clone(), exit_deadline)
                     .context("cannot install signal handlers")?;
                 railyard::kafka::run(&topology, &options, stop, Default::default())?
             } else {

@@ -1,5 +1,7 @@
 //! SIGTERM and SIGINT request a graceful stop (drain, commit, exit 0); a second signal
-//! exits at once. Handled on a small tokio runtime of its own.
+//! exits at once, and so does a stop that has not finished by `exit_deadline` (librdkafka
+//! can block closing a consumer whose broker is gone: uncommitted events are simply read
+//! again by the next owner). Handled on a small tokio runtime of its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -7,7 +9,10 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 /// Starts a thread that sets `stop` on the first SIGTERM or SIGINT.
-pub fn stop_on_signals(stop: Arc<AtomicBool>) -> std::io::Result<()> {
+pub fn stop_on_signals(
+    stop: Arc<AtomicBool>,
+    exit_deadline: std::time::Duration,
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -33,6 +38,14 @@ pub fn stop_on_signals(stop: Arc<AtomicBool>) -> std::io::Result<()> {
                         info!(signal = name, "stopping: draining in-flight events");
                         stop.store(true, Ordering::Release);
                         first = false;
+                        std::thread::spawn(move || {
+                            std::thread::sleep(exit_deadline);
+                            warn!(
+                                deadline_ms = exit_deadline.as_millis() as u64,
+                                "stop did not finish by the deadline; exiting without it"
+                            );
+                            std::process::exit(1);
+                        });
                     } else {
                         warn!(signal = name, "second signal: exiting without draining");
                         std::process::exit(130);

@@ -498,3 +498,24 @@ fn killing_an_instance_three_times_loses_no_event() {
         "duplicates bounded by the in-flight window: {duplicates}"
     );
 }
+
+#[test]
+fn sigterm_ends_the_process_even_when_the_broker_is_gone() {
+    let mut broker = Broker::start();
+    let topics = Topics::new(&broker, 2);
+    let dir = workspace();
+    let port = free_port();
+    let topology = write_topology(dir.path(), &broker, &topics, port, "");
+    let mut child = start(&topology);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(port, "railyard_rebalances_total{kind=\"assign\"}") < 1.0 {
+        assert!(Instant::now() < deadline, "never assigned");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    sigterm(&child);
+    // drain_timeout_ms (10 s) plus the 15 s allowance for commit and close.
+    let status = wait_exit(&mut child, Duration::from_secs(40));
+    eprintln!("exit after broker loss: {status:?}");
+}

@@ -38,7 +38,6 @@ use crate::event::{Event, Origin};
 use crate::io::RecordSink;
 use crate::telemetry::metrics::Metrics;
 use crate::topology::{Pipeline, Processed, RunOptions, RunReport};
-use crate::verdict::Action;
 
 /// How long transactional and flush calls may take before the run gives up.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -379,7 +378,12 @@ impl<'a> KafkaSource<'a> {
             }
         }
         self.dispatch_dead_letters(&batch, &partition_keys, failed)?;
-        self.record_outcomes(&kept);
+        crate::topology::run::record_outcomes(
+            &kept,
+            self.parts.options.record_latencies,
+            &mut self.report,
+            &self.parts.metrics,
+        );
         self.dispatch_outputs(&batch, &partition_keys, &kept_inputs, &kept)?;
 
         if self.transactional {
@@ -655,39 +659,6 @@ impl<'a> KafkaSource<'a> {
             }
         }
         Ok(())
-    }
-
-    fn record_outcomes(&mut self, processed: &[Processed]) {
-        let metrics = &self.parts.metrics;
-        let mut actions = [0u64; 4];
-        for p in processed {
-            let index = Action::ALL
-                .iter()
-                .position(|a| *a == p.verdict.action)
-                .unwrap_or(0);
-            actions[index] += 1;
-            for f in &p.verdict.findings {
-                metrics
-                    .findings
-                    .with_label_values(&[&f.operator, f.category.as_str()])
-                    .inc();
-            }
-            if self.parts.options.record_latencies {
-                self.report
-                    .latencies_us
-                    .push(p.verdict.latency_us.min(u32::MAX as u64) as u32);
-            }
-        }
-        self.report.events += processed.len() as u64;
-        for (i, n) in actions.iter().enumerate() {
-            self.report.actions[i] += n;
-            if *n > 0 {
-                metrics
-                    .verdicts
-                    .with_label_values(&[Action::ALL[i].as_str()])
-                    .inc_by(*n);
-            }
-        }
     }
 }
 

@@ -287,7 +287,12 @@ impl Runner<'_> {
                 .with_label_values(&[&operator])
                 .observe(spent.as_secs_f64());
         }
-        self.record_outcomes(&processed);
+        record_outcomes(
+            &processed,
+            self.options.record_latencies,
+            &mut self.report,
+            &self.metrics,
+        );
 
         // Serialize in parallel, one buffer of JSON lines per chunk and record kind: far fewer
         // allocations and copies than a buffer per record.
@@ -314,41 +319,6 @@ impl Runner<'_> {
         }
         self.metrics.in_flight.set(0);
         Ok(())
-    }
-
-    fn record_outcomes(&mut self, processed: &[Processed]) {
-        let mut actions = [0u64; 4];
-        let mut findings: std::collections::HashMap<(&str, &str), u64> =
-            std::collections::HashMap::new();
-        for p in processed {
-            actions[action_index(p.verdict.action)] += 1;
-            for f in &p.verdict.findings {
-                *findings
-                    .entry((&f.operator, f.category.as_str()))
-                    .or_default() += 1;
-            }
-            if self.options.record_latencies {
-                self.report
-                    .latencies_us
-                    .push(p.verdict.latency_us.min(u32::MAX as u64) as u32);
-            }
-        }
-        self.report.events += processed.len() as u64;
-        for (i, n) in actions.iter().enumerate() {
-            self.report.actions[i] += n;
-            if *n > 0 {
-                self.metrics
-                    .verdicts
-                    .with_label_values(&[Action::ALL[i].as_str()])
-                    .inc_by(*n);
-            }
-        }
-        for ((operator, category), n) in findings {
-            self.metrics
-                .findings
-                .with_label_values(&[operator, category])
-                .inc_by(n);
-        }
     }
 }
 
@@ -431,4 +401,46 @@ fn encode_chunk(chunk: &[Processed], want_verdicts: bool) -> (Vec<u8>, Vec<u8>) 
 
 fn action_index(action: Action) -> usize {
     Action::ALL.iter().position(|a| *a == action).unwrap_or(0)
+}
+
+/// Counts a processed batch into the run report and the verdict and finding metrics (shared
+/// by the file and Kafka runtimes).
+pub fn record_outcomes(
+    processed: &[Processed],
+    record_latencies: bool,
+    report: &mut RunReport,
+    metrics: &Metrics,
+) {
+    let mut actions = [0u64; 4];
+    let mut findings: std::collections::HashMap<(&str, &str), u64> =
+        std::collections::HashMap::new();
+    for p in processed {
+        actions[action_index(p.verdict.action)] += 1;
+        for f in &p.verdict.findings {
+            *findings
+                .entry((&f.operator, f.category.as_str()))
+                .or_default() += 1;
+        }
+        if record_latencies {
+            report
+                .latencies_us
+                .push(p.verdict.latency_us.min(u32::MAX as u64) as u32);
+        }
+    }
+    report.events += processed.len() as u64;
+    for (i, n) in actions.iter().enumerate() {
+        report.actions[i] += n;
+        if *n > 0 {
+            metrics
+                .verdicts
+                .with_label_values(&[Action::ALL[i].as_str()])
+                .inc_by(*n);
+        }
+    }
+    for ((operator, category), n) in findings {
+        metrics
+            .findings
+            .with_label_values(&[operator, category])
+            .inc_by(n);
+    }
 }

@@ -74,6 +74,8 @@ pub struct Event {
     /// When the event entered the pipeline (for latency).
     pub received_at: Instant,
     pub findings: Vec<Finding>,
+    /// Model outputs already computed for `text`, so operators sharing a model share one pass.
+    pub model_outputs: crate::inference::outputs::ComputedOutputs,
 }
 
 impl Event {
@@ -93,6 +95,7 @@ impl Event {
             },
             received_at: Instant::now(),
             findings: Vec::new(),
+            model_outputs: Default::default(),
         }
     }
 }

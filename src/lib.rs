@@ -37,6 +37,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod eval;
 pub mod event;
+pub mod inference;
 pub mod io;
 pub mod kafka;
 pub mod operators;

@@ -101,7 +101,103 @@ enum Command {
         /// Kafka: interleaved throughput rounds (medians are reported).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Measure a model operator: dynamic batching against one text per call.
+        #[arg(long)]
+        inference: bool,
+        /// Inference: the operator id (default: the first model operator).
+        #[arg(long)]
+        operator: Option<String>,
+        /// Inference: texts measured (from --input, `text` field; repeated if short).
+        #[arg(long, default_value_t = 2000)]
+        texts: usize,
+        /// Inference: make every text exactly this many tokens long.
+        #[arg(long)]
+        fixed_tokens: Option<usize>,
+        /// Inference: events per pipeline batch.
+        #[arg(long, default_value_t = 512)]
+        event_batch: usize,
+        /// Inference: skip the one-text-per-call run.
+        #[arg(long)]
+        skip_single: bool,
     },
+}
+
+struct InferenceBenchArgs {
+    input: PathBuf,
+    operator: Option<String>,
+    texts: usize,
+    fixed_tokens: Option<usize>,
+    event_batch: usize,
+    skip_single: bool,
+}
+
+fn inference_bench(t: &Topology, args: &InferenceBenchArgs) -> Result<ExitCode> {
+    use railyard::inference::bench;
+    let node = t
+        .operators
+        .iter()
+        .find(|n| {
+            bench::model_of(&n.spec).is_some()
+                && args.operator.as_deref().is_none_or(|id| &*n.id == id)
+        })
+        .context("no model operator (onnx_classify, toxicity_classify, injection_classify) in the topology")?;
+    let rows: Vec<String> = std::fs::read_to_string(&args.input)
+        .with_context(|| format!("cannot read {}", args.input.display()))?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(String::from))
+        .collect();
+    if rows.is_empty() {
+        bail!("{} has no rows with a `text` field", args.input.display());
+    }
+    let mut texts: Vec<String> = rows.iter().cycle().take(args.texts).cloned().collect();
+    if let Some(tokens) = args.fixed_tokens {
+        let config = bench::model_of(&node.spec).expect("model operator");
+        texts = bench::fixed_length_texts(config, &texts, tokens)?;
+    }
+    let report = bench::run(node, &texts, args.event_batch, args.skip_single)?;
+    println!(
+        "operator {} (model {}, max_batch {}), {} texts from {}{}",
+        report.operator,
+        report.model,
+        report.max_batch,
+        texts.len(),
+        args.input.display(),
+        args.fixed_tokens
+            .map(|n| format!(", {n} tokens each"))
+            .unwrap_or_default()
+    );
+    println!(
+        "{:<14} {:>10} {:>12} {:>9} {:>9} {:>10} {:>10}",
+        "mode", "events/s", "tokens/s", "padding", "batches", "p50 ms", "p99 ms"
+    );
+    let modes = [
+        ("batched", Some(&report.batched)),
+        ("one per call", report.one_per_call.as_ref()),
+    ];
+    for (name, figures) in modes {
+        if let Some(f) = figures {
+            println!(
+                "{:<14} {:>10.0} {:>12.0} {:>9.3} {:>9} {:>10.2} {:>10.2}",
+                name,
+                f.events_per_second,
+                f.tokens_per_second,
+                f.padding_ratio,
+                f.batches,
+                f.p50_batch_ms,
+                f.p99_batch_ms
+            );
+        }
+    }
+    if let Some(single) = &report.one_per_call {
+        println!(
+            "speed-up batched / one per call: {:.2}x (mean {:.1} windows per batch)",
+            report.batched.events_per_second / single.events_per_second,
+            report.batched.mean_batch_windows
+        );
+    }
+    println!("json: {}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_alias(s: &str) -> Result<(String, String), String> {
@@ -244,8 +340,25 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             latency_rate,
             latency_seconds,
             rounds,
+            inference,
+            operator,
+            texts,
+            fixed_tokens,
+            event_batch,
+            skip_single,
         } => {
             let t = load(&topology)?;
+            if inference {
+                let options = InferenceBenchArgs {
+                    input: input.context("--inference needs --input (JSONL with `text`)")?,
+                    operator,
+                    texts,
+                    fixed_tokens,
+                    event_batch,
+                    skip_single,
+                };
+                return inference_bench(&t, &options);
+            }
             if let Some(brokers) = kafka {
                 let input = input.context("--kafka needs --input (JSONL events to produce)")?;
                 let lines: Vec<Vec<u8>> = std::fs::read(&input)

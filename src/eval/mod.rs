@@ -152,13 +152,14 @@ pub fn evaluate(
     let rows = read_rows(path)?;
     let with_spans = rows.iter().filter(|r| r.spans.is_some()).count();
     let with_labels = rows.iter().filter(|r| r.label.is_some()).count();
-    let events: Vec<Event> = rows
+    let mut events: Vec<Event> = rows
         .iter()
         .enumerate()
         .map(|(i, r)| Event::prompt(&i.to_string(), &r.text))
         .collect();
     let bytes = rows.iter().map(|r| r.text.len()).sum();
     let started = Instant::now();
+    inspector.prepare(&mut events);
     let inspected: Vec<Event> = events
         .into_par_iter()
         .map(|mut e| {

@@ -226,6 +226,7 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         origin,
         received_at: Instant::now(),
         findings: Vec::new(),
+        model_outputs: Default::default(),
     })
 }
 

@@ -11,8 +11,10 @@
 //! the verdict's action.
 
 pub mod decide;
+pub mod injection_classify;
 pub mod injection_heuristics;
 pub mod keyword_block;
+pub mod onnx_classify;
 pub mod patterns;
 pub mod pii;
 pub mod redaction;
@@ -29,6 +31,10 @@ use crate::event::{Category, Event};
 pub trait Inspector: Send + Sync {
     /// The operator id (its TOML table name).
     fn id(&self) -> &str;
+    /// Batch-level work before the per-event pass: model operators queue every event's text
+    /// for inference here, so the batcher sees the whole batch at once. Results (and
+    /// failures) are stored on the events for `try_inspect`.
+    fn prepare(&self, _events: &mut [Event]) {}
     /// Appends whatever it finds to `event.findings`.
     fn inspect(&self, event: &mut Event);
     /// Like `inspect`, for operators that can fail on an event (a model call, a timeout).
@@ -86,6 +92,9 @@ pub enum OperatorSpec {
     SecretDetect(secret_detect::SecretConfig),
     KeywordBlock(keyword_block::KeywordConfig),
     InjectionHeuristics(injection_heuristics::InjectionConfig),
+    OnnxClassify(onnx_classify::ClassifyConfig),
+    ToxicityClassify(onnx_classify::ClassifyConfig),
+    InjectionClassify(injection_classify::InjectionClassifyConfig),
     Decide(decide::DecideConfig),
 }
 
@@ -109,6 +118,9 @@ impl OperatorSpec {
         "secret_detect",
         "keyword_block",
         "injection_heuristics",
+        "onnx_classify",
+        "toxicity_classify",
+        "injection_classify",
         "decide",
     ];
 
@@ -127,6 +139,14 @@ impl OperatorSpec {
             "keyword_block" => parse_table(body, path, errors).map(OperatorSpec::KeywordBlock),
             "injection_heuristics" => {
                 parse_table(body, path, errors).map(OperatorSpec::InjectionHeuristics)
+            }
+            "onnx_classify" => parse_table(body, path, errors).map(OperatorSpec::OnnxClassify),
+            "toxicity_classify" => {
+                let merged = onnx_classify::merge_over(onnx_classify::toxicity_defaults(), body);
+                parse_table(merged, path, errors).map(OperatorSpec::ToxicityClassify)
+            }
+            "injection_classify" => {
+                parse_table(body, path, errors).map(OperatorSpec::InjectionClassify)
             }
             "decide" => parse_table(body, path, errors).map(OperatorSpec::Decide),
             other => {
@@ -160,6 +180,10 @@ impl OperatorSpec {
             OperatorSpec::SecretDetect(c) => c.validate(path, errors),
             OperatorSpec::KeywordBlock(c) => c.validate(path, errors),
             OperatorSpec::InjectionHeuristics(c) => c.validate(path, errors),
+            OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => {
+                c.validate(path, errors)
+            }
+            OperatorSpec::InjectionClassify(c) => c.validate(path, errors),
             OperatorSpec::Decide(c) => c.validate(path, errors),
         }
     }
@@ -170,7 +194,12 @@ impl OperatorSpec {
             OperatorSpec::PiiDetect(_) => Category::Pii,
             OperatorSpec::SecretDetect(_) => Category::Secret,
             OperatorSpec::KeywordBlock(_) => Category::Keyword,
-            OperatorSpec::InjectionHeuristics(_) | OperatorSpec::Decide(_) => Category::Injection,
+            OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => {
+                Category::parse(&c.category).unwrap_or(Category::Toxicity)
+            }
+            OperatorSpec::InjectionHeuristics(_)
+            | OperatorSpec::InjectionClassify(_)
+            | OperatorSpec::Decide(_) => Category::Injection,
         }
     }
 
@@ -180,6 +209,9 @@ impl OperatorSpec {
             OperatorSpec::SecretDetect(_) => "secret_detect",
             OperatorSpec::KeywordBlock(_) => "keyword_block",
             OperatorSpec::InjectionHeuristics(_) => "injection_heuristics",
+            OperatorSpec::OnnxClassify(_) => "onnx_classify",
+            OperatorSpec::ToxicityClassify(_) => "toxicity_classify",
+            OperatorSpec::InjectionClassify(_) => "injection_classify",
             OperatorSpec::Decide(_) => "decide",
         }
     }
@@ -201,6 +233,12 @@ impl OperatorSpec {
                 BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
             }
             OperatorSpec::InjectionHeuristics(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
+            OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
+            OperatorSpec::InjectionClassify(c) => {
                 BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
             }
             OperatorSpec::Decide(c) => BuiltOperator::Policy(c.build().map_err(fail)?),

@@ -69,6 +69,11 @@ impl Metrics {
         registry
             .register(Box::new(operator_seconds.clone()))
             .expect("metric registered once");
+        for collector in crate::inference::metrics::inference_metrics().collectors() {
+            registry
+                .register(collector)
+                .expect("metric registered once");
+        }
         let batch_events = Histogram::with_opts(
             HistogramOpts::new(BATCH_EVENTS, "Events per batch")
                 .buckets(prometheus::exponential_buckets(1.0, 4.0, 9).expect("valid buckets")),

@@ -56,6 +56,17 @@ impl Stage {
         }
     }
 
+    /// Batch-level preparation; a panic leaves the events unprepared, and `run` then fails
+    /// (or computes) per event under the operator's `on_error`.
+    fn prepare(&self, events: &mut [Event]) {
+        if catch_unwind(AssertUnwindSafe(|| self.inspector.prepare(events))).is_err() {
+            tracing::error!(
+                operator = self.inspector.id(),
+                "operator panicked preparing a batch"
+            );
+        }
+    }
+
     /// The finding that records a failure under `fail_open` (flag) or `fail_closed` (block).
     fn failure_finding(&self, failure: &OperatorFailure) -> Finding {
         Finding {
@@ -147,6 +158,12 @@ impl Pipeline {
     ) -> (Vec<Processed>, Vec<(Arc<str>, Duration)>) {
         let plan = &self.routes[route];
         let spent: Vec<AtomicU64> = plan.inspectors.iter().map(|_| AtomicU64::new(0)).collect();
+        // Batch-level work first (model inference over the whole batch), in DAG order.
+        for (stage, total) in plan.inspectors.iter().zip(&spent) {
+            let started = Instant::now();
+            stage.prepare(&mut events);
+            total.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
         let verdicts: Vec<(Verdict, Option<OperatorFailed>)> = events
             .par_chunks_mut(TIMING_CHUNK)
             .flat_map_iter(|chunk| {

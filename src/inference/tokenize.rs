@@ -1,0 +1,88 @@
+//! Windowed tokenization with a Hugging Face `tokenizer.json`.
+//!
+//! A text longer than the model's window is not truncated: the tokenizer's own overflow
+//! handling cuts it into windows of `max_tokens` (special tokens included) that overlap by
+//! `stride` tokens, each framed by the model's special tokens.
+
+use std::path::Path;
+
+use tokenizers::{
+    PaddingParams, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+};
+
+use super::InferenceError;
+
+/// One model input row: token ids and token type ids (the attention mask is all ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub ids: Vec<i64>,
+    pub type_ids: Vec<i64>,
+}
+
+impl Window {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// A tokenizer that yields overlapping windows.
+pub struct WindowTokenizer {
+    inner: Tokenizer,
+    pad_id: i64,
+}
+
+impl WindowTokenizer {
+    pub fn from_file(
+        path: &Path,
+        max_tokens: usize,
+        stride: usize,
+    ) -> Result<Self, InferenceError> {
+        let fail = |message: String| InferenceError::Tokenizer {
+            path: path.display().to_string(),
+            message,
+        };
+        let mut inner = Tokenizer::from_file(path).map_err(|e| fail(e.to_string()))?;
+        let pad_id = inner
+            .get_padding()
+            .map(|p: &PaddingParams| p.pad_id)
+            .or_else(|| ["[PAD]", "<pad>"].iter().find_map(|t| inner.token_to_id(t)))
+            .unwrap_or(0);
+        inner.with_padding(None);
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                stride,
+                strategy: TruncationStrategy::LongestFirst,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(WindowTokenizer {
+            inner,
+            pad_id: i64::from(pad_id),
+        })
+    }
+
+    /// The id that fills padded positions.
+    pub fn pad_id(&self) -> i64 {
+        self.pad_id
+    }
+
+    /// The windows of one text (at least one, even for an empty text).
+    pub fn windows(&self, text: &str) -> Result<Vec<Window>, InferenceError> {
+        let encoding = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| InferenceError::Run(format!("tokenization failed: {e}")))?;
+        let to_window = |e: &tokenizers::Encoding| Window {
+            ids: e.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: e.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+        };
+        let mut windows = vec![to_window(&encoding)];
+        windows.extend(encoding.get_overflowing().iter().map(to_window));
+        Ok(windows)
+    }
+}

@@ -1,0 +1,354 @@
+//! `onnx_classify` and `toxicity_classify`: text classification with an ONNX model.
+//!
+//! `onnx_classify` runs any sequence-classification model exported to ONNX (model, tokenizer,
+//! output name, labels, sigmoid or softmax, per-label thresholds and actions: TOML only).
+//! `toxicity_classify` is the same operator with defaults for the MiniLM model that
+//! `scripts/setup.sh` builds (`toxicity_logits`: toxic, hate, offensive, insult; thresholds
+//! chosen on the dev split by `scripts/models/train_heads.py`).
+//!
+//! Scores are computed per token window; a text scores as its worst window.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{check_unit_interval, Inspector, OperatorFailure};
+use crate::diagnostics::{join, Errors};
+use crate::event::{Category, Event, Finding, Provenance};
+use crate::inference::{registry, Model, ModelConfig, TextOutputs};
+use crate::verdict::Action;
+
+/// How logits become scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Independent labels (multi-label heads).
+    #[default]
+    Sigmoid,
+    /// Mutually exclusive classes (most Hugging Face classifiers).
+    Softmax,
+    /// The output already holds probabilities.
+    None,
+}
+
+/// Options of `onnx_classify` (and, with other defaults, `toxicity_classify`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ClassifyConfig {
+    pub model: ModelConfig,
+    /// The model output holding one logit per label.
+    pub output: String,
+    /// Label of each output column, in order.
+    pub labels: Vec<String>,
+    pub activation: Activation,
+    /// Score at or above which a label is reported, unless `thresholds` names it.
+    pub threshold: f32,
+    pub thresholds: BTreeMap<String, f32>,
+    /// Suggested action for a reported label, unless `actions` names it.
+    pub action: Action,
+    pub actions: BTreeMap<String, Action>,
+    /// Labels never reported (e.g. the `neutral` class of a softmax model).
+    pub ignore: Vec<String>,
+    /// Category of the findings: toxicity, injection, ...
+    pub category: String,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        ClassifyConfig {
+            model: ModelConfig::default(),
+            output: String::new(),
+            labels: Vec::new(),
+            activation: Activation::Sigmoid,
+            threshold: 0.5,
+            thresholds: BTreeMap::new(),
+            action: Action::Flag,
+            actions: BTreeMap::new(),
+            ignore: Vec::new(),
+            category: "toxicity".into(),
+        }
+    }
+}
+
+/// Thresholds of the shipped toxicity head, chosen on the dev split (best F1) by
+/// `scripts/models/train_heads.py`; a test checks them against `models/heads/minilm_heads.json`.
+pub const TOXICITY_THRESHOLDS: &[(&str, f32)] = &[
+    ("toxic", 0.46),
+    ("hate", 0.18),
+    ("offensive", 0.517),
+    ("insult", 0.34),
+];
+
+/// Defaults of `toxicity_classify`, as a TOML table the user's table is merged over.
+pub fn toxicity_defaults() -> toml::Value {
+    let thresholds: toml::Table = TOXICITY_THRESHOLDS
+        .iter()
+        .map(|(l, t)| (l.to_string(), toml::Value::Float(f64::from(*t))))
+        .collect();
+    let labels = TOXICITY_THRESHOLDS
+        .iter()
+        .map(|(l, _)| toml::Value::String(l.to_string()))
+        .collect();
+    let mut table = toml::Table::new();
+    table.insert("output".into(), "toxicity_logits".into());
+    table.insert("labels".into(), toml::Value::Array(labels));
+    table.insert("thresholds".into(), toml::Value::Table(thresholds));
+    table.insert("category".into(), "toxicity".into());
+    toml::Value::Table(table)
+}
+
+/// `defaults` with `user` merged over it (tables recursively, other values replaced).
+pub fn merge_over(defaults: toml::Value, user: toml::Value) -> toml::Value {
+    match (defaults, user) {
+        (toml::Value::Table(mut base), toml::Value::Table(over)) => {
+            for (key, value) in over {
+                let merged = match base.remove(&key) {
+                    Some(existing) if key != "labels" => merge_over(existing, value),
+                    _ => value,
+                };
+                base.insert(key, merged);
+            }
+            toml::Value::Table(base)
+        }
+        (_, user) => user,
+    }
+}
+
+impl ClassifyConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        self.model.validate(&join(path, "model"), errors);
+        if self.output.is_empty() {
+            errors.push(join(path, "output"), "missing: the model output to read");
+        }
+        if self.labels.is_empty() {
+            errors.push(join(path, "labels"), "missing: one label per output column");
+        }
+        check_unit_interval(path, "threshold", self.threshold, errors);
+        for (label, &t) in &self.thresholds {
+            check_unit_interval(&join(path, "thresholds"), label, t, errors);
+        }
+        let known = |field: &str, label: &String, errors: &mut Errors| {
+            if !self.labels.contains(label) {
+                errors.push(
+                    join(&join(path, field), label),
+                    format!("not one of the labels {:?}", self.labels),
+                );
+            }
+        };
+        for label in self.thresholds.keys() {
+            known("thresholds", label, errors);
+        }
+        for (label, action) in &self.actions {
+            known("actions", label, errors);
+            check_action(&join(path, "actions"), label, *action, errors);
+        }
+        check_action(path, "action", self.action, errors);
+        for label in &self.ignore {
+            known("ignore", label, errors);
+        }
+        if Category::parse(&self.category).is_none() {
+            errors.push(
+                join(path, "category"),
+                format!(
+                    "unknown category `{}`, expected one of {:?}",
+                    self.category,
+                    Category::ALL.map(Category::as_str)
+                ),
+            );
+        }
+    }
+
+    pub fn build(&self, id: &str) -> Result<ModelClassifier, String> {
+        let model = registry::shared(&self.model).map_err(|e| e.to_string())?;
+        let output = model.output_index(&self.output).ok_or_else(|| {
+            format!(
+                "model {} has no output `{}` (its outputs: {:?})",
+                self.model.path.display(),
+                self.output,
+                model.outputs()
+            )
+        })?;
+        let columns = probe_columns(&model, output)?;
+        if columns != self.labels.len() {
+            return Err(format!(
+                "output `{}` has {columns} columns but {} labels are given",
+                self.output,
+                self.labels.len()
+            ));
+        }
+        Ok(ModelClassifier {
+            id: Arc::from(id),
+            category: Category::parse(&self.category).unwrap_or(Category::Toxicity),
+            output,
+            activation: self.activation,
+            labels: self
+                .labels
+                .iter()
+                .map(|label| ClassLabel {
+                    name: Arc::from(label.as_str()),
+                    threshold: *self.thresholds.get(label).unwrap_or(&self.threshold),
+                    action: *self.actions.get(label).unwrap_or(&self.action),
+                    reported: !self.ignore.contains(label),
+                })
+                .collect(),
+            model,
+        })
+    }
+}
+
+fn check_action(path: &str, field: &str, action: Action, errors: &mut Errors) {
+    if action == Action::Redact {
+        errors.push(
+            join(path, field),
+            "a classifier has no spans to redact: use flag, block or allow",
+        );
+    }
+}
+
+/// Columns of an output, from one tiny run (validates the model end to end at start-up).
+fn probe_columns(model: &Model, output: usize) -> Result<usize, String> {
+    let outputs = model
+        .infer(&["railyard start-up probe"])
+        .pop()
+        .expect("one text in, one out")
+        .map_err(|e| e.to_string())?;
+    Ok(outputs.windows[0][output].len())
+}
+
+struct ClassLabel {
+    name: Arc<str>,
+    threshold: f32,
+    action: Action,
+    reported: bool,
+}
+
+/// The built classifier.
+pub struct ModelClassifier {
+    id: Arc<str>,
+    model: Arc<Model>,
+    output: usize,
+    activation: Activation,
+    labels: Vec<ClassLabel>,
+    category: Category,
+}
+
+/// Runs `model` over the events that have no outputs from it yet (one batched call).
+pub fn ensure_outputs(
+    model: &Arc<Model>,
+    events: &mut [Event],
+    wanted: impl Fn(usize, &Event) -> bool,
+) {
+    let pending: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].model_outputs.get(model).is_none() && wanted(i, &events[i]))
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
+    let texts: Vec<Arc<str>> = pending.iter().map(|&i| events[i].text.clone()).collect();
+    let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+    for (&i, outcome) in pending.iter().zip(model.infer(&refs)) {
+        events[i].model_outputs.insert(model, outcome);
+    }
+}
+
+/// This event's outputs from `model`, computing them alone if no batch pass did.
+pub fn outputs_for(
+    model: &Arc<Model>,
+    event: &mut Event,
+) -> Result<Arc<TextOutputs>, OperatorFailure> {
+    if event.model_outputs.get(model).is_none() {
+        ensure_outputs(model, std::slice::from_mut(event), |_, _| true);
+    }
+    match event.model_outputs.get(model) {
+        Some(Ok(outputs)) => Ok(outputs.clone()),
+        Some(Err(error)) => Err(OperatorFailure(error.to_string())),
+        None => Err(OperatorFailure("model produced no outputs".into())),
+    }
+}
+
+/// Scores per label: the activation per window, then the max over windows.
+pub fn label_scores(outputs: &TextOutputs, output: usize, activation: Activation) -> Vec<f32> {
+    let mut best: Option<Vec<f32>> = None;
+    for window in &outputs.windows {
+        let logits = &window[output];
+        let scores: Vec<f32> = match activation {
+            Activation::Sigmoid => logits.iter().map(|&x| sigmoid(x)).collect(),
+            Activation::Softmax => {
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let exp: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+                let sum: f32 = exp.iter().sum();
+                exp.iter().map(|e| e / sum).collect()
+            }
+            Activation::None => logits.clone(),
+        };
+        best = Some(match best {
+            None => scores,
+            Some(prev) => prev.iter().zip(&scores).map(|(a, b)| a.max(*b)).collect(),
+        });
+    }
+    best.unwrap_or_default()
+}
+
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl ModelClassifier {
+    /// Each label's score for a text (no thresholds applied).
+    pub fn scores(&self, event: &mut Event) -> Result<Vec<(Arc<str>, f32)>, OperatorFailure> {
+        let outputs = outputs_for(&self.model, event)?;
+        let scores = label_scores(&outputs, self.output, self.activation);
+        Ok(self
+            .labels
+            .iter()
+            .map(|l| l.name.clone())
+            .zip(scores)
+            .collect())
+    }
+}
+
+impl Inspector for ModelClassifier {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn prepare(&self, events: &mut [Event]) {
+        ensure_outputs(&self.model, events, |_, _| true);
+    }
+
+    fn inspect(&self, event: &mut Event) {
+        let _ = self.try_inspect(event);
+    }
+
+    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        let outputs = outputs_for(&self.model, event)?;
+        let scores = label_scores(&outputs, self.output, self.activation);
+        for (label, score) in self.labels.iter().zip(scores) {
+            if !label.reported || score < label.threshold {
+                continue;
+            }
+            event.findings.push(Finding {
+                operator: self.id.clone(),
+                category: self.category,
+                label: label.name.clone(),
+                score,
+                spans: Vec::new(),
+                action: label.action,
+                redaction: None,
+                reason: Some(Arc::from(format!(
+                    "model {} scored {} {score:.3} (threshold {})",
+                    self.model.label(),
+                    label.name,
+                    label.threshold
+                ))),
+                provenance: Provenance {
+                    detector: "onnx",
+                    version: self.model.digest(),
+                    threshold: label.threshold,
+                },
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The test command: makes sure the test broker is there, then runs every test.
+# The test command: makes sure the models and the test broker are there, then runs every test.
+#
+# Model tests run the real all-MiniLM-L6-v2 ONNX model through the ONNX Runtime library of the
+# onnxruntime==1.31.1 wheel; scripts/setup.sh builds both (once, about a minute).
 #
 # Kafka integration tests run against tansu (a Kafka-compatible broker from crates.io, with
 # in-memory storage), started by the tests themselves on free ports. It is installed once
@@ -15,5 +18,7 @@ if [ ! -x "$RAILYARD_TANSU" ]; then
   echo "installing the tansu test broker into $TANSU_ROOT (once; 15-25 minutes on 2 cores)" >&2
   CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install tansu --version 0.6.0 --locked --features dynostore --root "$TANSU_ROOT"
 fi
+
+bash scripts/setup.sh
 
 cargo test --release --locked "$@"

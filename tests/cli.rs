@@ -152,7 +152,7 @@ fn eval_scores_spans_and_labels() {
             "eval",
             labels.to_str().unwrap(),
             "--topology",
-            "topologies/quickstart.toml",
+            "topologies/default.toml",
             "--operator",
             "injection",
         ],
@@ -177,7 +177,7 @@ fn bench_reports_throughput_latency_and_memory() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("(42 events)"), "{stdout}");
+    assert!(stdout.contains("(45 events)"), "{stdout}");
     for field in [
         "events/s",
         "p99 us",

@@ -42,9 +42,12 @@ inputs = ["stdin"]
 [operators.injection]
 type = "injection_heuristics"
 inputs = ["stdin"]
+[operators.toxicity]
+type = "toxicity_classify"
+inputs = ["stdin"]
 [operators.policy]
 type = "decide"
-inputs = ["pii", "injection"]
+inputs = ["pii", "injection", "toxicity"]
 [sinks.verdicts]
 type = "file"
 inputs = ["policy"]
@@ -123,6 +126,27 @@ path = "{out}/dead.jsonl"
     )
     .unwrap();
     assert!(pii_batches >= 5.0, "{metrics}");
+    // The model ran every event's text (plus start-up probes), in real batches.
+    let windows = sample(
+        &metrics,
+        r#"railyard_inference_windows_total{model="minilm"}"#,
+    )
+    .unwrap();
+    assert!(windows >= 5.0, "{metrics}");
+    let real = sample(
+        &metrics,
+        r#"railyard_inference_tokens_total{kind="real",model="minilm"}"#,
+    )
+    .unwrap();
+    assert!(real > windows * 2.0, "{metrics}");
+    assert!(
+        sample(
+            &metrics,
+            r#"railyard_inference_batch_seconds_count{model="minilm"}"#
+        )
+        .unwrap()
+            >= 1.0
+    );
     assert_eq!(get(&format!("{base}/healthz")).unwrap().0, 200);
     assert_eq!(get(&format!("{base}/nope")).unwrap().0, 404);
 

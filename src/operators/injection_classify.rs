@@ -38,7 +38,7 @@ pub struct InjectionClassifyConfig {
 
 /// Threshold of the shipped injection head, chosen on the dev split (best F1) by
 /// `scripts/models/train_heads.py`; a test checks it against `models/heads/minilm_heads.json`.
-pub const INJECTION_THRESHOLD: f32 = 0.229;
+pub const INJECTION_THRESHOLD: f32 = 0.159;
 
 impl Default for InjectionClassifyConfig {
     fn default() -> Self {

@@ -1,5 +1,5 @@
 //! The MiniLM model (as `scripts/setup.sh` builds it) on 256 tweets: the dynamic batcher
-//! (max_batch 64, texts sorted by length) against one text per session run, same model file,
+//! (max_batch 16 on the CPU, texts sorted by length) against one text per session run, same model file,
 //! same process. Needs the models: run `bash scripts/setup.sh` first.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -29,7 +29,7 @@ fn inference(c: &mut Criterion) {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let batched = registry::shared(&ModelConfig::default()).expect("models built");
     let single = registry::shared(&ModelConfig {
-        max_batch: 1,
+        max_batch: Some(1),
         max_wait_ms: 0,
         ..ModelConfig::default()
     })

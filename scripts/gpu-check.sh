@@ -55,6 +55,7 @@ inputs = ["events"]
 [operators.toxicity.model]
 device = "cuda"
 max_batch = @BATCH@
+max_batch_tokens = 1048576
 max_wait_ms = 2
 workers = 2
 [sinks.verdicts]

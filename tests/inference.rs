@@ -43,7 +43,7 @@ fn config(max_batch: usize) -> ModelConfig {
     ModelConfig {
         path: repo.join("models/minilm/model.onnx"),
         tokenizer: repo.join("models/minilm/tokenizer.json"),
-        max_batch,
+        max_batch: Some(max_batch),
         ..ModelConfig::default()
     }
 }
@@ -272,4 +272,31 @@ fn shipped_head_thresholds_match_the_trained_heads() {
         .unwrap();
     let shipped = railyard::operators::injection_classify::INJECTION_THRESHOLD;
     assert!((trained as f32 - shipped).abs() < 1e-3);
+}
+
+#[test]
+fn asking_for_cuda_without_it_fails_validation_instead_of_running_on_the_cpu() {
+    let topology = format!(
+        "{TOPOLOGY_HEAD}[operators.op]\ntype = \"toxicity_classify\"\ninputs = [\"in\"]\n\
+         [operators.op.model]\ndevice = \"cuda\"\n"
+    );
+    let err = railyard::config::Topology::from_toml(
+        &topology,
+        &railyard::config::interpolate::ProcessEnv,
+    )
+    .unwrap_err()
+    .to_string();
+    if cfg!(feature = "cuda") {
+        // Built for CUDA but run with the CPU wheel (or no GPU): registration must fail.
+        assert!(
+            err.contains("operators.op") && err.contains("CUDA execution provider"),
+            "{err}"
+        );
+    } else {
+        assert!(
+            err.contains("operators.op.model.device")
+                && err.contains("needs a railyard built with `--features cuda`"),
+            "{err}"
+        );
+    }
 }

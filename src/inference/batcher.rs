@@ -1,6 +1,6 @@
 //! The dynamic batcher: token windows from every caller go into one queue; each worker owns a
-//! session and takes up to `max_batch` windows at a time, waiting at most `max_wait` after the
-//! oldest queued window for the batch to fill. A batch is sorted by length, so rows of similar
+//! session and takes up to `max_batch` windows and `max_tokens` padded tokens at a time,
+//! waiting at most `max_wait` after the oldest queued window for the batch to fill. A batch is sorted by length, so rows of similar
 //! length share a batch and padding stays small (callers also queue their windows sorted).
 
 use std::collections::VecDeque;
@@ -19,6 +19,8 @@ use super::InferenceError;
 #[derive(Debug, Clone, Copy)]
 pub struct BatchSettings {
     pub max_batch: usize,
+    /// Most padded tokens (rows x width) in one session run; one window always fits.
+    pub max_tokens: usize,
     pub max_wait: Duration,
 }
 
@@ -185,7 +187,11 @@ fn next_batch(shared: &Shared) -> Option<Vec<Item>> {
         queue = shared.ready.wait(queue).expect("queue lock");
     }
     let deadline = queue.items[0].queued_at + settings.max_wait;
-    while queue.items.len() < settings.max_batch && !queue.closed {
+    let queued_tokens = |q: &Queue| q.items.iter().map(|i| i.window.len()).sum::<usize>();
+    while queue.items.len() < settings.max_batch
+        && queued_tokens(&queue) < settings.max_tokens
+        && !queue.closed
+    {
         let now = Instant::now();
         if now >= deadline {
             break;
@@ -196,7 +202,16 @@ fn next_batch(shared: &Shared) -> Option<Vec<Item>> {
             .expect("queue lock")
             .0;
     }
-    let take = queue.items.len().min(settings.max_batch);
+    let mut take = 0;
+    let mut width = 0;
+    for item in queue.items.iter().take(settings.max_batch) {
+        let wider = width.max(item.window.len());
+        if take > 0 && (take + 1) * wider > settings.max_tokens {
+            break;
+        }
+        width = wider;
+        take += 1;
+    }
     let batch: Vec<Item> = queue.items.drain(..take).collect();
     if !queue.items.is_empty() {
         shared.ready.notify_one();

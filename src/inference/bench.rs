@@ -135,7 +135,7 @@ pub fn run(
         None
     } else {
         let single_config = ModelConfig {
-            max_batch: 1,
+            max_batch: Some(1),
             max_wait_ms: 0,
             ..config.clone()
         };
@@ -158,7 +158,7 @@ pub fn run(
     Ok(InferenceBenchReport {
         operator: node.id.to_string(),
         model: model.label().to_string(),
-        max_batch: config.max_batch,
+        max_batch: config.batch_limit(),
         event_batch,
         batched,
         one_per_call,

@@ -40,7 +40,8 @@ impl Model {
         let outputs = sessions[0].output_names().to_vec();
         let label = config.label();
         let settings = BatchSettings {
-            max_batch: config.max_batch,
+            max_batch: config.batch_limit(),
+            max_tokens: config.token_limit(),
             max_wait: Duration::from_millis(config.max_wait_ms),
         };
         tracing::info!(model = %label, %digest, workers = config.workers,

@@ -8,6 +8,7 @@
 //! ## Data flow
 //! ```text
 //! source (file | stdin) -> decode (JSON) -> Event
+//!   -> prepare: model operators batch the texts              (inference::*)
 //!   -> inspectors in DAG order, each appending Findings     (operators::*)
 //!   -> decide: policy turns findings into an Action          (operators::decide)
 //!   -> redact: spans rewritten for the enriched record       (topology::redact)
@@ -19,14 +20,17 @@
 //! ## Layout (dependencies point one way, top to bottom)
 //! - [`event`], [`verdict`]: the data model and the published contract (frozen by `schemas/`).
 //! - [`diagnostics`]: configuration errors with TOML paths (a leaf, shared by the layers below).
+//! - [`inference`]: ONNX Runtime sessions, windowed tokenization, the dynamic batcher and the
+//!   process-wide model registry (one encoder pass per text for every head).
 //! - [`operators`]: one module per operator: `<Thing>Config` (serde, validation) builds the
-//!   runtime `<Thing>`. Operators know nothing of files or brokers.
+//!   runtime `<Thing>`. Operators know nothing of files or brokers; model operators queue a
+//!   whole batch in `Inspector::prepare` before the per-event pass.
 //! - [`config`]: TOML topology -> validated [`config::Topology`] with every error listed.
 //! - [`codec`]: input decoding and dead-letter records.
 //! - [`topology`]: the batch pipeline (data-parallel with rayon, output in input order) and
 //!   the file-mode runner.
 //! - [`io`]: broker-free sources and sinks (the embedded default).
-//! - [`kafka`]: Kafka runtime pieces (for now the pure offset tracker).
+//! - [`kafka`]: the Kafka runtime (consumer groups, tickets and the offset tracker, Avro).
 //! - [`telemetry`]: logging, Prometheus metrics, health endpoints.
 //! - [`eval`], [`bench`]: measuring detectors and topologies.
 //! - `main.rs`: the CLI only.

@@ -85,6 +85,18 @@ pub struct BatchStats {
     pub durations: Vec<Duration>,
 }
 
+/// What a worker runs a batch with: a model session, or a stand-in in tests.
+pub trait BatchRunner: Send + 'static {
+    /// Runs windows as one batch; one output per window, in order.
+    fn run(&mut self, windows: &[&Window]) -> Result<Vec<WindowOutput>, InferenceError>;
+}
+
+impl BatchRunner for ModelSession {
+    fn run(&mut self, windows: &[&Window]) -> Result<Vec<WindowOutput>, InferenceError> {
+        ModelSession::run(self, windows)
+    }
+}
+
 /// Worker threads around sessions of one model.
 pub struct Batcher {
     shared: Arc<Shared>,
@@ -93,7 +105,11 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts one worker thread per session.
-    pub fn start(sessions: Vec<ModelSession>, settings: BatchSettings, model: &str) -> Batcher {
+    pub fn start<R: BatchRunner>(
+        sessions: Vec<R>,
+        settings: BatchSettings,
+        model: &str,
+    ) -> Batcher {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
@@ -219,7 +235,7 @@ fn next_batch(shared: &Shared) -> Option<Vec<Item>> {
     Some(batch)
 }
 
-fn work(shared: &Shared, mut session: ModelSession) {
+fn work<R: BatchRunner>(shared: &Shared, mut session: R) {
     let metrics = inference_metrics();
     let model = [shared.model.as_str()];
     while let Some(mut batch) = next_batch(shared) {
@@ -229,6 +245,19 @@ fn work(shared: &Shared, mut session: ModelSession) {
         let padded = windows.len() * windows.last().map_or(0, |w| w.len());
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| session.run(&windows)))
+            .map(|result| {
+                result.and_then(|outputs| {
+                    if outputs.len() == windows.len() {
+                        Ok(outputs)
+                    } else {
+                        Err(InferenceError::Run(format!(
+                            "{} outputs for {} windows",
+                            outputs.len(),
+                            windows.len()
+                        )))
+                    }
+                })
+            })
             .unwrap_or_else(|_| Err(InferenceError::Run("model session panicked".into())));
         let took = started.elapsed();
         {
@@ -272,5 +301,131 @@ fn work(shared: &Shared, mut session: ModelSession) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Echoes each window's first id and length; records batch shapes; fails on id 666.
+    struct Echo {
+        shapes: Arc<Mutex<Vec<(usize, usize)>>>,
+        delay: Duration,
+    }
+
+    impl BatchRunner for Echo {
+        fn run(&mut self, windows: &[&Window]) -> Result<Vec<WindowOutput>, InferenceError> {
+            std::thread::sleep(self.delay);
+            let width = windows.iter().map(|w| w.len()).max().unwrap_or(0);
+            self.shapes.lock().unwrap().push((windows.len(), width));
+            if windows.iter().any(|w| w.ids[0] == 666) {
+                return Err(InferenceError::Run("poisoned batch".into()));
+            }
+            Ok(windows
+                .iter()
+                .map(|w| vec![vec![w.ids[0] as f32, w.len() as f32]])
+                .collect())
+        }
+    }
+
+    fn window(id: i64, len: usize) -> Window {
+        let mut ids = vec![id];
+        ids.resize(len, 1);
+        Window {
+            type_ids: vec![0; len],
+            ids,
+        }
+    }
+
+    fn batcher(
+        max_batch: usize,
+        max_tokens: usize,
+        wait_ms: u64,
+    ) -> (Batcher, Arc<Mutex<Vec<(usize, usize)>>>) {
+        let shapes = Arc::new(Mutex::new(Vec::new()));
+        let runner = Echo {
+            shapes: shapes.clone(),
+            delay: Duration::from_millis(1),
+        };
+        let settings = BatchSettings {
+            max_batch,
+            max_tokens,
+            max_wait: Duration::from_millis(wait_ms),
+        };
+        (Batcher::start(vec![runner], settings, "test"), shapes)
+    }
+
+    #[test]
+    fn outputs_map_back_to_their_windows() {
+        let (batcher, _) = batcher(4, 1000, 1);
+        let windows: Vec<Window> = (0..23)
+            .map(|i| window(i, 1 + (i as usize * 7) % 11))
+            .collect();
+        let outputs = batcher.run(windows.clone());
+        for (window, output) in windows.iter().zip(outputs) {
+            let output = output.unwrap();
+            assert_eq!(output[0], vec![window.ids[0] as f32, window.len() as f32]);
+        }
+    }
+
+    #[test]
+    fn batches_respect_the_window_and_token_limits() {
+        let (batcher, shapes) = batcher(8, 100, 1);
+        let mut windows: Vec<Window> = (0..40).map(|i| window(i, 5 + (i as usize % 30))).collect();
+        windows.sort_by_key(Window::len);
+        batcher.run(windows);
+        let shapes = shapes.lock().unwrap();
+        assert_eq!(shapes.iter().map(|(n, _)| n).sum::<usize>(), 40);
+        for &(rows, width) in shapes.iter() {
+            assert!(rows <= 8, "{rows} rows");
+            assert!(rows == 1 || rows * width <= 100, "{rows} x {width}");
+        }
+        // Short windows fill a batch of 8; the longest ones go three at a time.
+        assert!(shapes.iter().any(|&(rows, _)| rows == 8));
+        assert!(shapes.iter().any(|&(rows, _)| rows <= 3));
+    }
+
+    #[test]
+    fn windows_from_concurrent_callers_share_batches() {
+        // A long wait: callers arriving within it are batched together.
+        let (batcher, shapes) = batcher(64, 100_000, 200);
+        let batcher = Arc::new(batcher);
+        let done = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..8)
+            .map(|c| {
+                let batcher = batcher.clone();
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let outputs = batcher.run(vec![window(c, 10), window(100 + c, 12)]);
+                    assert_eq!(outputs[0].as_ref().unwrap()[0][0], c as f32);
+                    assert_eq!(outputs[1].as_ref().unwrap()[0][0], (100 + c) as f32);
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 8);
+        let shapes = shapes.lock().unwrap();
+        assert!(
+            shapes.len() < 8 && shapes.iter().any(|&(rows, _)| rows > 2),
+            "8 callers x 2 windows ran as {shapes:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_fails_only_its_windows() {
+        let (batcher, _) = batcher(2, 1000, 0);
+        let outputs = batcher.run(vec![
+            window(1, 3),
+            window(2, 3),
+            window(666, 9),
+            window(3, 9),
+        ]);
+        assert!(outputs[0].is_ok() && outputs[1].is_ok());
+        assert!(outputs[2].is_err() && outputs[3].is_err());
     }
 }

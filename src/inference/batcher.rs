@@ -309,9 +309,12 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// (rows, width) of every batch run.
+    type Shapes = Arc<Mutex<Vec<(usize, usize)>>>;
+
     /// Echoes each window's first id and length; records batch shapes; fails on id 666.
     struct Echo {
-        shapes: Arc<Mutex<Vec<(usize, usize)>>>,
+        shapes: Shapes,
         delay: Duration,
     }
 
@@ -339,11 +342,7 @@ mod tests {
         }
     }
 
-    fn batcher(
-        max_batch: usize,
-        max_tokens: usize,
-        wait_ms: u64,
-    ) -> (Batcher, Arc<Mutex<Vec<(usize, usize)>>>) {
+    fn batcher(max_batch: usize, max_tokens: usize, wait_ms: u64) -> (Batcher, Shapes) {
         let shapes = Arc::new(Mutex::new(Vec::new()));
         let runner = Echo {
             shapes: shapes.clone(),

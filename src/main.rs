@@ -150,11 +150,13 @@ fn inference_bench(t: &Topology, args: &InferenceBenchArgs) -> Result<ExitCode> 
     if rows.is_empty() {
         bail!("{} has no rows with a `text` field", args.input.display());
     }
-    let mut texts: Vec<String> = rows.iter().cycle().take(args.texts).cloned().collect();
+    let mut rows = rows;
+    rows.truncate(args.texts);
     if let Some(tokens) = args.fixed_tokens {
         let config = bench::model_of(&node.spec).expect("model operator");
-        texts = bench::fixed_length_texts(config, &texts, tokens)?;
+        rows = bench::fixed_length_texts(config, &rows, tokens)?;
     }
+    let texts: Vec<String> = rows.iter().cycle().take(args.texts).cloned().collect();
     let report = bench::run(node, &texts, args.event_batch, args.skip_single)?;
     println!(
         "operator {} (model {}, max_batch {}), {} texts from {}{}",

@@ -178,24 +178,31 @@ pub fn fixed_length_texts(
     tokenizer
         .with_truncation(None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let count = |text: &str| -> anyhow::Result<usize> {
-        Ok(tokenizer
+    let encode = |text: &str| -> anyhow::Result<tokenizers::Encoding> {
+        tokenizer
             .encode(text, true)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .get_ids()
-            .len())
+            .map_err(|e| anyhow::anyhow!("{e}"))
     };
+    let specials = encode("")?.get_ids().len();
+    let content = tokens.saturating_sub(specials).max(1);
     let mut out = Vec::with_capacity(texts.len());
     for text in texts.iter().filter(|t| !t.trim().is_empty()) {
-        let mut words: Vec<&str> = Vec::new();
-        while count(&words.join(" "))? < tokens {
-            words.extend(text.split_whitespace());
+        let mut long = text.clone();
+        while encode(&long)?.get_ids().len() < tokens {
+            long = format!("{long} {long}");
         }
-        // Drop words from the end until it fits, then it is within a few tokens of `tokens`.
-        while count(&words.join(" "))? > tokens {
-            words.pop();
+        // Cut at the end of the `content`-th content token, then drop words while re-tokenizing
+        // the cut text comes out longer (a boundary can split differently).
+        let encoding = encode(&long)?;
+        let (_, end) = encoding.get_offsets()[content];
+        let mut cut = long[..end].to_string();
+        while encode(&cut)?.get_ids().len() > tokens {
+            match cut.rfind(' ') {
+                Some(space) => cut.truncate(space),
+                None => break,
+            }
         }
-        out.push(words.join(" "));
+        out.push(cut);
     }
     Ok(out)
 }

@@ -230,6 +230,20 @@ fn generic_onnx_classify_is_configured_in_toml_and_checked_against_the_model() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("has 4 columns but 2 labels"), "{err}");
+
+    let bad_column = format!(
+        "{TOPOLOGY_HEAD}[operators.op]\ntype = \"injection_classify\"\ninputs = [\"in\"]\ncolumn = 3\n"
+    );
+    let err = railyard::config::Topology::from_toml(
+        &bad_column,
+        &railyard::config::interpolate::ProcessEnv,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`column` is 3 but output `injection_logits` has 1 column(s)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -16,12 +16,18 @@ use super::InferenceError;
 /// A loaded model, shared by every operator whose model table is equal.
 pub struct Model {
     label: String,
+    path: String,
     /// `sha256:<first 16 hex digits>` of the model file (for provenance and audit).
     digest: &'static str,
     tokenizer: WindowTokenizer,
     outputs: Vec<String>,
+    /// Values per window of each output, from one probe run at load.
+    widths: Vec<usize>,
     batcher: Batcher,
 }
+
+/// The text of the start-up probe that checks the model end to end and measures its outputs.
+const PROBE: &str = "railyard start-up probe";
 
 impl Model {
     /// Loads the tokenizer and `workers` sessions, and starts the batcher.
@@ -46,14 +52,19 @@ impl Model {
         };
         tracing::info!(model = %label, %digest, workers = config.workers,
             threads = config.threads_per_session(), device = ?config.device, "model loaded");
-        Ok(Model {
+        let mut model = Model {
             batcher: Batcher::start(sessions, settings, &label),
             label,
+            path: config.path.display().to_string(),
             // One small string per loaded model, kept for the process's life.
             digest: Box::leak(digest.into_boxed_str()),
             tokenizer,
             outputs,
-        })
+            widths: Vec::new(),
+        };
+        let probe = model.infer(&[PROBE]).pop().expect("one text in, one out")?;
+        model.widths = probe.windows[0].iter().map(Vec::len).collect();
+        Ok(model)
     }
 
     pub fn label(&self) -> &str {
@@ -76,6 +87,21 @@ impl Model {
 
     pub fn output_index(&self, name: &str) -> Option<usize> {
         self.outputs.iter().position(|o| o == name)
+    }
+
+    /// The index of output `name`, or why the model cannot serve it.
+    pub fn require_output(&self, name: &str) -> Result<usize, String> {
+        self.output_index(name).ok_or_else(|| {
+            format!(
+                "model {} has no output `{name}` (its outputs: {:?})",
+                self.path, self.outputs
+            )
+        })
+    }
+
+    /// Values per window of output `index` (e.g. the columns of a logits output).
+    pub fn output_width(&self, index: usize) -> usize {
+        self.widths[index]
     }
 
     /// Tokenizes texts into windows (in parallel).

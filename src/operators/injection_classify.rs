@@ -68,14 +68,14 @@ impl InjectionClassifyConfig {
 
     pub fn build(&self, id: &str) -> Result<InjectionClassifier, String> {
         let model = registry::shared(&self.model).map_err(|e| e.to_string())?;
-        let output = model.output_index(&self.output).ok_or_else(|| {
-            format!(
-                "model {} has no output `{}` (its outputs: {:?})",
-                self.model.path.display(),
-                self.output,
-                model.outputs()
-            )
-        })?;
+        let output = model.require_output(&self.output)?;
+        let columns = model.output_width(output);
+        if self.column >= columns {
+            return Err(format!(
+                "`column` is {} but output `{}` has {columns} column(s)",
+                self.column, self.output
+            ));
+        }
         Ok(InjectionClassifier {
             id: Arc::from(id),
             rules: self.rules.build(id)?,
@@ -146,9 +146,8 @@ impl Inspector for InjectionClassifier {
             } else {
                 let outputs = outputs_for(&self.model, event)?;
                 let scores = label_scores(&outputs, self.output, self.activation);
-                let score = *scores.get(self.column).ok_or_else(|| {
-                    OperatorFailure(format!("model output has no column {}", self.column))
-                })?;
+                // `column` was checked against the output's width at build.
+                let score = scores[self.column];
                 let mut reason = format!("model {} scored {score:.3}", self.model.label());
                 if !matched.is_empty() {
                     reason.push_str(&format!("; rules matched: {}", matched.join(", ")));

@@ -161,15 +161,8 @@ impl ClassifyConfig {
 
     pub fn build(&self, id: &str) -> Result<ModelClassifier, String> {
         let model = registry::shared(&self.model).map_err(|e| e.to_string())?;
-        let output = model.output_index(&self.output).ok_or_else(|| {
-            format!(
-                "model {} has no output `{}` (its outputs: {:?})",
-                self.model.path.display(),
-                self.output,
-                model.outputs()
-            )
-        })?;
-        let columns = probe_columns(&model, output)?;
+        let output = model.require_output(&self.output)?;
+        let columns = model.output_width(output);
         if columns != self.labels.len() {
             return Err(format!(
                 "output `{}` has {columns} columns but {} labels are given",
@@ -204,16 +197,6 @@ fn check_action(path: &str, field: &str, action: Action, errors: &mut Errors) {
             "a classifier has no spans to redact: use flag, block or allow",
         );
     }
-}
-
-/// Columns of an output, from one tiny run (validates the model end to end at start-up).
-fn probe_columns(model: &Model, output: usize) -> Result<usize, String> {
-    let outputs = model
-        .infer(&["railyard start-up probe"])
-        .pop()
-        .expect("one text in, one out")
-        .map_err(|e| e.to_string())?;
-    Ok(outputs.windows[0][output].len())
 }
 
 struct ClassLabel {
@@ -292,20 +275,6 @@ pub fn label_scores(outputs: &TextOutputs, output: usize, activation: Activation
 
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-impl ModelClassifier {
-    /// Each label's score for a text (no thresholds applied).
-    pub fn scores(&self, event: &mut Event) -> Result<Vec<(Arc<str>, f32)>, OperatorFailure> {
-        let outputs = outputs_for(&self.model, event)?;
-        let scores = label_scores(&outputs, self.output, self.activation);
-        Ok(self
-            .labels
-            .iter()
-            .map(|l| l.name.clone())
-            .zip(scores)
-            .collect())
-    }
 }
 
 impl Inspector for ModelClassifier {

@@ -15,7 +15,7 @@ use super::injection_heuristics::{InjectionConfig, InjectionDetector};
 use super::onnx_classify::{ensure_outputs, label_scores, outputs_for, Activation};
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, Finding, Provenance, Span};
+use crate::event::{Category, Event, Finding, Provenance};
 use crate::inference::{registry, Model, ModelConfig};
 use crate::verdict::Action;
 
@@ -127,14 +127,8 @@ impl Inspector for InjectionClassifier {
 
     fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let rules = self.rules.assess(&event.text);
-        let mut spans: Vec<Span> = rules
-            .matched
-            .iter()
-            .flat_map(|(_, _, s)| s.iter().copied())
-            .collect();
-        spans.sort();
-        spans.dedup();
-        let matched: Vec<&str> = rules.matched.iter().map(|(l, _, _)| &**l).collect();
+        let spans = rules.spans();
+        let matched = rules.labels();
         let (label, score, detector, reason): (Arc<str>, f32, &'static str, String) =
             if rules.score >= self.rules_decide_at {
                 (

@@ -303,6 +303,25 @@ pub struct Assessment {
     pub matched: Vec<(Arc<str>, f32, Vec<Span>)>,
 }
 
+impl Assessment {
+    /// Every matched rule's spans, sorted, without repeats.
+    pub fn spans(&self) -> Vec<Span> {
+        let mut spans: Vec<Span> = self
+            .matched
+            .iter()
+            .flat_map(|(_, _, s)| s.iter().copied())
+            .collect();
+        spans.sort();
+        spans.dedup();
+        spans
+    }
+
+    /// The matched rules' labels, strongest first.
+    pub fn labels(&self) -> Vec<&str> {
+        self.matched.iter().map(|(l, _, _)| &**l).collect()
+    }
+}
+
 fn is_hidden_char(c: char) -> bool {
     matches!(c, '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{E0000}'..='\u{E007F}')
 }
@@ -391,14 +410,8 @@ impl Inspector for InjectionDetector {
         if assessment.score < self.threshold || assessment.matched.is_empty() {
             return;
         }
-        let rules: Vec<&str> = assessment.matched.iter().map(|(l, _, _)| &**l).collect();
-        let mut spans: Vec<Span> = assessment
-            .matched
-            .iter()
-            .flat_map(|(_, _, s)| s.iter().copied())
-            .collect();
-        spans.sort();
-        spans.dedup();
+        let rules = assessment.labels();
+        let spans = assessment.spans();
         event.findings.push(Finding {
             operator: self.id.clone(),
             category: Category::Injection,

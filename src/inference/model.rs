@@ -122,56 +122,53 @@ impl Model {
         &self,
         tokenized: Vec<Result<Vec<Window>, InferenceError>>,
     ) -> Vec<Result<Arc<TextOutputs>, InferenceError>> {
-        // Flatten to (text, window) and queue sorted by length, so consecutive batches hold
-        // windows of similar length.
-        let mut owners = Vec::new();
-        let mut windows = Vec::new();
-        for (text, result) in tokenized.iter().enumerate() {
-            if let Ok(text_windows) = result {
-                for window in text_windows {
-                    owners.push(text);
-                    windows.push(window.clone());
+        // Flatten to (text, window position, window) and queue sorted by length, so
+        // consecutive batches hold windows of similar length.
+        let mut counts = Vec::with_capacity(tokenized.len());
+        let mut failures: Vec<Option<InferenceError>> = Vec::with_capacity(tokenized.len());
+        let mut flat = Vec::new();
+        for (text, result) in tokenized.into_iter().enumerate() {
+            match result {
+                Ok(windows) => {
+                    counts.push(windows.len());
+                    failures.push(None);
+                    flat.extend(
+                        windows
+                            .into_iter()
+                            .enumerate()
+                            .map(|(position, window)| ((text, position), window)),
+                    );
+                }
+                Err(error) => {
+                    counts.push(0);
+                    failures.push(Some(error));
                 }
             }
         }
-        let mut order: Vec<usize> = (0..windows.len()).collect();
-        order.sort_by_key(|&i| windows[i].len());
-        let sorted: Vec<Window> = order.iter().map(|&i| windows[i].clone()).collect();
-        let outcomes = self.batcher.run(sorted);
+        flat.sort_by_key(|(_, window)| window.len());
+        let (owners, windows): (Vec<(usize, usize)>, Vec<Window>) = flat.into_iter().unzip();
+        let outcomes = self.batcher.run(windows);
 
-        let mut per_text: Vec<Vec<Option<_>>> = tokenized
-            .iter()
-            .map(|r| r.as_ref().map_or(Vec::new(), |w| vec![None; w.len()]))
-            .collect();
-        let mut failures: Vec<Option<InferenceError>> = vec![None; tokenized.len()];
-        let mut next_window = vec![0usize; tokenized.len()];
-        let mut position = vec![0usize; windows.len()];
-        for (i, &text) in owners.iter().enumerate() {
-            position[i] = next_window[text];
-            next_window[text] += 1;
-        }
-        for (&flat, outcome) in order.iter().zip(outcomes) {
-            let text = owners[flat];
+        let mut per_text: Vec<Vec<Option<_>>> = counts.iter().map(|&n| vec![None; n]).collect();
+        for ((text, position), outcome) in owners.into_iter().zip(outcomes) {
             match outcome {
-                Ok(values) => per_text[text][position[flat]] = Some(values),
-                Err(error) => failures[text] = Some(error),
+                Ok(values) => per_text[text][position] = Some(values),
+                Err(error) => {
+                    failures[text].get_or_insert(error);
+                }
             }
         }
-        tokenized
+        per_text
             .into_iter()
-            .zip(per_text)
             .zip(failures)
-            .map(|((tokens, windows), failure)| {
-                tokens?;
-                if let Some(error) = failure {
-                    return Err(error);
-                }
-                Ok(Arc::new(TextOutputs {
+            .map(|(windows, failure)| match failure {
+                Some(error) => Err(error),
+                None => Ok(Arc::new(TextOutputs {
                     windows: windows
                         .into_iter()
                         .map(|w| w.expect("window output"))
                         .collect(),
-                }))
+                })),
             })
             .collect()
     }

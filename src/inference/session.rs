@@ -4,7 +4,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::config::{Device, ModelConfig};
+use super::config::{Device, InputNames, ModelConfig};
 use super::outputs::WindowOutput;
 use super::tokenize::Window;
 use super::{runtime, InferenceError};
@@ -12,7 +12,7 @@ use super::{runtime, InferenceError};
 /// A session plus what it takes to feed it.
 pub struct ModelSession {
     session: Session,
-    config: ModelConfig,
+    inputs: InputNames,
     feeds_token_types: bool,
     pad_id: i64,
     outputs: Vec<String>,
@@ -55,7 +55,7 @@ impl ModelSession {
             .collect();
         Ok(ModelSession {
             session,
-            config: config.clone(),
+            inputs: config.inputs.clone(),
             feeds_token_types,
             pad_id,
             outputs,
@@ -84,7 +84,7 @@ impl ModelSession {
         let tensor = |data: Vec<i64>| {
             Tensor::from_array((shape, data)).map_err(|e| InferenceError::Run(e.to_string()))
         };
-        let names = &self.config.inputs;
+        let names = &self.inputs;
         let mut feed = ort::inputs![
             names.input_ids.as_str() => tensor(ids)?,
             names.attention_mask.as_str() => tensor(mask)?,

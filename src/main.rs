@@ -137,7 +137,7 @@ fn inference_bench(t: &Topology, args: &InferenceBenchArgs) -> Result<ExitCode> 
         .operators
         .iter()
         .find(|n| {
-            bench::model_of(&n.spec).is_some()
+            n.spec.model().is_some()
                 && args.operator.as_deref().is_none_or(|id| &*n.id == id)
         })
         .context("no model operator (onnx_classify, toxicity_classify, injection_classify) in the topology")?;
@@ -153,7 +153,7 @@ fn inference_bench(t: &Topology, args: &InferenceBenchArgs) -> Result<ExitCode> 
     let mut rows = rows;
     rows.truncate(args.texts);
     if let Some(tokens) = args.fixed_tokens {
-        let config = bench::model_of(&node.spec).expect("model operator");
+        let config = node.spec.model().expect("model operator");
         rows = bench::fixed_length_texts(config, &rows, tokens)?;
     }
     let texts: Vec<String> = rows.iter().cycle().take(args.texts).cloned().collect();

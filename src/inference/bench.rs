@@ -40,25 +40,6 @@ pub struct InferenceBenchReport {
     pub one_per_call: Option<ModeFigures>,
 }
 
-/// The model config of a model-backed operator.
-pub fn model_of(spec: &OperatorSpec) -> Option<&ModelConfig> {
-    match spec {
-        OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => Some(&c.model),
-        OperatorSpec::InjectionClassify(c) => Some(&c.model),
-        _ => None,
-    }
-}
-
-fn with_model(spec: &OperatorSpec, model: ModelConfig) -> OperatorSpec {
-    let mut spec = spec.clone();
-    match &mut spec {
-        OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => c.model = model,
-        OperatorSpec::InjectionClassify(c) => c.model = model,
-        _ => {}
-    }
-    spec
-}
-
 fn inspector(node: &OperatorNode, spec: &OperatorSpec) -> anyhow::Result<Arc<dyn Inspector>> {
     match spec.build(&node.id)? {
         BuiltOperator::Inspector(inspector) => Ok(inspector),
@@ -106,7 +87,9 @@ pub fn run(
     event_batch: usize,
     skip_single: bool,
 ) -> anyhow::Result<InferenceBenchReport> {
-    let config = model_of(&node.spec)
+    let config = node
+        .spec
+        .model()
         .ok_or_else(|| anyhow::anyhow!("operator {} runs no model", node.id))?
         .clone();
     let batched_op = inspector(node, &node.spec)?;
@@ -139,7 +122,9 @@ pub fn run(
             max_wait_ms: 0,
             ..config.clone()
         };
-        let single_op = inspector(node, &with_model(&node.spec, single_config.clone()))?;
+        let mut single_spec = node.spec.clone();
+        *single_spec.model_mut().expect("a model operator") = single_config.clone();
+        let single_op = inspector(node, &single_spec)?;
         let single_model = registry::shared(&single_config)?;
         for mut event in events(&texts[..texts.len().min(32)]) {
             single_op.try_inspect(&mut event)?;

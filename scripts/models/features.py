@@ -26,8 +26,11 @@ def session(model_path, threads=0):
     return ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
 
 
-def run(sess, encodings, outputs, batch=64):
-    """Runs encodings through the model; returns {output: array [len(encodings), ...]}."""
+def run(sess, encodings, outputs, batch=64, shapes=None):
+    """Runs encodings through the model; returns {output: array [len(encodings), ...]}, or for
+    per-token outputs a list with each encoding's [tokens, n] rows. `shapes` (one shape-id list
+    per encoding) feed the `token_shape` input when the model has it (zeros otherwise)."""
+    wants_shapes = any(i.name == "token_shape" for i in sess.get_inputs())
     order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
     results = {name: [None] * len(encodings) for name in outputs}
     for start in range(0, len(order), batch):
@@ -36,17 +39,29 @@ def run(sess, encodings, outputs, batch=64):
         ids = np.zeros((len(chunk), width), np.int64)
         mask = np.zeros((len(chunk), width), np.int64)
         types = np.zeros((len(chunk), width), np.int64)
+        token_shape = np.zeros((len(chunk), width), np.int64)
         for row, i in enumerate(chunk):
             e = encodings[i]
             n = len(e.ids)
             ids[row, :n] = e.ids
             mask[row, :n] = e.attention_mask
             types[row, :n] = e.type_ids
-        values = sess.run(outputs, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            if shapes is not None:
+                token_shape[row, :n] = shapes[i]
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        if wants_shapes:
+            feed["token_shape"] = token_shape
+        values = sess.run(outputs, feed)
         for name, value in zip(outputs, values):
             for row, i in enumerate(chunk):
-                results[name][i] = value[row]
-    return {name: np.stack(v) if v else np.zeros((0,)) for name, v in results.items()}
+                results[name][i] = value[row, :len(encodings[i].ids)] if value.ndim == 3 else value[row]
+    return {name: (np.stack(v) if v and v[0].ndim == 1 else v) for name, v in results.items()}
+
+
+def shape_rows(text, encodings):
+    """Token shape ids of each window of `text`."""
+    import ner_data
+    return [ner_data.shape_ids(text, e.offsets, [bool(m) for m in e.special_tokens_mask]) for e in encodings]
 
 
 def first_window_features(sess, tok, texts, batch=64):

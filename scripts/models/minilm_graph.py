@@ -10,7 +10,9 @@ token_type_ids: int64 [batch, seq]) and returns:
 - `features` [batch, 768]: the sentence embedding concatenated with masked max pooling of the
   last hidden states (the classification heads read these: a single slur or trigger phrase
   survives max pooling where the mean dilutes it);
-- one `<head>_logits` [batch, n] output per head passed to `build`.
+- one `<head>_logits` [batch, n] output per head passed to `build`;
+- with the NER head, `ner_logits` [batch, sequence, 9] (IOB2 over PER, LOC, ORG, MISC), which
+  also needs the `token_shape` input (scripts/models/ner_data.py).
 """
 
 import json
@@ -78,7 +80,8 @@ class GraphWriter:
 
 
 def encoder(g, w):
-    """Writes the embeddings and the 6 transformer layers; returns (hidden, mask_float)."""
+    """Writes the embeddings and the 6 transformer layers; returns (hidden states of the
+    embedding layer and of each transformer layer, mask_float)."""
     word = g.const("word_embeddings", w["embeddings.word_embeddings.weight"])
     position = g.const("position_embeddings", w["embeddings.position_embeddings.weight"])
     token_type = g.const("token_type_embeddings", w["embeddings.token_type_embeddings.weight"])
@@ -100,6 +103,7 @@ def encoder(g, w):
         ],
     )
     hidden = g.layer_norm(embedded, w, "embeddings.LayerNorm")
+    states = [hidden]
 
     mask = g.op("Cast", ["attention_mask"], to=TensorProto.FLOAT)
     # (1 - mask) * -1e4, shaped [batch, 1, 1, seq] for the attention scores.
@@ -142,7 +146,8 @@ def encoder(g, w):
         out = g.linear(gelu, w[f"{p}.output.dense.weight"], w[f"{p}.output.dense.bias"],
                        f"{p}.output")
         hidden = g.layer_norm(g.op("Add", [out, hidden]), w, f"{p}.output.LayerNorm")
-    return hidden, mask
+        states.append(hidden)
+    return states, mask
 
 
 def pooling(g, hidden, mask):
@@ -169,12 +174,50 @@ def one_f_name(_g):
     return "one_f"
 
 
-def build(weights_path, heads=None):
-    """The ONNX model: encoder, pooling and the given heads {name: (weight [768, n], bias [n])}."""
+def lstm_weights(state, suffix):
+    """PyTorch LSTM weights of one direction in ONNX layout: gates reordered from (i, f, g, o)
+    to (i, o, f, c); returns (W [4H, in], R [4H, H], B [8H])."""
+    def reorder(m):
+        i, f, g, o = np.split(m, 4, axis=0)
+        return np.concatenate([i, o, f, g], axis=0)
+    return (reorder(state[f"lstm.weight_ih_l0{suffix}"]), reorder(state[f"lstm.weight_hh_l0{suffix}"]),
+            np.concatenate([reorder(state[f"lstm.bias_ih_l0{suffix}"]), reorder(state[f"lstm.bias_hh_l0{suffix}"])]))
+
+
+def ner_head(g, states, ner):
+    """The token-classification head (scripts/models/train_ner.py): hidden states of
+    ner["layers"] and a token-shape embedding, projection + ReLU, a bidirectional LSTM over the
+    real tokens of each window (sequence_lens from the attention mask), logits per token."""
+    state = {k: np.asarray(v, np.float32) for k, v in ner["state"].items()}
+    shape_embedding = g.op("Gather", [g.const("ner.shape", state["shape.weight"]), "token_shape"])
+    x = g.op("Concat", [states[i] for i in ner["layers"]] + [shape_embedding], axis=-1)
+    x = g.op("Relu", [g.linear(x, state["projection.weight"], state["projection.bias"], "ner.projection")])
+    hidden = state["lstm.weight_hh_l0"].shape[1]
+    forward, backward = lstm_weights(state, ""), lstm_weights(state, "_reverse")
+    lengths = g.op("Cast", [g.op("ReduceSum", ["attention_mask", g.const("ner.axes_1", np.array([1], np.int64))],
+                                 keepdims=0)], to=TensorProto.INT32)
+    sequence_first = g.op("Transpose", [x], perm=[1, 0, 2])
+    y = g.op("LSTM", [sequence_first,
+                      g.const("ner.lstm.W", np.stack([forward[0], backward[0]])),
+                      g.const("ner.lstm.R", np.stack([forward[1], backward[1]])),
+                      g.const("ner.lstm.B", np.stack([forward[2], backward[2]])),
+                      lengths],
+             direction="bidirectional", hidden_size=hidden)
+    # Y: [seq, 2, batch, hidden] -> [batch, seq, 2 * hidden]
+    y = g.op("Reshape", [g.op("Transpose", [y], perm=[2, 0, 1, 3]),
+                         g.const("ner.merge", np.array([0, 0, 2 * hidden], np.int64))])
+    return g.op("Add", [g.op("MatMul", [y, g.const("ner.out.weight_t", state["out.weight"].T.copy())]),
+                        g.const("ner.out.bias", state["out.bias"])], name="ner_logits")
+
+
+def build(weights_path, heads=None, ner=None):
+    """The ONNX model: encoder, pooling, the given heads {name: (weight [768, n], bias [n])},
+    and, with `ner` ({"layers": [...], "state": PyTorch state dict}), the NER head, which adds
+    the `token_shape` input and the `ner_logits` [batch, sequence, labels] output."""
     w = load_safetensors(weights_path)
     g = GraphWriter()
-    hidden, mask = encoder(g, w)
-    _, features = pooling(g, hidden, mask)
+    states, mask = encoder(g, w)
+    _, features = pooling(g, states[-1], mask)
     outputs = [
         helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", HIDDEN]),
         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 2 * HIDDEN]),
@@ -186,8 +229,13 @@ def build(weights_path, heads=None):
                               g.const(f"{name}.bias", bias)], name=f"{name}_logits")
         outputs.append(helper.make_tensor_value_info(logits, TensorProto.FLOAT,
                                                      ["batch", weight.shape[1]]))
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
-              for n in ("input_ids", "attention_mask", "token_type_ids")]
+    input_names = ["input_ids", "attention_mask", "token_type_ids"]
+    if ner is not None:
+        logits = ner_head(g, states, ner)
+        labels = ner["state"]["out.weight"].shape[0]
+        outputs.append(helper.make_tensor_value_info(logits, TensorProto.FLOAT, ["batch", "sequence", labels]))
+        input_names.append("token_shape")
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"]) for n in input_names]
     graph = helper.make_graph(g.nodes, "all-MiniLM-L6-v2", inputs, outputs, g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="railyard scripts/models")

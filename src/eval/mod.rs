@@ -1,11 +1,12 @@
 //! `railyard eval`: scoring a detector against labelled JSONL.
 //!
 //! Two tasks, chosen by the rows: rows with `spans` (character offsets and labels, the
-//! Presidio format of `pii_dev_3000.jsonl`) are scored per label on exact span match, with
-//! overlap match beside it; rows with a 0/1 `label` are scored as binary classification
+//! Presidio format of `pii_dev_3000.jsonl`, or sentences of a CoNLL-2003-style file, see
+//! [`conll`]) are scored per label on exact span match, with overlap match beside it; rows with a 0/1 `label` are scored as binary classification
 //! (an event is positive when the operator reports any finding). Throughput counts detector
 //! time only.
 
+pub mod conll;
 pub mod metrics;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,9 +22,16 @@ use crate::operators::Inspector;
 pub use metrics::{BinaryScores, Counts};
 
 /// Label renames applied to gold and predicted labels before matching (Presidio's generator
-/// calls URLs `DOMAIN_NAME`; a date of birth is a date).
-pub const DEFAULT_ALIASES: &[(&str, &str)] =
-    &[("DOMAIN_NAME", "URL"), ("DATE_OF_BIRTH", "DATE_TIME")];
+/// calls URLs `DOMAIN_NAME` and places `GPE`; a date of birth is a date; CoNLL types are
+/// named as `ner_detect` reports them).
+pub const DEFAULT_ALIASES: &[(&str, &str)] = &[
+    ("DOMAIN_NAME", "URL"),
+    ("DATE_OF_BIRTH", "DATE_TIME"),
+    ("GPE", "LOCATION"),
+    ("PER", "PERSON"),
+    ("LOC", "LOCATION"),
+    ("ORG", "ORGANIZATION"),
+];
 
 #[derive(Debug, Deserialize)]
 struct GoldSpan {
@@ -130,6 +138,27 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
         path: path.display().to_string(),
         source,
     })?;
+    if conll::looks_like_conll(&text) {
+        let sentences = conll::parse(&text).map_err(|(line, message)| EvalError::Row {
+            path: path.display().to_string(),
+            line,
+            message,
+        })?;
+        return Ok(sentences
+            .into_iter()
+            .map(|s| Row {
+                text: s.text,
+                spans: Some(
+                    s.spans
+                        .into_iter()
+                        .map(|(start, end, label)| GoldSpan { start, end, label })
+                        .collect(),
+                ),
+                label: None,
+                category: None,
+            })
+            .collect());
+    }
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -338,6 +338,8 @@ mod tests {
         ids.resize(len, 1);
         Window {
             type_ids: vec![0; len],
+            shapes: vec![0; len],
+            offsets: vec![None; len],
             ids,
         }
     }

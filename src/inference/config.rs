@@ -24,6 +24,9 @@ pub struct InputNames {
     pub attention_mask: String,
     /// Fed only when the model declares it (BERT does, RoBERTa and DistilBERT do not).
     pub token_type_ids: String,
+    /// Token shape ids ([`super::shape`]); fed only when the model declares it (railyard's
+    /// MiniLM graph does, for its NER head).
+    pub token_shape: String,
 }
 
 impl Default for InputNames {
@@ -32,6 +35,7 @@ impl Default for InputNames {
             input_ids: "input_ids".into(),
             attention_mask: "attention_mask".into(),
             token_type_ids: "token_type_ids".into(),
+            token_shape: "token_shape".into(),
         }
     }
 }

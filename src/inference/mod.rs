@@ -16,6 +16,7 @@ pub mod outputs;
 pub mod registry;
 pub mod runtime;
 pub mod session;
+pub mod shape;
 pub mod tokenize;
 
 pub use config::{Device, ModelConfig};

@@ -21,7 +21,10 @@ pub struct Model {
     digest: &'static str,
     tokenizer: WindowTokenizer,
     outputs: Vec<String>,
-    /// Values per window of each output, from one probe run at load.
+    /// Per output: one row per token rather than one per window.
+    per_token: Vec<bool>,
+    /// Values per window (per token, for per-token outputs) of each output, from one probe
+    /// run at load.
     widths: Vec<usize>,
     batcher: Batcher,
 }
@@ -44,6 +47,7 @@ impl Model {
             .map(|_| ModelSession::open(config, tokenizer.pad_id()))
             .collect::<Result<Vec<_>, _>>()?;
         let outputs = sessions[0].output_names().to_vec();
+        let per_token = sessions[0].per_token_outputs().to_vec();
         let label = config.label();
         let settings = BatchSettings {
             max_batch: config.batch_limit(),
@@ -60,10 +64,22 @@ impl Model {
             digest: Box::leak(digest.into_boxed_str()),
             tokenizer,
             outputs,
+            per_token,
             widths: Vec::new(),
         };
         let probe = model.infer(&[PROBE]).pop().expect("one text in, one out")?;
-        model.widths = probe.windows[0].iter().map(Vec::len).collect();
+        let tokens = probe.offsets[0].len().max(1);
+        model.widths = probe.windows[0]
+            .iter()
+            .zip(&model.per_token)
+            .map(|(values, &per_token)| {
+                if per_token {
+                    values.len() / tokens
+                } else {
+                    values.len()
+                }
+            })
+            .collect();
         Ok(model)
     }
 
@@ -99,9 +115,15 @@ impl Model {
         })
     }
 
-    /// Values per window of output `index` (e.g. the columns of a logits output).
+    /// Values per window of output `index` (e.g. the columns of a logits output); per token
+    /// for per-token outputs.
     pub fn output_width(&self, index: usize) -> usize {
         self.widths[index]
+    }
+
+    /// Whether output `index` has one row of values per token ([batch, sequence, n]).
+    pub fn is_per_token(&self, index: usize) -> bool {
+        self.per_token[index]
     }
 
     /// Tokenizes texts into windows (in parallel).
@@ -126,22 +148,30 @@ impl Model {
         // consecutive batches hold windows of similar length.
         let mut counts = Vec::with_capacity(tokenized.len());
         let mut failures: Vec<Option<InferenceError>> = Vec::with_capacity(tokenized.len());
+        let mut offsets = Vec::with_capacity(tokenized.len());
         let mut flat = Vec::new();
         for (text, result) in tokenized.into_iter().enumerate() {
             match result {
                 Ok(windows) => {
                     counts.push(windows.len());
                     failures.push(None);
+                    let mut text_offsets = Vec::with_capacity(windows.len());
                     flat.extend(
                         windows
                             .into_iter()
                             .enumerate()
-                            .map(|(position, window)| ((text, position), window)),
+                            .map(|(position, mut window)| {
+                                // The batcher needs only the model inputs.
+                                text_offsets.push(std::mem::take(&mut window.offsets));
+                                ((text, position), window)
+                            }),
                     );
+                    offsets.push(text_offsets);
                 }
                 Err(error) => {
                     counts.push(0);
                     failures.push(Some(error));
+                    offsets.push(Vec::new());
                 }
             }
         }
@@ -161,13 +191,15 @@ impl Model {
         per_text
             .into_iter()
             .zip(failures)
-            .map(|(windows, failure)| match failure {
+            .zip(offsets)
+            .map(|((windows, failure), offsets)| match failure {
                 Some(error) => Err(error),
                 None => Ok(Arc::new(TextOutputs {
                     windows: windows
                         .into_iter()
                         .map(|w| w.expect("window output"))
                         .collect(),
+                    offsets,
                 })),
             })
             .collect()

@@ -6,8 +6,10 @@ pub type WindowOutput = Vec<Vec<f32>>;
 /// All outputs of a model for one text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextOutputs {
-    /// Per window, per output.
+    /// Per window, per output. A per-token output holds `tokens x width` values, row-major.
     pub windows: Vec<WindowOutput>,
+    /// Per window, each token's byte span in the text (`None` for special tokens).
+    pub offsets: Vec<super::tokenize::TokenOffsets>,
 }
 
 impl TextOutputs {

@@ -14,8 +14,11 @@ pub struct ModelSession {
     session: Session,
     inputs: InputNames,
     feeds_token_types: bool,
+    feeds_token_shapes: bool,
     pad_id: i64,
     outputs: Vec<String>,
+    /// Per output: true when it has one row of values per token ([batch, sequence, n]).
+    per_token: Vec<bool>,
 }
 
 impl ModelSession {
@@ -48,23 +51,36 @@ impl ModelSession {
             }
         }
         let feeds_token_types = inputs.contains(&names.token_type_ids.as_str());
+        let feeds_token_shapes = inputs.contains(&names.token_shape.as_str());
         let outputs = session
             .outputs()
             .iter()
             .map(|o| o.name().to_string())
             .collect();
+        let per_token = session
+            .outputs()
+            .iter()
+            .map(|o| o.dtype().tensor_shape().is_some_and(|s| s.len() == 3))
+            .collect();
         Ok(ModelSession {
             session,
             inputs: config.inputs.clone(),
             feeds_token_types,
+            feeds_token_shapes,
             pad_id,
             outputs,
+            per_token,
         })
     }
 
     /// The model's output names, in order.
     pub fn output_names(&self) -> &[String] {
         &self.outputs
+    }
+
+    /// Per output, whether it is per token ([batch, sequence, n]) rather than per window.
+    pub fn per_token_outputs(&self) -> &[bool] {
+        &self.per_token
     }
 
     /// Runs windows as one padded batch; returns each window's outputs.
@@ -74,11 +90,22 @@ impl ModelSession {
         let mut ids = vec![self.pad_id; rows * width];
         let mut mask = vec![0i64; rows * width];
         let mut types = vec![0i64; rows * width];
+        let mut shapes = vec![
+            0i64;
+            if self.feeds_token_shapes {
+                rows * width
+            } else {
+                0
+            }
+        ];
         for (row, window) in windows.iter().enumerate() {
             let at = row * width;
             ids[at..at + window.len()].copy_from_slice(&window.ids);
             mask[at..at + window.len()].fill(1);
             types[at..at + window.len()].copy_from_slice(&window.type_ids);
+            if self.feeds_token_shapes {
+                shapes[at..at + window.len()].copy_from_slice(&window.shapes);
+            }
         }
         let shape = [rows as i64, width as i64];
         let tensor = |data: Vec<i64>| {
@@ -92,6 +119,9 @@ impl ModelSession {
         if self.feeds_token_types {
             feed.push((names.token_type_ids.as_str().into(), tensor(types)?.into()));
         }
+        if self.feeds_token_shapes {
+            feed.push((names.token_shape.as_str().into(), tensor(shapes)?.into()));
+        }
         let produced = self
             .session
             .run(feed)
@@ -99,7 +129,7 @@ impl ModelSession {
         let mut per_window: Vec<WindowOutput> = (0..rows)
             .map(|_| Vec::with_capacity(self.outputs.len()))
             .collect();
-        for name in &self.outputs {
+        for (name, &per_token) in self.outputs.iter().zip(&self.per_token) {
             let (out_shape, data) = produced[name.as_str()]
                 .try_extract_tensor::<f32>()
                 .map_err(|e| InferenceError::Run(format!("output `{name}`: {e}")))?;
@@ -110,7 +140,13 @@ impl ModelSession {
             }
             let per_row = data.len() / rows.max(1);
             for (row, chunk) in data.chunks(per_row.max(1)).take(rows).enumerate() {
-                per_window[row].push(chunk.to_vec());
+                // Per-token outputs keep the window's own tokens, not the padding.
+                let keep = if per_token {
+                    windows[row].len() * (per_row / width)
+                } else {
+                    per_row
+                };
+                per_window[row].push(chunk[..keep.min(chunk.len())].to_vec());
             }
         }
         Ok(per_window)

@@ -10,14 +10,21 @@ use tokenizers::{
     PaddingParams, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
-use super::InferenceError;
+use super::{shape, InferenceError};
 
-/// One model input row: token ids and token type ids (the attention mask is all ones).
+/// One model input row: token ids, token type ids and shape ids (the attention mask is all
+/// ones), with each token's byte span in the text (`None` for special tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     pub ids: Vec<i64>,
     pub type_ids: Vec<i64>,
+    /// [`super::shape`] ids, fed to models with a `token_shape` input.
+    pub shapes: Vec<i64>,
+    pub offsets: TokenOffsets,
 }
+
+/// Per token, its byte span in the text; `None` for special tokens.
+pub type TokenOffsets = Vec<Option<(usize, usize)>>;
 
 impl Window {
     pub fn len(&self) -> usize {
@@ -77,9 +84,23 @@ impl WindowTokenizer {
             .inner
             .encode(text, true)
             .map_err(|e| InferenceError::Run(format!("tokenization failed: {e}")))?;
-        let to_window = |e: &tokenizers::Encoding| Window {
-            ids: e.get_ids().iter().map(|&i| i64::from(i)).collect(),
-            type_ids: e.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+        let to_window = |e: &tokenizers::Encoding| {
+            let special: Vec<bool> = e
+                .get_special_tokens_mask()
+                .iter()
+                .map(|&m| m != 0)
+                .collect();
+            Window {
+                ids: e.get_ids().iter().map(|&i| i64::from(i)).collect(),
+                type_ids: e.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+                shapes: shape::shape_ids(text, e.get_offsets(), &special),
+                offsets: e
+                    .get_offsets()
+                    .iter()
+                    .zip(&special)
+                    .map(|(&(start, end), &is_special)| (!is_special).then_some((start, end)))
+                    .collect(),
+            }
         };
         let mut windows = vec![to_window(&encoding)];
         windows.extend(encoding.get_overflowing().iter().map(to_window));

@@ -14,6 +14,7 @@ pub mod decide;
 pub mod injection_classify;
 pub mod injection_heuristics;
 pub mod keyword_block;
+pub mod ner;
 pub mod onnx_classify;
 pub mod patterns;
 pub mod pii;
@@ -89,6 +90,7 @@ impl OnError {
 #[derive(Debug, Clone)]
 pub enum OperatorSpec {
     PiiDetect(pii::PiiConfig),
+    NerDetect(ner::NerConfig),
     SecretDetect(secret_detect::SecretConfig),
     KeywordBlock(keyword_block::KeywordConfig),
     InjectionHeuristics(injection_heuristics::InjectionConfig),
@@ -115,6 +117,7 @@ pub struct BuildError {
 impl OperatorSpec {
     pub const TYPES: &'static [&'static str] = &[
         "pii_detect",
+        "ner_detect",
         "secret_detect",
         "keyword_block",
         "injection_heuristics",
@@ -135,6 +138,7 @@ impl OperatorSpec {
         let before = errors.len();
         let spec = match type_name {
             "pii_detect" => parse_table(body, path, errors).map(OperatorSpec::PiiDetect),
+            "ner_detect" => parse_table(body, path, errors).map(OperatorSpec::NerDetect),
             "secret_detect" => parse_table(body, path, errors).map(OperatorSpec::SecretDetect),
             "keyword_block" => parse_table(body, path, errors).map(OperatorSpec::KeywordBlock),
             "injection_heuristics" => {
@@ -177,6 +181,7 @@ impl OperatorSpec {
     fn validate(&self, path: &str, errors: &mut Errors) {
         match self {
             OperatorSpec::PiiDetect(c) => c.validate(path, errors),
+            OperatorSpec::NerDetect(c) => c.validate(path, errors),
             OperatorSpec::SecretDetect(c) => c.validate(path, errors),
             OperatorSpec::KeywordBlock(c) => c.validate(path, errors),
             OperatorSpec::InjectionHeuristics(c) => c.validate(path, errors),
@@ -191,7 +196,7 @@ impl OperatorSpec {
     /// The category of this operator's findings (and of its `operator_error` findings).
     pub fn category(&self) -> Category {
         match self {
-            OperatorSpec::PiiDetect(_) => Category::Pii,
+            OperatorSpec::PiiDetect(_) | OperatorSpec::NerDetect(_) => Category::Pii,
             OperatorSpec::SecretDetect(_) => Category::Secret,
             OperatorSpec::KeywordBlock(_) => Category::Keyword,
             OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => {
@@ -208,6 +213,8 @@ impl OperatorSpec {
         match self {
             OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => Some(&c.model),
             OperatorSpec::InjectionClassify(c) => Some(&c.model),
+            OperatorSpec::NerDetect(c) => Some(&c.model),
+            OperatorSpec::PiiDetect(c) => c.ner.as_ref().map(|n| &n.model),
             _ => None,
         }
     }
@@ -217,6 +224,8 @@ impl OperatorSpec {
         match self {
             OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => Some(&mut c.model),
             OperatorSpec::InjectionClassify(c) => Some(&mut c.model),
+            OperatorSpec::NerDetect(c) => Some(&mut c.model),
+            OperatorSpec::PiiDetect(c) => c.ner.as_mut().map(|n| &mut n.model),
             _ => None,
         }
     }
@@ -224,6 +233,7 @@ impl OperatorSpec {
     pub fn type_name(&self) -> &'static str {
         match self {
             OperatorSpec::PiiDetect(_) => "pii_detect",
+            OperatorSpec::NerDetect(_) => "ner_detect",
             OperatorSpec::SecretDetect(_) => "secret_detect",
             OperatorSpec::KeywordBlock(_) => "keyword_block",
             OperatorSpec::InjectionHeuristics(_) => "injection_heuristics",
@@ -243,6 +253,9 @@ impl OperatorSpec {
         Ok(match self {
             OperatorSpec::PiiDetect(c) => {
                 BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
+            OperatorSpec::NerDetect(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build_detector(id).map_err(fail)?))
             }
             OperatorSpec::SecretDetect(c) => {
                 BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod kafka;
+pub mod operators;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

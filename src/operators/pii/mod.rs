@@ -20,8 +20,10 @@ use serde::Deserialize;
 use self::context::ContextWords;
 use self::recognizers::{Needs, Recognizer};
 use super::check_unit_interval;
+use super::ner::recognizer::NerRecognizer;
+use super::ner::NerConfig;
 use super::redaction::RedactionConfig;
-use super::Inspector;
+use super::{Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
 use crate::event::{Category, Event, Finding, Provenance, Redaction, Span};
 use crate::verdict::Action;
@@ -80,6 +82,10 @@ pub struct PiiConfig {
     pub custom: Vec<CustomEntity>,
     #[serde(default)]
     pub redaction: RedactionConfig,
+    /// Names, places and organisations from a token-classification model; its entities join
+    /// the pattern candidates before overlaps are resolved.
+    #[serde(default)]
+    pub ner: Option<NerConfig>,
 }
 
 fn default_threshold() -> f32 {
@@ -96,6 +102,7 @@ impl Default for PiiConfig {
             context: BTreeMap::new(),
             custom: Vec::new(),
             redaction: RedactionConfig::default(),
+            ner: None,
         }
     }
 }
@@ -110,6 +117,11 @@ impl PiiConfig {
             .map(|l| l.to_string())
             .collect();
         labels.extend(self.custom.iter().map(|c| c.label.clone()));
+        for label in self.ner.iter().flat_map(NerConfig::reported_labels) {
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
         labels
     }
 
@@ -170,6 +182,22 @@ impl PiiConfig {
         }
         self.redaction
             .validate(&join(path, "redaction"), &label_refs, errors);
+        if let Some(ner) = &self.ner {
+            let at = join(path, "ner");
+            ner.validate(&at, errors);
+            if !ner.actions.is_empty() {
+                errors.push(
+                    join(&at, "actions"),
+                    "set `actions` on the pii_detect operator",
+                );
+            }
+            if ner.redaction.is_some() {
+                errors.push(
+                    join(&at, "redaction"),
+                    "set `redaction` on the pii_detect operator",
+                );
+            }
+        }
     }
 
     pub fn build(&self, id: &str) -> Result<PiiDetector, String> {
@@ -264,8 +292,29 @@ impl PiiConfig {
                     .map_err(|e| e.to_string())?,
             )
         };
+        let ner = match &self.ner {
+            Some(config) => {
+                let recognizer = NerRecognizer::build(config).map_err(|e| format!("ner: {e}"))?;
+                let labels = config
+                    .reported_labels()
+                    .iter()
+                    .map(|label| {
+                        let mut words = self.context.get(label).cloned().unwrap_or_default();
+                        words.retain(|w| !w.trim().is_empty());
+                        NerLabel {
+                            name: Arc::from(label.as_str()),
+                            index: label_index(label),
+                            context: ContextWords::new(&words),
+                        }
+                    })
+                    .collect();
+                Some(NerPart { recognizer, labels })
+            }
+            None => None,
+        };
         Ok(PiiDetector {
             id: Arc::from(id),
+            ner,
             any_match,
             recognizers: patterns,
             custom_patterns,
@@ -315,6 +364,24 @@ impl CustomRuntime {
     }
 }
 
+/// The model part of a detector with a `ner` table.
+struct NerPart {
+    recognizer: NerRecognizer,
+    labels: Vec<NerLabel>,
+}
+
+struct NerLabel {
+    name: Arc<str>,
+    /// Index into the detector's labels.
+    index: usize,
+    /// The operator's `context` words for this label: each raises the score by
+    /// [`NER_CONTEXT_BOOST`].
+    context: ContextWords,
+}
+
+/// Score added to a model entity with one of its label's context words nearby.
+const NER_CONTEXT_BOOST: f32 = 0.2;
+
 /// A scored candidate before overlap resolution.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -362,6 +429,7 @@ impl TextTraits {
 /// The runtime PII detector built from a [`PiiConfig`].
 pub struct PiiDetector {
     id: Arc<str>,
+    ner: Option<NerPart>,
     /// All recognizer patterns in one set: one pass says which can match at all.
     any_match: regex::RegexSet,
     recognizers: Vec<CompiledRecognizer>,
@@ -478,6 +546,38 @@ impl PiiDetector {
         }
     }
 
+    /// Model entities as candidates (a model failure fails the event, under `on_error`).
+    fn ner_candidates(
+        &self,
+        event: &mut Event,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), OperatorFailure> {
+        let Some(ner) = &self.ner else {
+            return Ok(());
+        };
+        for entity in ner.recognizer.entities(event)? {
+            let Some(label) = ner.labels.iter().find(|l| l.name == entity.label) else {
+                continue;
+            };
+            let mut score = entity.score;
+            if label
+                .context
+                .near(&event.text, entity.span.start, entity.span.end)
+            {
+                score += NER_CONTEXT_BOOST;
+            }
+            self.push_candidate(
+                out,
+                label.index,
+                entity.span.start,
+                entity.span.end,
+                score,
+                "onnx_ner",
+            );
+        }
+        Ok(())
+    }
+
     /// Keeps the best non-overlapping candidates: higher score first, then longer span.
     fn resolve(&self, mut candidates: Vec<Candidate>) -> Vec<Candidate> {
         if candidates.len() < 2 {
@@ -505,10 +605,22 @@ impl Inspector for PiiDetector {
         &self.id
     }
 
+    fn prepare(&self, events: &mut [Event]) {
+        if let Some(ner) = &self.ner {
+            ner.recognizer.prepare(events);
+        }
+    }
+
     fn inspect(&self, event: &mut Event) {
-        let found = self.resolve(self.candidates(&event.text));
+        let _ = self.try_inspect(event);
+    }
+
+    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        let mut candidates = self.candidates(&event.text);
+        self.ner_candidates(event, &mut candidates)?;
+        let found = self.resolve(candidates);
         if found.is_empty() {
-            return;
+            return Ok(());
         }
         // Group by label, in order of first occurrence.
         let mut order: Vec<usize> = Vec::new();
@@ -539,6 +651,7 @@ impl Inspector for PiiDetector {
                 provenance: Provenance::builtin(detector, info.threshold),
             });
         }
+        Ok(())
     }
 }
 

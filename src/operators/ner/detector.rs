@@ -1,0 +1,97 @@
+//! `ner_detect`: the NER recognizer as an operator of its own (PII findings with spans, one
+//! per reported label, redacted like `pii_detect`'s).
+
+use std::sync::Arc;
+
+use super::recognizer::{NamedEntity, NerRecognizer};
+use super::NerConfig;
+use crate::event::{Category, Event, Finding, Provenance, Redaction};
+use crate::operators::{Inspector, OperatorFailure};
+use crate::verdict::Action;
+
+struct LabelRule {
+    name: String,
+    action: Action,
+    redaction: Option<Redaction>,
+}
+
+pub struct NerDetector {
+    id: Arc<str>,
+    recognizer: NerRecognizer,
+    rules: Vec<LabelRule>,
+    threshold: f32,
+}
+
+impl NerConfig {
+    pub fn build_detector(&self, id: &str) -> Result<NerDetector, String> {
+        let labels = self.reported_labels();
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let redactions = self.redaction.clone().unwrap_or_default().resolve(&refs)?;
+        Ok(NerDetector {
+            id: Arc::from(id),
+            recognizer: NerRecognizer::build(self)?,
+            rules: labels
+                .iter()
+                .map(|label| LabelRule {
+                    name: label.clone(),
+                    action: self.actions.get(label).copied().unwrap_or(Action::Redact),
+                    redaction: redactions.get(label).cloned().flatten(),
+                })
+                .collect(),
+            threshold: self.threshold,
+        })
+    }
+}
+
+/// Groups entities into one finding per label, in order of first occurrence.
+pub fn findings_by_label<'a>(
+    entities: &'a [NamedEntity],
+) -> Vec<(&'a Arc<str>, Vec<&'a NamedEntity>)> {
+    let mut groups: Vec<(&Arc<str>, Vec<&NamedEntity>)> = Vec::new();
+    for entity in entities {
+        match groups.iter_mut().find(|(label, _)| **label == entity.label) {
+            Some((_, members)) => members.push(entity),
+            None => groups.push((&entity.label, vec![entity])),
+        }
+    }
+    groups
+}
+
+impl Inspector for NerDetector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn prepare(&self, events: &mut [Event]) {
+        self.recognizer.prepare(events);
+    }
+
+    fn inspect(&self, event: &mut Event) {
+        let _ = self.try_inspect(event);
+    }
+
+    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        let entities = self.recognizer.entities(event)?;
+        for (label, members) in findings_by_label(&entities) {
+            let Some(rule) = self.rules.iter().find(|r| *r.name == **label) else {
+                continue;
+            };
+            event.findings.push(Finding {
+                operator: self.id.clone(),
+                category: Category::Pii,
+                label: label.clone(),
+                score: members.iter().map(|e| e.score).fold(0.0, f32::max),
+                spans: members.iter().map(|e| e.span).collect(),
+                action: rule.action,
+                redaction: rule.redaction.clone(),
+                reason: None,
+                provenance: Provenance {
+                    detector: "onnx_ner",
+                    version: self.recognizer.model().digest(),
+                    threshold: self.threshold,
+                },
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! `NerRecognizer`: a loaded token-classification model and the rules that turn its output
+//! into reported entities (thresholds, allow-list, suppressing context words, street names).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::decode::{self, TagScheme};
+use super::{NerConfig, ADDRESS_WORDS};
+use crate::event::{Event, Span};
+use crate::inference::{registry, Model, TextOutputs};
+use crate::operators::onnx_classify::{ensure_outputs, outputs_for};
+use crate::operators::pii::context::ContextWords;
+use crate::operators::OperatorFailure;
+
+/// Words that, right before a name, make it a street (`Via Roma`, `Rue Lepic`).
+const ADDRESS_PREFIXES: &[&str] = &["via", "rue", "calle", "avenida", "rua", "viale", "piazza"];
+
+/// Greetings the model sometimes runs into the name that follows (`Hi Keiran`): a capitalised
+/// greeting opening a sentence looks like a name's first word to an uncased encoder.
+const GREETINGS: &[&str] = &[
+    "hi", "hello", "hey", "dear", "thanks", "thank", "welcome", "bye",
+];
+
+/// Drops a leading greeting word from an entity span.
+fn without_greeting(text: &str, start: usize, end: usize) -> usize {
+    let span = &text[start..end];
+    let Some((first, rest)) = span.split_once(' ') else {
+        return start;
+    };
+    let first = first.trim_end_matches(',');
+    if GREETINGS.contains(&first.to_lowercase().as_str()) && !rest.trim().is_empty() {
+        end - rest.trim_start().len()
+    } else {
+        start
+    }
+}
+
+/// What a model entity type is reported as.
+struct Reported {
+    label: Arc<str>,
+    threshold: f32,
+    suppress: ContextWords,
+    street_check: bool,
+}
+
+/// One entity to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedEntity {
+    pub label: Arc<str>,
+    pub span: Span,
+    pub score: f32,
+}
+
+pub struct NerRecognizer {
+    model: Arc<Model>,
+    output: usize,
+    scheme: TagScheme,
+    /// By entity type index of the scheme; `None` for types not reported.
+    reported: Vec<Option<Reported>>,
+    /// Lower-cased allow-list entries.
+    allow: HashSet<String>,
+}
+
+impl NerRecognizer {
+    pub fn build(config: &NerConfig) -> Result<NerRecognizer, String> {
+        let scheme = TagScheme::parse(&config.labels)?;
+        let model = registry::shared(&config.model).map_err(|e| e.to_string())?;
+        let output = model.require_output(&config.output)?;
+        if !model.is_per_token(output) {
+            return Err(format!(
+                "output `{}` is not per token ([batch, sequence, labels]); a token-classification model is needed",
+                config.output
+            ));
+        }
+        let columns = model.output_width(output);
+        if columns != scheme.tags.len() {
+            return Err(format!(
+                "output `{}` has {columns} columns per token but {} labels are given",
+                config.output,
+                scheme.tags.len()
+            ));
+        }
+        let reported = scheme
+            .types
+            .iter()
+            .map(|kind| {
+                config.entities.get(kind).map(|label| Reported {
+                    label: Arc::from(label.as_str()),
+                    threshold: *config.thresholds.get(label).unwrap_or(&config.threshold),
+                    suppress: ContextWords::new(
+                        config.suppress.get(label).map(Vec::as_slice).unwrap_or(&[]),
+                    ),
+                    street_check: config.skip_street_names
+                        && matches!(label.as_str(), "PERSON" | "LOCATION"),
+                })
+            })
+            .collect();
+        Ok(NerRecognizer {
+            model,
+            output,
+            scheme,
+            reported,
+            allow: config
+                .allow
+                .iter()
+                .map(|a| a.trim().to_lowercase())
+                .collect(),
+        })
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Queues every event's text for the model (one batch for the whole event batch).
+    pub fn prepare(&self, events: &mut [Event]) {
+        ensure_outputs(&self.model, events, |_, _| true);
+    }
+
+    /// The reported entities of an event, in text order.
+    pub fn entities(&self, event: &mut Event) -> Result<Vec<NamedEntity>, OperatorFailure> {
+        let outputs = outputs_for(&self.model, event)?;
+        Ok(self.entities_in(&event.text, &outputs))
+    }
+
+    /// The reported entities of `text`, from the model's outputs for it.
+    pub fn entities_in(&self, text: &str, outputs: &TextOutputs) -> Vec<NamedEntity> {
+        let windows = outputs
+            .offsets
+            .iter()
+            .zip(&outputs.windows)
+            .map(|(offsets, values)| (offsets.as_slice(), values[self.output].as_slice()));
+        decode::decode(&self.scheme, text, windows)
+            .into_iter()
+            .filter_map(|mut entity| {
+                let reported = self.reported[entity.kind].as_ref()?;
+                entity.start = without_greeting(text, entity.start, entity.end);
+                let keep = entity.score >= reported.threshold
+                    && !self
+                        .allow
+                        .contains(&text[entity.start..entity.end].to_lowercase())
+                    && !reported.suppress.near(text, entity.start, entity.end)
+                    && !(reported.street_check && is_street_name(text, entity.start, entity.end));
+                keep.then(|| NamedEntity {
+                    label: reported.label.clone(),
+                    span: Span::new(entity.start, entity.end),
+                    score: entity.score,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Whether `start..end` ends with or is followed by a street word, or follows a street prefix.
+fn is_street_name(text: &str, start: usize, end: usize) -> bool {
+    let last = text[start..end]
+        .rsplit(|c: char| !c.is_alphanumeric() && c != 'ß')
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    let next = text[end..]
+        .trim_start()
+        .split(|c: char| !c.is_alphanumeric() && c != 'ß')
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    let previous = text[..start]
+        .trim_end()
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    [last, next]
+        .iter()
+        .any(|w| ADDRESS_WORDS.contains(&w.as_str()))
+        || ADDRESS_PREFIXES.contains(&previous.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_street_name, without_greeting};
+
+    #[test]
+    fn street_names() {
+        let cases = [
+            ("I live on Maria Street now", "Maria", true),
+            ("Turn onto Baker Street", "Baker Street", true),
+            ("Via Pasquale Scura 127", "Pasquale Scura", true),
+            ("Maria Gonzalez from Leeds", "Maria Gonzalez", false),
+            ("Call Drew", "Drew", false),
+        ];
+        for (text, entity, want) in cases {
+            let start = text.find(entity).unwrap();
+            assert_eq!(
+                is_street_name(text, start, start + entity.len()),
+                want,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn greetings_are_not_part_of_names() {
+        for (text, want) in [
+            ("Hi Keiran", "Keiran"),
+            ("Dear  Ms Olsen", "Ms Olsen"),
+            ("Hilda Keiran", "Hilda Keiran"),
+            ("Hi", "Hi"),
+        ] {
+            let start = without_greeting(text, 0, text.len());
+            assert_eq!(&text[start..], want);
+        }
+    }
+}

@@ -113,11 +113,46 @@ pub fn pass_through(topology: &Topology) -> Topology {
     t
 }
 
+/// The same topology without named-entity recognition: `pii_detect` operators lose their
+/// `ner` table and `ner_detect` operators are dropped from the routes (their findings simply
+/// do not reach the policy). The model still serves any other head that shares it.
+pub fn without_ner(topology: &Topology) -> Topology {
+    use crate::operators::OperatorSpec;
+    let mut t = topology.clone();
+    for node in &mut t.operators {
+        if let OperatorSpec::PiiDetect(config) = &mut node.spec {
+            config.ner = None;
+        }
+    }
+    let dropped: Vec<usize> = t
+        .operators
+        .iter()
+        .enumerate()
+        .filter(|(_, node)| matches!(node.spec, OperatorSpec::NerDetect(_)))
+        .map(|(i, _)| i)
+        .collect();
+    for route in &mut t.routes {
+        route.operators.retain(|i| !dropped.contains(i));
+    }
+    t
+}
+
 /// Runs `topology` and its pass-through baseline on the same input.
 pub fn compare(
     topology: &Topology,
     threads: usize,
 ) -> Result<(BenchFigures, BenchFigures), RunError> {
+    let (measured, baseline, _) = compare_with(topology, None, threads)?;
+    Ok((measured, baseline))
+}
+
+/// Like [`compare`], plus a `variant` of the topology (e.g. [`without_ner`]) timed in the
+/// same command, after the topology.
+pub fn compare_with(
+    topology: &Topology,
+    variant: Option<&Topology>,
+    threads: usize,
+) -> Result<(BenchFigures, BenchFigures, Option<BenchFigures>), RunError> {
     let options = RunOptions {
         record_latencies: true,
         threads,
@@ -134,5 +169,6 @@ pub fn compare(
     };
     let baseline = timed(&pass_through(topology))?;
     let measured = timed(topology)?;
-    Ok((measured, baseline))
+    let variant = variant.map(timed).transpose()?;
+    Ok((measured, baseline, variant))
 }

@@ -51,8 +51,8 @@ enum Command {
     Graph { topology: PathBuf },
     /// Score one operator of a topology against labelled JSONL (spans or 0/1 labels).
     Eval {
-        /// Labelled data: rows with `text` and `spans` [{start, end, label}] (char offsets)
-        /// or `label` (0/1).
+        /// Labelled data: JSONL rows with `text` and `spans` [{start, end, label}] (char
+        /// offsets) or `label` (0/1), or a CoNLL-2003-style file (word ... IOB tag per line).
         data: PathBuf,
         #[arg(long, default_value = "topologies/default.toml")]
         topology: PathBuf,
@@ -104,6 +104,10 @@ enum Command {
         /// Measure a model operator: dynamic batching against one text per call.
         #[arg(long)]
         inference: bool,
+        /// Also time the topology without named-entity recognition (no `ner` tables, no
+        /// `ner_detect` operators), in the same command.
+        #[arg(long)]
+        without_ner: bool,
         /// Inference: the operator id (default: the first model operator).
         #[arg(long)]
         operator: Option<String>,
@@ -348,6 +352,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             fixed_tokens,
             event_batch,
             skip_single,
+            without_ner,
         } => {
             let t = load(&topology)?;
             if inference {
@@ -430,7 +435,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             };
             let repeated = bench::repeated_input(&source, repeat, dir.path())?;
             let t = bench::with_input(&t, &repeated);
-            let (measured, baseline) = bench::compare(&t, threads)?;
+            let variant = without_ner.then(|| bench::without_ner(&t));
+            let (measured, baseline, variant) = bench::compare_with(&t, variant.as_ref(), threads)?;
             let threads_used = if threads > 0 {
                 threads
             } else if t.settings.threads > 0 {
@@ -450,7 +456,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 "{:<14} {:>12} {:>9} {:>10} {:>10} {:>10} {:>16}",
                 "run", "events/s", "MB/s", "p50 us", "p99 us", "max us", "events/cpu-s"
             );
-            for (name, f) in [("topology", &measured), ("pass-through", &baseline)] {
+            let mut rows = vec![("topology", &measured), ("pass-through", &baseline)];
+            if let Some(f) = &variant {
+                rows.insert(1, ("without NER", f));
+            }
+            for (name, f) in rows {
                 println!(
                     "{:<14} {:>12.0} {:>9.1} {:>10} {:>10} {:>10} {:>16.0}",
                     name,
@@ -466,6 +476,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 "ratio topology / pass-through: {:.3}",
                 measured.events_per_second / baseline.events_per_second
             );
+            if let Some(f) = &variant {
+                println!(
+                    "ratio topology / without NER: {:.3}",
+                    measured.events_per_second / f.events_per_second
+                );
+            }
             if let Some(kib) = bench::peak_rss_kib() {
                 println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
             }

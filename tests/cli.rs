@@ -122,6 +122,8 @@ fn eval_scores_spans_and_labels() {
             "topologies/quickstart.toml",
             "--operator",
             "pii",
+            "--labels",
+            "EMAIL_ADDRESS,PHONE_NUMBER",
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

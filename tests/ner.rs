@@ -139,6 +139,8 @@ path = "in.jsonl"
 [operators.pii]
 type = "pii_detect"
 inputs = ["in"]
+# Places are flagged by default; this deployment redacts them too.
+actions = { LOCATION = "redact" }
 [operators.pii.ner]
 [operators.policy]
 type = "decide"
@@ -190,8 +192,7 @@ fn bad_ner_tables_list_every_error() {
         &topology,
         &railyard::config::interpolate::ProcessEnv,
     )
-    .err()
-    .expect("invalid")
+    .expect_err("invalid")
     .to_string();
     for expected in [
         "operators.op.ner.labels",
@@ -207,8 +208,7 @@ fn bad_ner_tables_list_every_error() {
         &wrong_output,
         &railyard::config::interpolate::ProcessEnv,
     )
-    .err()
-    .expect("a per-text output is refused")
+    .expect_err("a per-text output is refused")
     .to_string();
     assert!(err.contains("not per token"), "{err}");
 }

@@ -302,9 +302,9 @@ mod tests {
     #[test]
     fn an_inside_tag_never_starts_an_entity() {
         let text = "Leeds";
-        let offsets = vec![Some((0, 5))];
+        let offsets = [Some((0, 5))];
         // The model prefers I-LOC for the first token; the valid path is B-LOC or O.
-        let tags = vec![0.0, 0.0, 0.0, 2.0, 3.0];
+        let tags = [0.0, 0.0, 0.0, 2.0, 3.0];
         let found = decode(&scheme(), text, std::iter::once((&offsets[..], &tags[..])));
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].start, found[0].end, found[0].kind), (0, 5, 1));
@@ -332,7 +332,7 @@ mod tests {
     fn a_word_split_in_pieces_is_widened() {
         let text = "Mackay";
         // mack | ##ay, the model tags only the first piece.
-        let offsets = vec![Some((0, 4)), Some((4, 6))];
+        let offsets = [Some((0, 4)), Some((4, 6))];
         let tags = logits(&[1, 0]);
         let found = decode(&scheme(), text, std::iter::once((&offsets[..], &tags[..])));
         assert_eq!((found[0].start, found[0].end), (0, 6));

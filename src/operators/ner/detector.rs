@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::recognizer::{NamedEntity, NerRecognizer};
 use super::NerConfig;
 use crate::event::{Category, Event, Finding, Provenance, Redaction};
+use crate::operators::pii::FLAG_BY_DEFAULT;
 use crate::operators::{Inspector, OperatorFailure};
 use crate::verdict::Action;
 
@@ -34,7 +35,13 @@ impl NerConfig {
                 .iter()
                 .map(|label| LabelRule {
                     name: label.clone(),
-                    action: self.actions.get(label).copied().unwrap_or(Action::Redact),
+                    action: self.actions.get(label).copied().unwrap_or(
+                        if FLAG_BY_DEFAULT.contains(&label.as_str()) {
+                            Action::Flag
+                        } else {
+                            Action::Redact
+                        },
+                    ),
                     redaction: redactions.get(label).cloned().flatten(),
                 })
                 .collect(),
@@ -44,9 +51,7 @@ impl NerConfig {
 }
 
 /// Groups entities into one finding per label, in order of first occurrence.
-pub fn findings_by_label<'a>(
-    entities: &'a [NamedEntity],
-) -> Vec<(&'a Arc<str>, Vec<&'a NamedEntity>)> {
+pub fn findings_by_label(entities: &[NamedEntity]) -> Vec<(&Arc<str>, Vec<&NamedEntity>)> {
     let mut groups: Vec<(&Arc<str>, Vec<&NamedEntity>)> = Vec::new();
     for entity in entities {
         match groups.iter_mut().find(|(label, _)| **label == entity.label) {

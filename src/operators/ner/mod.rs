@@ -91,7 +91,8 @@ pub struct NerConfig {
     pub suppress: BTreeMap<String, Vec<String>>,
     /// Drop a PERSON or LOCATION directly followed by a street word ([`ADDRESS_WORDS`]).
     pub skip_street_names: bool,
-    /// Suggested action per reported label (`ner_detect` only; default `redact`).
+    /// Suggested action per reported label (`ner_detect` only; default `redact`, `flag` for
+    /// LOCATION and ORGANIZATION).
     pub actions: BTreeMap<String, Action>,
     /// How spans are redacted (`ner_detect` only; `pii_detect` has its own).
     pub redaction: Option<RedactionConfig>,

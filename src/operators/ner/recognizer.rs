@@ -135,12 +135,12 @@ impl NerRecognizer {
             .filter_map(|mut entity| {
                 let reported = self.reported[entity.kind].as_ref()?;
                 entity.start = without_greeting(text, entity.start, entity.end);
-                let keep = entity.score >= reported.threshold
-                    && !self
-                        .allow
-                        .contains(&text[entity.start..entity.end].to_lowercase())
-                    && !reported.suppress.near(text, entity.start, entity.end)
-                    && !(reported.street_check && is_street_name(text, entity.start, entity.end));
+                let allowed = self
+                    .allow
+                    .contains(&text[entity.start..entity.end].to_lowercase());
+                let suppressed = reported.suppress.near(text, entity.start, entity.end)
+                    || (reported.street_check && is_street_name(text, entity.start, entity.end));
+                let keep = entity.score >= reported.threshold && !allowed && !suppressed;
                 keep.then(|| NamedEntity {
                     label: reported.label.clone(),
                     span: Span::new(entity.start, entity.end),

@@ -3,8 +3,10 @@
 //! One pass per recognizer whose cheap byte prefilter passes (no digit in the text: no
 //! digit-based regex runs). Candidates are validated (Luhn, mod-97, SSN rules, ...), scored
 //! with context words, filtered by threshold, and overlaps are resolved by keeping the
-//! highest-scoring, then longest, candidate. Findings are grouped per label, one span per
-//! occurrence; the detected values themselves are never stored.
+//! highest-scoring, then longest, candidate. With a `ner` table, the model's names, places
+//! and organisations then fill the gaps: an entity overlapping a kept pattern finding is
+//! dropped. Findings are grouped per label, one span per occurrence; the detected values
+//! themselves are never stored.
 
 pub mod context;
 pub mod recognizers;
@@ -85,7 +87,7 @@ pub struct PiiConfig {
     /// Names, places and organisations from a token-classification model; its entities join
     /// the pattern candidates before overlaps are resolved.
     #[serde(default)]
-    pub ner: Option<NerConfig>,
+    pub ner: Option<Box<NerConfig>>,
 }
 
 fn default_threshold() -> f32 {
@@ -107,8 +109,9 @@ impl Default for PiiConfig {
     }
 }
 
-/// Labels whose default suggestion is `flag` rather than `redact`.
-const FLAG_BY_DEFAULT: &[&str] = &["DATE_TIME", "URL"];
+/// Labels whose default suggestion is `flag` rather than `redact`: on their own, a date, a URL,
+/// a place ("the capital of Australia") or a company name is rarely personal data.
+pub const FLAG_BY_DEFAULT: &[&str] = &["DATE_TIME", "URL", "LOCATION", "ORGANIZATION"];
 
 impl PiiConfig {
     fn all_labels(&self) -> Vec<String> {
@@ -117,7 +120,7 @@ impl PiiConfig {
             .map(|l| l.to_string())
             .collect();
         labels.extend(self.custom.iter().map(|c| c.label.clone()));
-        for label in self.ner.iter().flat_map(NerConfig::reported_labels) {
+        for label in self.ner.iter().flat_map(|n| n.reported_labels()) {
             if !labels.contains(&label) {
                 labels.push(label);
             }
@@ -547,6 +550,7 @@ impl PiiDetector {
     }
 
     /// Model entities as candidates (a model failure fails the event, under `on_error`).
+    /// Context words of the entity's label raise its score by [`NER_CONTEXT_BOOST`].
     fn ner_candidates(
         &self,
         event: &mut Event,
@@ -616,9 +620,18 @@ impl Inspector for PiiDetector {
     }
 
     fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        let mut candidates = self.candidates(&event.text);
-        self.ner_candidates(event, &mut candidates)?;
-        let found = self.resolve(candidates);
+        // Pattern findings are resolved first and kept; model entities fill the gaps (one that
+        // overlaps a kept pattern finding is dropped): a checksum- or syntax-validated match
+        // is surer than a probabilistic span, and the model sometimes sees a name in an
+        // email address or a URL.
+        let mut found = self.resolve(self.candidates(&event.text));
+        let mut entities = Vec::new();
+        self.ner_candidates(event, &mut entities)?;
+        if !entities.is_empty() {
+            entities.retain(|e| !found.iter().any(|f| f.span.overlaps(&e.span)));
+            found.extend(self.resolve(entities));
+            found.sort_by_key(|c| c.span.start);
+        }
         if found.is_empty() {
             return Ok(());
         }

@@ -64,8 +64,9 @@ fn rust_outputs_equal_python_onnxruntime_outputs() {
     let mut config = config(64);
     config.max_tokens = reference.max_tokens;
     config.stride = reference.stride;
-    let tokenizer =
-        WindowTokenizer::from_file(&config.tokenizer, config.max_tokens, config.stride).unwrap();
+    let tokenizer = WindowTokenizer::from_file(&config.tokenizer, config.max_tokens, config.stride)
+        .unwrap()
+        .with_shapes(true);
     let model = registry::shared(&config).unwrap();
     let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
     let outputs = model.infer(&texts);

@@ -48,6 +48,7 @@ impl Model {
             .collect::<Result<Vec<_>, _>>()?;
         let outputs = sessions[0].output_names().to_vec();
         let per_token = sessions[0].per_token_outputs().to_vec();
+        let tokenizer = tokenizer.with_shapes(sessions[0].feeds_token_shapes());
         let label = config.label();
         let settings = BatchSettings {
             max_batch: config.batch_limit(),
@@ -113,6 +114,35 @@ impl Model {
                 self.path, self.outputs
             )
         })
+    }
+
+    /// The index of output `name`, checked to hold `columns` values per window (or per token,
+    /// with `per_token`), or why the model cannot serve it (`what` names the operator).
+    pub fn require_output_columns(
+        &self,
+        name: &str,
+        per_token: bool,
+        columns: usize,
+        what: &str,
+    ) -> Result<usize, String> {
+        let index = self.require_output(name)?;
+        match (per_token, self.is_per_token(index)) {
+            (false, true) => return Err(format!(
+                "output `{name}` is per token; {what} needs one row per text (a token-classification model goes in ner_detect)"
+            )),
+            (true, false) => return Err(format!(
+                "output `{name}` is not per token ([batch, sequence, labels]); {what} needs a token-classification model"
+            )),
+            _ => {}
+        }
+        let width = self.output_width(index);
+        if width != columns {
+            let unit = if per_token { " per token" } else { "" };
+            return Err(format!(
+                "output `{name}` has {width} columns{unit} but {columns} labels are given"
+            ));
+        }
+        Ok(index)
     }
 
     /// Values per window of output `index` (e.g. the columns of a logits output); per token

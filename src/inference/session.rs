@@ -78,6 +78,11 @@ impl ModelSession {
         &self.outputs
     }
 
+    /// Whether the model takes token shape ids.
+    pub fn feeds_token_shapes(&self) -> bool {
+        self.feeds_token_shapes
+    }
+
     /// Per output, whether it is per token ([batch, sequence, n]) rather than per window.
     pub fn per_token_outputs(&self) -> &[bool] {
         &self.per_token

@@ -18,7 +18,7 @@ use super::{shape, InferenceError};
 pub struct Window {
     pub ids: Vec<i64>,
     pub type_ids: Vec<i64>,
-    /// [`super::shape`] ids, fed to models with a `token_shape` input.
+    /// [`super::shape`] ids, fed to models with a `token_shape` input (empty for others).
     pub shapes: Vec<i64>,
     pub offsets: TokenOffsets,
 }
@@ -40,6 +40,8 @@ impl Window {
 pub struct WindowTokenizer {
     inner: Tokenizer,
     pad_id: i64,
+    /// Whether windows carry token shape ids (only models with a `token_shape` input use them).
+    with_shapes: bool,
 }
 
 impl WindowTokenizer {
@@ -70,7 +72,14 @@ impl WindowTokenizer {
         Ok(WindowTokenizer {
             inner,
             pad_id: i64::from(pad_id),
+            with_shapes: false,
         })
+    }
+
+    /// Makes windows carry token shape ids ([`shape`]), for a model with a `token_shape` input.
+    pub fn with_shapes(mut self, with_shapes: bool) -> Self {
+        self.with_shapes = with_shapes;
+        self
     }
 
     /// The id that fills padded positions.
@@ -93,7 +102,11 @@ impl WindowTokenizer {
             Window {
                 ids: e.get_ids().iter().map(|&i| i64::from(i)).collect(),
                 type_ids: e.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
-                shapes: shape::shape_ids(text, e.get_offsets(), &special),
+                shapes: if self.with_shapes {
+                    shape::shape_ids(text, e.get_offsets(), &special)
+                } else {
+                    Vec::new()
+                },
                 offsets: e
                     .get_offsets()
                     .iter()

@@ -277,6 +277,20 @@ impl OperatorSpec {
     }
 }
 
+/// Items grouped by `key`, groups in order of their first item (one finding per label, in
+/// text order, for the span operators).
+pub fn group_in_order<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<(K, Vec<&T>)> {
+    let mut groups: Vec<(K, Vec<&T>)> = Vec::new();
+    for item in items {
+        let k = key(item);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(item),
+            None => groups.push((k, vec![item])),
+        }
+    }
+    groups
+}
+
 /// Records an error unless `value` is a score within `0..=1`.
 pub fn check_unit_interval(path: &str, field: &str, value: f32, errors: &mut Errors) {
     if !(0.0..=1.0).contains(&value) || value.is_nan() {

@@ -161,21 +161,12 @@ impl ClassifyConfig {
 
     pub fn build(&self, id: &str) -> Result<ModelClassifier, String> {
         let model = registry::shared(&self.model).map_err(|e| e.to_string())?;
-        let output = model.require_output(&self.output)?;
-        if model.is_per_token(output) {
-            return Err(format!(
-                "output `{}` is per token; onnx_classify needs one row per text (a token-classification model goes in ner_detect)",
-                self.output
-            ));
-        }
-        let columns = model.output_width(output);
-        if columns != self.labels.len() {
-            return Err(format!(
-                "output `{}` has {columns} columns but {} labels are given",
-                self.output,
-                self.labels.len()
-            ));
-        }
+        let output = model.require_output_columns(
+            &self.output,
+            false,
+            self.labels.len(),
+            "onnx_classify",
+        )?;
         Ok(ModelClassifier {
             id: Arc::from(id),
             category: Category::parse(&self.category).unwrap_or(Category::Toxicity),

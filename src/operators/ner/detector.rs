@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use super::recognizer::{NamedEntity, NerRecognizer};
+use super::recognizer::NerRecognizer;
 use super::NerConfig;
 use crate::event::{Category, Event, Finding, Provenance, Redaction};
-use crate::operators::pii::FLAG_BY_DEFAULT;
-use crate::operators::{Inspector, OperatorFailure};
+use crate::operators::pii::action_for;
+use crate::operators::{group_in_order, Inspector, OperatorFailure};
 use crate::verdict::Action;
 
 struct LabelRule {
@@ -35,31 +35,13 @@ impl NerConfig {
                 .iter()
                 .map(|label| LabelRule {
                     name: label.clone(),
-                    action: self.actions.get(label).copied().unwrap_or(
-                        if FLAG_BY_DEFAULT.contains(&label.as_str()) {
-                            Action::Flag
-                        } else {
-                            Action::Redact
-                        },
-                    ),
+                    action: action_for(label, &self.actions),
                     redaction: redactions.get(label).cloned().flatten(),
                 })
                 .collect(),
             threshold: self.threshold,
         })
     }
-}
-
-/// Groups entities into one finding per label, in order of first occurrence.
-pub fn findings_by_label(entities: &[NamedEntity]) -> Vec<(&Arc<str>, Vec<&NamedEntity>)> {
-    let mut groups: Vec<(&Arc<str>, Vec<&NamedEntity>)> = Vec::new();
-    for entity in entities {
-        match groups.iter_mut().find(|(label, _)| **label == entity.label) {
-            Some((_, members)) => members.push(entity),
-            None => groups.push((&entity.label, vec![entity])),
-        }
-    }
-    groups
 }
 
 impl Inspector for NerDetector {
@@ -77,14 +59,14 @@ impl Inspector for NerDetector {
 
     fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let entities = self.recognizer.entities(event)?;
-        for (label, members) in findings_by_label(&entities) {
-            let Some(rule) = self.rules.iter().find(|r| *r.name == **label) else {
+        for (label, members) in group_in_order(&entities, |e| e.label.clone()) {
+            let Some(rule) = self.rules.iter().find(|r| *r.name == *label) else {
                 continue;
             };
             event.findings.push(Finding {
                 operator: self.id.clone(),
                 category: Category::Pii,
-                label: label.clone(),
+                label,
                 score: members.iter().map(|e| e.score).fold(0.0, f32::max),
                 spans: members.iter().map(|e| e.span).collect(),
                 action: rule.action,

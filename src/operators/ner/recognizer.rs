@@ -65,21 +65,8 @@ impl NerRecognizer {
     pub fn build(config: &NerConfig) -> Result<NerRecognizer, String> {
         let scheme = TagScheme::parse(&config.labels)?;
         let model = registry::shared(&config.model).map_err(|e| e.to_string())?;
-        let output = model.require_output(&config.output)?;
-        if !model.is_per_token(output) {
-            return Err(format!(
-                "output `{}` is not per token ([batch, sequence, labels]); a token-classification model is needed",
-                config.output
-            ));
-        }
-        let columns = model.output_width(output);
-        if columns != scheme.tags.len() {
-            return Err(format!(
-                "output `{}` has {columns} columns per token but {} labels are given",
-                config.output,
-                scheme.tags.len()
-            ));
-        }
+        let output =
+            model.require_output_columns(&config.output, true, scheme.tags.len(), "NER")?;
         let reported = scheme
             .types
             .iter()

@@ -25,7 +25,7 @@ use super::check_unit_interval;
 use super::ner::recognizer::NerRecognizer;
 use super::ner::NerConfig;
 use super::redaction::RedactionConfig;
-use super::{Inspector, OperatorFailure};
+use super::{group_in_order, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
 use crate::event::{Category, Event, Finding, Provenance, Redaction, Span};
 use crate::verdict::Action;
@@ -84,8 +84,8 @@ pub struct PiiConfig {
     pub custom: Vec<CustomEntity>,
     #[serde(default)]
     pub redaction: RedactionConfig,
-    /// Names, places and organisations from a token-classification model; its entities join
-    /// the pattern candidates before overlaps are resolved.
+    /// Names, places and organisations from a token-classification model; its entities fill
+    /// the gaps between the resolved pattern findings (an overlapping entity is dropped).
     #[serde(default)]
     pub ner: Option<Box<NerConfig>>,
 }
@@ -112,6 +112,19 @@ impl Default for PiiConfig {
 /// Labels whose default suggestion is `flag` rather than `redact`: on their own, a date, a URL,
 /// a place ("the capital of Australia") or a company name is rarely personal data.
 pub const FLAG_BY_DEFAULT: &[&str] = &["DATE_TIME", "URL", "LOCATION", "ORGANIZATION"];
+
+/// A label's suggested action: the configured one, else `flag` for [`FLAG_BY_DEFAULT`] labels
+/// and `redact` for the rest (`pii_detect` and `ner_detect`).
+pub fn action_for(label: &str, actions: &BTreeMap<String, Action>) -> Action {
+    actions
+        .get(label)
+        .copied()
+        .unwrap_or(if FLAG_BY_DEFAULT.contains(&label) {
+            Action::Flag
+        } else {
+            Action::Redact
+        })
+}
 
 impl PiiConfig {
     fn all_labels(&self) -> Vec<String> {
@@ -208,30 +221,23 @@ impl PiiConfig {
         let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
         let redactions = self.redaction.resolve(&label_refs)?;
         let mut label_info: Vec<LabelInfo> = Vec::new();
-        let mut label_index =
-            |label: &str| -> usize {
-                if let Some(i) = label_info.iter().position(|l| &*l.name == label) {
-                    return i;
-                }
-                let action = self.actions.get(label).copied().unwrap_or(
-                    if FLAG_BY_DEFAULT.contains(&label) {
-                        Action::Flag
-                    } else {
-                        Action::Redact
-                    },
-                );
-                label_info.push(LabelInfo {
-                    name: Arc::from(label),
-                    threshold: self
-                        .thresholds
-                        .get(label)
-                        .copied()
-                        .unwrap_or(self.threshold),
-                    action,
-                    redaction: redactions.get(label).cloned().flatten(),
-                });
-                label_info.len() - 1
-            };
+        let mut label_index = |label: &str| -> usize {
+            if let Some(i) = label_info.iter().position(|l| &*l.name == label) {
+                return i;
+            }
+            let action = action_for(label, &self.actions);
+            label_info.push(LabelInfo {
+                name: Arc::from(label),
+                threshold: self
+                    .thresholds
+                    .get(label)
+                    .copied()
+                    .unwrap_or(self.threshold),
+                action,
+                redaction: redactions.get(label).cloned().flatten(),
+            });
+            label_info.len() - 1
+        };
         let mut patterns = Vec::new();
         for recognizer in recognizers::builtin() {
             let enabled = self.entities.is_empty()
@@ -635,23 +641,11 @@ impl Inspector for PiiDetector {
         if found.is_empty() {
             return Ok(());
         }
-        // Group by label, in order of first occurrence.
-        let mut order: Vec<usize> = Vec::new();
-        for c in &found {
-            if !order.contains(&c.label) {
-                order.push(c.label);
-            }
-        }
-        for label in order {
+        for (label, of_label) in group_in_order(&found, |c| c.label) {
             let info = &self.labels[label];
-            let of_label = found.iter().filter(|c| c.label == label);
-            let spans: Vec<Span> = of_label.clone().map(|c| c.span).collect();
-            let best = of_label.clone().map(|c| c.score).fold(0.0, f32::max);
-            let detector = of_label
-                .clone()
-                .next()
-                .map(|c| c.detector)
-                .unwrap_or("regex");
+            let spans: Vec<Span> = of_label.iter().map(|c| c.span).collect();
+            let best = of_label.iter().map(|c| c.score).fold(0.0, f32::max);
+            let detector = of_label[0].detector;
             event.findings.push(Finding {
                 operator: self.id.clone(),
                 category: Category::Pii,

@@ -120,6 +120,7 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         received_at: Instant::now(),
         findings: Vec::new(),
         model_outputs: Default::default(),
+        prepared: Default::default(),
     })
 }
 

@@ -76,6 +76,8 @@ pub struct Event {
     pub findings: Vec<Finding>,
     /// Model outputs already computed for `text`, so operators sharing a model share one pass.
     pub model_outputs: crate::inference::outputs::ComputedOutputs,
+    /// What operators computed for this event in their batch-level `prepare`.
+    pub prepared: Prepared,
 }
 
 impl Event {
@@ -96,12 +98,43 @@ impl Event {
             received_at: Instant::now(),
             findings: Vec::new(),
             model_outputs: Default::default(),
+            prepared: Prepared::default(),
         }
     }
 }
 
+/// Per-operator results computed for an event in a batch pass (e.g. embeddings of its claims
+/// run in one batch with every other event's), keyed by the operator instance.
+#[derive(Clone, Default)]
+pub struct Prepared(Vec<(usize, Arc<dyn std::any::Any + Send + Sync>)>);
+
+impl Prepared {
+    /// The value `owner` stored, if it has the type asked for.
+    pub fn get<T: Send + Sync + 'static, O: ?Sized>(&self, owner: &O) -> Option<Arc<T>> {
+        let key = owner as *const O as *const () as usize;
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+    }
+
+    pub fn insert<T: Send + Sync + 'static, O: ?Sized>(&mut self, owner: &O, value: T) {
+        let key = owner as *const O as *const () as usize;
+        self.0.retain(|(k, _)| *k != key);
+        self.0.push((key, Arc::new(value)));
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Prepared({} values)", self.0.len())
+    }
+}
+
 /// A half-open byte range `[start, end)` into an event's text, on UTF-8 boundaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Span {
     pub start: usize,
     pub end: usize,

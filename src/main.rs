@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use railyard::bench;
 use railyard::config::Topology;
 use railyard::eval::{self, Report};
-use railyard::operators::BuiltOperator;
+use railyard::inference::{registry, ModelConfig};
+use railyard::operators::{BuiltOperator, OperatorSpec};
 use railyard::telemetry::{init_logging, LogFormat};
 use railyard::topology::{run, RunOptions};
 use railyard::verdict::Action;
@@ -70,6 +71,15 @@ enum Command {
         /// Print up to N mismatched spans of the chosen labels (values from the labelled file).
         #[arg(long, default_value_t = 0)]
         show_errors: usize,
+        /// Pairs (HaluEval): rows read, 0 = all.
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Pairs: also score the embedding-cosine baseline with the default MiniLM model.
+        #[arg(long)]
+        embedding_baseline: bool,
+        /// Pairs: write every answer's features as CSV (for train_hallucination.py).
+        #[arg(long)]
+        features_out: Option<PathBuf>,
     },
     /// Time a topology over a file beside its pass-through baseline.
     Bench {
@@ -312,6 +322,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             aliases,
             threads,
             show_errors,
+            limit,
+            embedding_baseline,
+            features_out,
         } => {
             let t = load(&topology)?;
             let node = t
@@ -319,6 +332,31 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .iter()
                 .find(|o| *o.id == *operator)
                 .with_context(|| format!("no operator `{operator}` in {}", topology.display()))?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()?;
+            if eval::pairs::is_pair_file(&data) {
+                let OperatorSpec::HallucinationCheck(config) = &node.spec else {
+                    bail!("{} holds answer pairs; evaluate a hallucination_check operator", data.display());
+                };
+                let checker = config.build(&node.id).map_err(|e| anyhow!(e))?;
+                let model = match embedding_baseline {
+                    true => {
+                        let model = registry::shared(&ModelConfig::default())?;
+                        let output = model.require_output("sentence_embedding").map_err(|e| anyhow!(e))?;
+                        Some((model, output))
+                    }
+                    false => None,
+                };
+                let options = eval::pairs::PairOptions {
+                    limit,
+                    embedding_baseline: model.as_ref().map(|(m, o)| (&**m, *o)),
+                    features_out: features_out.as_deref(),
+                };
+                let report = pool.install(|| eval::pairs::evaluate(&checker, &data, &options))?;
+                print!("{report}");
+                return Ok(ExitCode::SUCCESS);
+            }
             let BuiltOperator::Inspector(inspector) = node.spec.build(&node.id)? else {
                 bail!("operator `{operator}` is a policy; evaluate a detector");
             };
@@ -327,9 +365,6 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect();
             all_aliases.extend(aliases);
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()?;
             let report =
                 pool.install(|| eval::evaluate(inspector.as_ref(), &data, &all_aliases))?;
             print_report(&report, &labels, pool.current_num_threads(), show_errors);

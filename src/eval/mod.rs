@@ -8,6 +8,7 @@
 
 pub mod conll;
 pub mod metrics;
+pub mod pairs;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

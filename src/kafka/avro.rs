@@ -227,6 +227,7 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         received_at: Instant::now(),
         findings: Vec::new(),
         model_outputs: Default::default(),
+        prepared: Default::default(),
     })
 }
 

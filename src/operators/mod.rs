@@ -11,6 +11,7 @@
 //! the verdict's action.
 
 pub mod decide;
+pub mod hallucination;
 pub mod injection_classify;
 pub mod injection_heuristics;
 pub mod keyword_block;
@@ -97,6 +98,7 @@ pub enum OperatorSpec {
     OnnxClassify(onnx_classify::ClassifyConfig),
     ToxicityClassify(onnx_classify::ClassifyConfig),
     InjectionClassify(injection_classify::InjectionClassifyConfig),
+    HallucinationCheck(hallucination::HallucinationConfig),
     Decide(decide::DecideConfig),
 }
 
@@ -124,6 +126,7 @@ impl OperatorSpec {
         "onnx_classify",
         "toxicity_classify",
         "injection_classify",
+        "hallucination_check",
         "decide",
     ];
 
@@ -151,6 +154,9 @@ impl OperatorSpec {
             }
             "injection_classify" => {
                 parse_table(body, path, errors).map(OperatorSpec::InjectionClassify)
+            }
+            "hallucination_check" => {
+                parse_table(body, path, errors).map(OperatorSpec::HallucinationCheck)
             }
             "decide" => parse_table(body, path, errors).map(OperatorSpec::Decide),
             other => {
@@ -189,6 +195,7 @@ impl OperatorSpec {
                 c.validate(path, errors)
             }
             OperatorSpec::InjectionClassify(c) => c.validate(path, errors),
+            OperatorSpec::HallucinationCheck(c) => c.validate(path, errors),
             OperatorSpec::Decide(c) => c.validate(path, errors),
         }
     }
@@ -199,6 +206,7 @@ impl OperatorSpec {
             OperatorSpec::PiiDetect(_) | OperatorSpec::NerDetect(_) => Category::Pii,
             OperatorSpec::SecretDetect(_) => Category::Secret,
             OperatorSpec::KeywordBlock(_) => Category::Keyword,
+            OperatorSpec::HallucinationCheck(_) => Category::Hallucination,
             OperatorSpec::OnnxClassify(c) | OperatorSpec::ToxicityClassify(c) => {
                 Category::parse(&c.category).unwrap_or(Category::Toxicity)
             }
@@ -215,6 +223,7 @@ impl OperatorSpec {
             OperatorSpec::InjectionClassify(c) => Some(&c.model),
             OperatorSpec::NerDetect(c) => Some(&c.model),
             OperatorSpec::PiiDetect(c) => c.ner.as_ref().map(|n| &n.model),
+            OperatorSpec::HallucinationCheck(c) => c.embedding.as_ref().map(|e| &e.model),
             _ => None,
         }
     }
@@ -226,6 +235,7 @@ impl OperatorSpec {
             OperatorSpec::InjectionClassify(c) => Some(&mut c.model),
             OperatorSpec::NerDetect(c) => Some(&mut c.model),
             OperatorSpec::PiiDetect(c) => c.ner.as_mut().map(|n| &mut n.model),
+            OperatorSpec::HallucinationCheck(c) => c.embedding.as_mut().map(|e| &mut e.model),
             _ => None,
         }
     }
@@ -240,6 +250,7 @@ impl OperatorSpec {
             OperatorSpec::OnnxClassify(_) => "onnx_classify",
             OperatorSpec::ToxicityClassify(_) => "toxicity_classify",
             OperatorSpec::InjectionClassify(_) => "injection_classify",
+            OperatorSpec::HallucinationCheck(_) => "hallucination_check",
             OperatorSpec::Decide(_) => "decide",
         }
     }
@@ -270,6 +281,9 @@ impl OperatorSpec {
                 BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
             }
             OperatorSpec::InjectionClassify(c) => {
+                BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
+            }
+            OperatorSpec::HallucinationCheck(c) => {
                 BuiltOperator::Inspector(Arc::new(c.build(id).map_err(fail)?))
             }
             OperatorSpec::Decide(c) => BuiltOperator::Policy(c.build().map_err(fail)?),

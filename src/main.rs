@@ -337,13 +337,18 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .build()?;
             if eval::pairs::is_pair_file(&data) {
                 let OperatorSpec::HallucinationCheck(config) = &node.spec else {
-                    bail!("{} holds answer pairs; evaluate a hallucination_check operator", data.display());
+                    bail!(
+                        "{} holds answer pairs; evaluate a hallucination_check operator",
+                        data.display()
+                    );
                 };
                 let checker = config.build(&node.id).map_err(|e| anyhow!(e))?;
                 let model = match embedding_baseline {
                     true => {
                         let model = registry::shared(&ModelConfig::default())?;
-                        let output = model.require_output("sentence_embedding").map_err(|e| anyhow!(e))?;
+                        let output = model
+                            .require_output("sentence_embedding")
+                            .map_err(|e| anyhow!(e))?;
                         Some((model, output))
                     }
                     false => None,

@@ -107,6 +107,18 @@ fn pii_detect_merges_model_entities_with_pattern_findings() {
         vec!["Peter.Blackburn@example.org"]
     );
     assert!(spans_of(&events[1], "PERSON").is_empty());
+    // Model entities record the model's digest; pattern findings the crate version.
+    let provenance = |label: &str| {
+        let f = events[0]
+            .findings
+            .iter()
+            .find(|f| &*f.label == label)
+            .unwrap();
+        (f.provenance.detector, f.provenance.version)
+    };
+    assert_eq!(provenance("PERSON").0, "onnx_ner");
+    assert!(provenance("PERSON").1.starts_with("sha256:"));
+    assert_eq!(provenance("EMAIL_ADDRESS").1, env!("CARGO_PKG_VERSION"));
     for event in &events {
         let mut spans: Vec<_> = event
             .findings

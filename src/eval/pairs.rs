@@ -221,14 +221,22 @@ pub fn evaluate(
     };
     let mut csv = match options.features_out {
         Some(out) => {
-            let mut file = std::io::BufWriter::new(std::fs::File::create(out).map_err(|source| {
-                EvalError::Read {
-                    path: out.display().to_string(),
-                    source,
-                }
-            })?);
-            writeln!(file, "row,held_out,hallucinated,{}", feature_names(checker).join(","))
-                .map_err(|source| EvalError::Read { path: out.display().to_string(), source })?;
+            let mut file =
+                std::io::BufWriter::new(std::fs::File::create(out).map_err(|source| {
+                    EvalError::Read {
+                        path: out.display().to_string(),
+                        source,
+                    }
+                })?);
+            writeln!(
+                file,
+                "row,held_out,hallucinated,{}",
+                feature_names(checker).join(",")
+            )
+            .map_err(|source| EvalError::Read {
+                path: out.display().to_string(),
+                source,
+            })?;
             Some((file, out))
         }
         None => None,
@@ -264,15 +272,29 @@ pub fn evaluate(
                         .iter()
                         .map(|v| format!("{v:.6}"))
                         .collect();
-                    writeln!(file, "{index},{},{label},{}", u8::from(is_held_out(index)), values.join(","))
-                        .map_err(|source| EvalError::Read { path: out.display().to_string(), source })?;
+                    writeln!(
+                        file,
+                        "{index},{},{label},{}",
+                        u8::from(is_held_out(index)),
+                        values.join(",")
+                    )
+                    .map_err(|source| EvalError::Read {
+                        path: out.display().to_string(),
+                        source,
+                    })?;
                 }
             }
         }
         if let Some((model, output)) = options.embedding_baseline {
             let texts: Vec<&str> = chunk
                 .iter()
-                .flat_map(|r| [r.knowledge.as_str(), &r.right_answer, &r.hallucinated_answer])
+                .flat_map(|r| {
+                    [
+                        r.knowledge.as_str(),
+                        &r.right_answer,
+                        &r.hallucinated_answer,
+                    ]
+                })
                 .collect();
             let outputs = model.infer(&texts);
             let embedded: Vec<Vec<f32>> = outputs
@@ -282,15 +304,18 @@ pub fn evaluate(
                 .map_err(failed)?;
             for triple in embedded.chunks(3) {
                 let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-                cosine
-                    .scores
-                    .push((1.0 - dot(&triple[0], &triple[1]), 1.0 - dot(&triple[0], &triple[2])));
+                cosine.scores.push((
+                    1.0 - dot(&triple[0], &triple[1]),
+                    1.0 - dot(&triple[0], &triple[2]),
+                ));
             }
         }
     }
     if let Some((mut file, out)) = csv {
-        file.flush()
-            .map_err(|source| EvalError::Read { path: out.display().to_string(), source })?;
+        file.flush().map_err(|source| EvalError::Read {
+            path: out.display().to_string(),
+            source,
+        })?;
     }
     let held_out: Vec<(f32, f32)> = checker_scores
         .scores
@@ -321,27 +346,6 @@ fn feature_names(checker: &HallucinationChecker) -> Vec<&'static str> {
         names.extend(EMBEDDING_FEATURES);
     }
     names
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pairwise_and_balanced_accuracy() {
-        let scores = [(0.1, 0.9), (0.4, 0.3), (0.2, 0.2), (0.0, 0.6)];
-        assert_eq!(pairwise(&scores), (1.0 + 0.0 + 0.5 + 1.0) / 4.0);
-        // threshold 0.5: hallucinated caught 2/4, right passed 4/4.
-        assert_eq!(balanced(&scores, 0.5), 0.75);
-        let (t, b) = best_threshold(&scores);
-        assert!(b >= 0.75 && (0.0..=1.0).contains(&t));
-    }
-
-    #[test]
-    fn overlap_baseline_counts_content_words() {
-        assert_eq!(overlap_score("Matt Damon stars in The Martian", "Matt Damon"), 0.0);
-        assert_eq!(overlap_score("Matt Damon stars", "Tom Hanks"), 1.0);
-    }
 }
 
 impl std::fmt::Display for PairReport {
@@ -375,5 +379,29 @@ impl std::fmt::Display for PairReport {
             "checker time {:.2} s: {:.0} responses/s",
             self.seconds, self.responses_per_second
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_and_balanced_accuracy() {
+        let scores = [(0.1, 0.9), (0.4, 0.3), (0.2, 0.2), (0.0, 0.6)];
+        assert_eq!(pairwise(&scores), (1.0 + 0.0 + 0.5 + 1.0) / 4.0);
+        // threshold 0.5: hallucinated caught 2/4, right passed 4/4.
+        assert_eq!(balanced(&scores, 0.5), 0.75);
+        let (t, b) = best_threshold(&scores);
+        assert!(b >= 0.75 && (0.0..=1.0).contains(&t));
+    }
+
+    #[test]
+    fn overlap_baseline_counts_content_words() {
+        assert_eq!(
+            overlap_score("Matt Damon stars in The Martian", "Matt Damon"),
+            0.0
+        );
+        assert_eq!(overlap_score("Matt Damon stars", "Tom Hanks"), 1.0);
     }
 }

@@ -169,6 +169,18 @@ impl Model {
         self.infer_windows(self.tokenize(texts))
     }
 
+    /// Every output for each text pair (premise, hypothesis), one window per pair.
+    pub fn infer_pairs(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Vec<Result<Arc<TextOutputs>, InferenceError>> {
+        let tokenized = pairs
+            .par_iter()
+            .map(|(first, second)| self.tokenizer.pair(first, second).map(|w| vec![w]))
+            .collect();
+        self.infer_windows(tokenized)
+    }
+
     /// Like [`Model::infer`] for texts already tokenized.
     pub fn infer_windows(
         &self,

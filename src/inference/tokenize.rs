@@ -87,6 +87,29 @@ impl WindowTokenizer {
         self.pad_id
     }
 
+    /// One window holding a text pair (`[CLS] first [SEP] second [SEP]` for BERT), as NLI and
+    /// cross-encoder models take them; the longer text is cut first when the pair is too long.
+    pub fn pair(&self, first: &str, second: &str) -> Result<Window, InferenceError> {
+        let encoding = self
+            .inner
+            .encode((first, second), true)
+            .map_err(|e| InferenceError::Run(format!("tokenization failed: {e}")))?;
+        Ok(Window {
+            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: encoding
+                .get_type_ids()
+                .iter()
+                .map(|&i| i64::from(i))
+                .collect(),
+            shapes: if self.with_shapes {
+                vec![0; encoding.get_ids().len()]
+            } else {
+                Vec::new()
+            },
+            offsets: vec![None; encoding.get_ids().len()],
+        })
+    }
+
     /// The windows of one text (at least one, even for an empty text).
     pub fn windows(&self, text: &str) -> Result<Vec<Window>, InferenceError> {
         let encoding = self

@@ -18,8 +18,18 @@ type = "stdout"
 records = "dead_letters"
 "#;
 
-/// Builds the topology's first operator and runs it over `texts` as one batch.
+/// Builds the topology's first operator and runs it over `texts` (as prompts) as one batch.
 pub fn run_operator(topology: &str, texts: &[&str]) -> Vec<Event> {
+    let events = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Event::prompt(&i.to_string(), t))
+        .collect();
+    run_operator_on(topology, events)
+}
+
+/// Builds the topology's first operator and runs it over `events` as one batch.
+pub fn run_operator_on(topology: &str, mut events: Vec<Event>) -> Vec<Event> {
     let topology =
         railyard::config::Topology::from_toml(topology, &railyard::config::interpolate::ProcessEnv)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -29,11 +39,6 @@ pub fn run_operator(topology: &str, texts: &[&str]) -> Vec<Event> {
     else {
         panic!("not an inspector")
     };
-    let mut events: Vec<Event> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Event::prompt(&i.to_string(), t))
-        .collect();
     let inspector: Arc<dyn Inspector> = inspector;
     inspector.prepare(&mut events);
     for event in &mut events {

@@ -3,11 +3,13 @@
 
 use super::claims;
 use super::lexicon::{words, Word, WordClass};
-use super::source::Source;
+use super::source::{trigram_hash, Source};
 use crate::event::Span;
 
 /// Words that may join the capitalised words of one name (`Bank of America`).
-const NAME_CONNECTORS: &[&str] = &["of", "the", "de", "van", "von", "da", "del", "la", "le", "and", "&"];
+const NAME_CONNECTORS: &[&str] = &[
+    "of", "the", "de", "van", "von", "da", "del", "la", "le", "and", "&",
+];
 
 /// How well one claim is supported.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +29,9 @@ pub struct ClaimSignals {
     /// Adjacent content-stem pairs, and how many occur adjacent in the context.
     pub bigrams: usize,
     pub bigrams_covered: usize,
+    /// Word trigrams (stop words kept), and how many occur in the context.
+    pub trigrams: usize,
+    pub trigrams_covered: usize,
     /// Names (capitalised word runs) with a word found nowhere in the context or prompt.
     pub unsupported_entities: Vec<Span>,
     /// Numbers found nowhere in the context or prompt.
@@ -36,6 +41,9 @@ pub struct ClaimSignals {
     pub negations: usize,
     /// Embedding cosine between the claim and its best sentence (when embeddings run).
     pub cosine: Option<f32>,
+    /// NLI probabilities that the best sentence entails / contradicts the claim (with `[nli]`).
+    pub entailment: Option<f32>,
+    pub contradiction: Option<f32>,
 }
 
 impl ClaimSignals {
@@ -121,6 +129,11 @@ fn claim_signals(span: Span, claim: &[Word], source: &Source) -> ClaimSignals {
                 previous = Some(id);
             }
         }
+    }
+    for window in claim.windows(3) {
+        signals.trigrams += 1;
+        let hash = trigram_hash(&window[0].lower, &window[1].lower, &window[2].lower);
+        signals.trigrams_covered += usize::from(source.has_trigram(hash));
     }
     signals.distinct = ids.len()
         + claim
@@ -217,6 +230,9 @@ pub const LEXICAL_FEATURES: &[&str] = &[
     "log_claims",
     "novel_share_from_prompt",
     "no_claims",
+    "trigram_coverage",
+    "log_max_claim_novel_words",
+    "low_support_claim_share",
 ];
 
 /// Extra features when embeddings run.
@@ -235,9 +251,16 @@ pub fn features(claims: &[ClaimSignals], with_embedding: bool) -> Vec<f32> {
     let entities: usize = asserting.iter().map(|c| c.unsupported_entities.len()).sum();
     let numbers: usize = asserting.iter().map(|c| c.unsupported_numbers.len()).sum();
     let negations = asserting.iter().filter(|c| c.negation_mismatch).count();
-    let min_of = |f: &dyn Fn(&ClaimSignals) -> f32| {
-        asserting.iter().map(|c| f(c)).fold(1.0f32, f32::min)
-    };
+    let trigrams: usize = asserting.iter().map(|c| c.trigrams).sum();
+    let trigrams_covered: usize = asserting.iter().map(|c| c.trigrams_covered).sum();
+    let max_novel = asserting
+        .iter()
+        .map(|c| c.content - c.covered - c.from_prompt.min(c.content - c.covered))
+        .max()
+        .unwrap_or(0);
+    let low_support = asserting.iter().filter(|c| c.best_support() < 0.5).count();
+    let min_of =
+        |f: &dyn Fn(&ClaimSignals) -> f32| asserting.iter().map(|c| f(c)).fold(1.0f32, f32::min);
     let mean_of = |f: &dyn Fn(&ClaimSignals) -> f32| {
         if asserting.is_empty() {
             1.0
@@ -264,6 +287,13 @@ pub fn features(claims: &[ClaimSignals], with_embedding: bool) -> Vec<f32> {
             from_prompt as f32 / novel as f32
         },
         f32::from(u8::from(asserting.is_empty())),
+        ratio(trigrams_covered, trigrams),
+        ln(max_novel),
+        if asserting.is_empty() {
+            0.0
+        } else {
+            low_support as f32 / asserting.len() as f32
+        },
     ];
     if with_embedding {
         let cosine = |c: &ClaimSignals| c.cosine.unwrap_or(0.0);
@@ -277,7 +307,8 @@ pub fn features(claims: &[ClaimSignals], with_embedding: bool) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    const CONTEXT: &str = "The Martian is starring Matt Damon. It was released in 2015 and was not filmed in Jordan.";
+    const CONTEXT: &str =
+        "The Martian is starring Matt Damon. It was released in 2015 and was not filmed in Jordan.";
 
     fn one(response: &str) -> ClaimSignals {
         let source = Source::build(&[CONTEXT], None);

@@ -1,4 +1,5 @@
-//! The calibrated combiner: a logistic regression over the response-level features, trained by
+//! The calibrated combiner: a small neural network (one ReLU layer, one sigmoid unit) over the
+//! response-level features, trained by
 //! `scripts/models/train_hallucination.py` on the HaluEval dialogue and summarization dev
 //! splits. The shipped file is compiled in; a topology may point at another.
 
@@ -11,14 +12,30 @@ use super::assess::{EMBEDDING_FEATURES, LEXICAL_FEATURES};
 /// The shipped calibration (`models/heads/hallucination.json`).
 const SHIPPED: &str = include_str!("../../../models/heads/hallucination.json");
 
-/// One logistic regression: `sigmoid(bias + sum(weights * (x - mean) / scale))`.
+/// One dense layer: `activation(weights x + bias)`, `weights` one row per output.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Layer {
+    pub weights: Vec<Vec<f32>>,
+    pub bias: Vec<f32>,
+    pub activation: LayerActivation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerActivation {
+    Relu,
+    /// The last layer: one output, the probability.
+    Sigmoid,
+}
+
+/// A small multilayer perceptron over standardised features, `(x - mean) / scale`, whose last
+/// layer is one sigmoid unit (a logistic regression when it is the only layer).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Combiner {
     pub features: Vec<String>,
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
-    pub weights: Vec<f32>,
-    pub bias: f32,
+    pub layers: Vec<Layer>,
     /// Threshold chosen on the dev split (best balanced accuracy).
     pub threshold: f32,
 }
@@ -26,31 +43,64 @@ pub struct Combiner {
 impl Combiner {
     /// The probability that the response holds an unsupported claim.
     pub fn score(&self, features: &[f32]) -> f32 {
-        let z = self.bias
-            + features
+        let mut values: Vec<f32> = features
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .map(|((x, m), s)| (x - m) / s)
+            .collect();
+        for layer in &self.layers {
+            values = layer
+                .weights
                 .iter()
-                .zip(&self.mean)
-                .zip(&self.scale)
-                .zip(&self.weights)
-                .map(|(((x, m), s), w)| w * (x - m) / s)
-                .sum::<f32>();
-        1.0 / (1.0 + (-z).exp())
+                .zip(&layer.bias)
+                .map(|(row, b)| {
+                    let z = b + row.iter().zip(&values).map(|(w, v)| w * v).sum::<f32>();
+                    match layer.activation {
+                        LayerActivation::Relu => z.max(0.0),
+                        LayerActivation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+                    }
+                })
+                .collect();
+        }
+        values[0]
     }
 
     fn check(&self, expected: &[&str], which: &str) -> Result<(), String> {
         let names: Vec<&str> = self.features.iter().map(String::as_str).collect();
         let n = expected.len();
-        if names != expected
-            || self.mean.len() != n
-            || self.scale.len() != n
-            || self.weights.len() != n
-        {
+        if names != expected || self.mean.len() != n || self.scale.len() != n {
             return Err(format!(
-                "calibration `{which}` must list the features {expected:?} with as many means, scales and weights; it lists {names:?}"
+                "calibration `{which}` must list the features {expected:?} with as many means and scales; it lists {names:?}"
             ));
         }
         if self.scale.iter().any(|s| *s <= 0.0 || !s.is_finite()) {
-            return Err(format!("calibration `{which}`: every scale must be positive"));
+            return Err(format!(
+                "calibration `{which}`: every scale must be positive"
+            ));
+        }
+        let mut width = n;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let last = i + 1 == self.layers.len();
+            if layer.weights.is_empty()
+                || layer.weights.len() != layer.bias.len()
+                || layer.weights.iter().any(|row| row.len() != width)
+            {
+                return Err(format!(
+                    "calibration `{which}`: layer {i} must have rows of {width} weights and one bias per row"
+                ));
+            }
+            if last != (layer.activation == LayerActivation::Sigmoid)
+                || (last && layer.bias.len() != 1)
+            {
+                return Err(format!(
+                    "calibration `{which}`: hidden layers are relu, the last is one sigmoid unit"
+                ));
+            }
+            width = layer.bias.len();
+        }
+        if self.layers.is_empty() {
+            return Err(format!("calibration `{which}` has no layers"));
         }
         Ok(())
     }
@@ -99,6 +149,25 @@ impl Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_sigmoid_layer_is_a_logistic_regression() {
+        let c = Combiner {
+            features: vec!["a".into()],
+            mean: vec![1.0],
+            scale: vec![2.0],
+            layers: vec![Layer {
+                weights: vec![vec![4.0]],
+                bias: vec![-1.0],
+                activation: LayerActivation::Sigmoid,
+            }],
+            threshold: 0.5,
+        };
+        // z = -1 + 4 * (3 - 1) / 2 = 3
+        assert!((c.score(&[3.0]) - 1.0 / (1.0 + (-3.0f32).exp())).abs() < 1e-6);
+        assert!(c.check(&["a"], "t").is_ok());
+        assert!(c.check(&["b"], "t").is_err());
+    }
 
     #[test]
     fn shipped_calibration_matches_the_features() {

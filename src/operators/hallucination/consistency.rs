@@ -120,7 +120,15 @@ mod tests {
 
     #[test]
     fn relevance_counts_prompt_terms_taken_up() {
-        assert!(lexical_relevance("What is the capital of France?", "Paris is the capital of France.") > 0.9);
-        assert_eq!(lexical_relevance("What is the capital of France?", "I like turtles."), 0.0);
+        assert!(
+            lexical_relevance(
+                "What is the capital of France?",
+                "Paris is the capital of France."
+            ) > 0.9
+        );
+        assert_eq!(
+            lexical_relevance("What is the capital of France?", "I like turtles."),
+            0.0
+        );
     }
 }

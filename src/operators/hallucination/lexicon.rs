@@ -1,7 +1,7 @@
 //! Words as the groundedness check sees them: UAX #29 words with byte spans, each classed as a
-//! stop word, a negation, a number (normalised, so `1,000` = `1000` = `one thousand` is not
-//! needed but `3.50` = `3.5` and `twelve` = `12`) or a content word (Snowball-stemmed, so
-//! `starred` = `stars` = `star`).
+//! stop word, a negation, a number (normalised: `1,000` = `1000`, `3.50` = `3.5`, `twelve` =
+//! `12`, `Sept` = `September`; months count as numbers so a changed date is a changed value)
+//! or a content word (Snowball-stemmed, so `starred` = `stars` = `star`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -43,29 +43,214 @@ pub struct Word {
 /// English function words (a compact list: pronouns, determiners, auxiliaries, prepositions,
 /// conjunctions, discourse words common in chat replies).
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "above", "actually", "after", "again", "against", "all", "also", "am", "an",
-    "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below",
-    "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down",
-    "during", "each", "either", "else", "even", "ever", "every", "few", "for", "from", "further",
-    "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself",
-    "his", "how", "however", "i", "if", "in", "into", "is", "it", "its", "itself", "just",
-    "let", "like", "may", "me", "might", "more", "most", "much", "must", "my", "myself", "oh",
-    "of", "off", "ok", "okay", "on", "once", "only", "or", "other", "our", "ours", "ourselves",
-    "out", "over", "own", "really", "same", "shall", "she", "should", "so", "some", "such",
-    "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these",
-    "they", "this", "those", "through", "to", "too", "under", "until", "up", "upon", "us",
-    "very", "was", "we", "well", "were", "what", "when", "where", "whether", "which", "while",
-    "who", "whom", "whose", "why", "will", "with", "would", "yeah", "yes", "yet", "you", "your",
-    "yours", "yourself", "yourselves", "one", "once", "ones", "s", "t", "d", "ll", "re", "ve",
-    "m", "im", "it's", "i'm", "you're", "that's", "there's", "he's", "she's", "we're",
-    "they're", "i've", "you've", "i'd", "you'd", "i'll", "you'll", "let's", "what's",
+    "a",
+    "about",
+    "above",
+    "actually",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "either",
+    "else",
+    "even",
+    "ever",
+    "every",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "however",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "let",
+    "like",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "my",
+    "myself",
+    "oh",
+    "of",
+    "off",
+    "ok",
+    "okay",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "really",
+    "same",
+    "shall",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "upon",
+    "us",
+    "very",
+    "was",
+    "we",
+    "well",
+    "were",
+    "what",
+    "when",
+    "where",
+    "whether",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "will",
+    "with",
+    "would",
+    "yeah",
+    "yes",
+    "yet",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "one",
+    "once",
+    "ones",
+    "s",
+    "t",
+    "d",
+    "ll",
+    "re",
+    "ve",
+    "m",
+    "im",
+    "it's",
+    "i'm",
+    "you're",
+    "that's",
+    "there's",
+    "he's",
+    "she's",
+    "we're",
+    "they're",
+    "i've",
+    "you've",
+    "i'd",
+    "you'd",
+    "i'll",
+    "you'll",
+    "let's",
+    "what's",
 ];
 
 /// Words that negate a clause.
 const NEGATIONS: &[&str] = &[
-    "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without",
-    "cannot", "n't", "don't", "doesn't", "didn't", "isn't", "aren't", "wasn't", "weren't",
-    "won't", "wouldn't", "can't", "couldn't", "shouldn't", "haven't", "hasn't", "hadn't",
+    "not",
+    "no",
+    "never",
+    "none",
+    "nobody",
+    "nothing",
+    "neither",
+    "nor",
+    "nowhere",
+    "without",
+    "cannot",
+    "n't",
+    "don't",
+    "doesn't",
+    "didn't",
+    "isn't",
+    "aren't",
+    "wasn't",
+    "weren't",
+    "won't",
+    "wouldn't",
+    "can't",
+    "couldn't",
+    "shouldn't",
+    "haven't",
+    "hasn't",
+    "hadn't",
 ];
 
 /// Number words and their values (`one` is left out: it is mostly a pronoun).
@@ -114,6 +299,43 @@ const NUMBER_WORDS: &[(&str, &str)] = &[
     ("twice", "2"),
     ("half", "0.5"),
 ];
+
+/// Month names (and common abbreviations): dates are compared by value, `Sept` = `September`.
+const MONTHS: &[(&str, &str)] = &[
+    ("january", "month:1"),
+    ("jan", "month:1"),
+    ("february", "month:2"),
+    ("feb", "month:2"),
+    ("march", "month:3"),
+    ("mar", "month:3"),
+    ("april", "month:4"),
+    ("apr", "month:4"),
+    ("may", "month:5"),
+    ("june", "month:6"),
+    ("jun", "month:6"),
+    ("july", "month:7"),
+    ("jul", "month:7"),
+    ("august", "month:8"),
+    ("aug", "month:8"),
+    ("september", "month:9"),
+    ("sept", "month:9"),
+    ("sep", "month:9"),
+    ("october", "month:10"),
+    ("oct", "month:10"),
+    ("november", "month:11"),
+    ("nov", "month:11"),
+    ("december", "month:12"),
+    ("dec", "month:12"),
+];
+
+/// The month a word names: `May` only capitalised mid-sentence (else it is the verb), other
+/// names in any case.
+fn month(lower: &str, capitalized: bool, sentence_start: bool) -> Option<&'static str> {
+    let (_, value) = MONTHS.iter().find(|(name, _)| *name == lower)?;
+    let bare_may = lower == "may" && (!capitalized || sentence_start);
+    let short = lower.len() <= 4 && lower != "june" && lower != "july" && !capitalized;
+    (!bare_may && !short).then_some(*value)
+}
 
 /// Class (and value, for numbers) of every listed word, for one hash lookup per word.
 fn listed() -> &'static HashMap<&'static str, (WordClass, &'static str)> {
@@ -184,7 +406,10 @@ pub fn number_value(lower: &str) -> Option<String> {
     let plain: String = number.chars().filter(|&c| c != ',').collect();
     let plain = plain.trim_end_matches('.');
     let mut value = if plain.contains('.') {
-        plain.trim_end_matches('0').trim_end_matches('.').to_string()
+        plain
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         plain.to_string()
     };
@@ -233,11 +458,15 @@ pub fn words(text: &str, base: usize) -> Vec<Word> {
         } else {
             trimmed.to_lowercase()
         };
-        let (class, key) = classify(&lower);
+        let capitalized = trimmed.starts_with(char::is_uppercase);
+        let (class, key) = match month(&lower, capitalized, sentence_start) {
+            Some(value) => (WordClass::Number, value.to_string()),
+            None => classify(&lower),
+        };
         out.push(Word {
             span: Span::new(base + at, base + at + raw.len()),
             class,
-            capitalized: trimmed.starts_with(char::is_uppercase),
+            capitalized,
             sentence_start,
             lower,
             key,
@@ -303,10 +532,20 @@ mod tests {
         let classes: Vec<_> = w.iter().map(|w| (w.key.as_str(), w.class)).collect();
         assert_eq!(classes[0], ("tom", WordClass::Content));
         assert_eq!(classes[2], ("didn't", WordClass::Negation));
-        assert_eq!(classes[3].0, classes[9].0, "star = starred");
+        assert_eq!(classes[3].0, classes[8].0, "star = starred");
         assert_eq!(classes[5], ("3", WordClass::Number));
-        assert!(w[0].sentence_start && !w[1].sentence_start && w[8].sentence_start);
-        assert_eq!(&"Tom Hanks didn't"[w[2].span.start..w[2].span.end], "didn't");
+        assert!(w[0].sentence_start && !w[1].sentence_start && w[7].sentence_start);
+        let dates = words("It opened on 31 May 1889. May I ask? Sept 3", 0);
+        let keys: Vec<_> = dates
+            .iter()
+            .filter(|w| w.class == WordClass::Number)
+            .map(|w| w.key.as_str())
+            .collect();
+        assert_eq!(keys, vec!["31", "month:5", "1889", "month:9", "3"]);
+        assert_eq!(
+            &"Tom Hanks didn't"[w[2].span.start..w[2].span.end],
+            "didn't"
+        );
     }
 
     #[test]

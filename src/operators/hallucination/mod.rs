@@ -14,6 +14,7 @@ pub mod calibration;
 pub mod claims;
 pub mod consistency;
 pub mod lexicon;
+pub mod nli;
 pub mod source;
 
 use std::path::PathBuf;
@@ -94,6 +95,8 @@ pub struct HallucinationConfig {
     pub calibration: Option<PathBuf>,
     /// Adds the embedding-similarity signal (and embedding relevance without context).
     pub embedding: Option<EmbeddingConfig>,
+    /// Adds a user-provided NLI / cross-encoder model's entailment of each claim.
+    pub nli: Option<nli::NliConfig>,
     /// Without context: relevance to the prompt below this reports `off_topic`.
     pub relevance_threshold: f32,
     /// Action of the `grounding_unavailable` finding a response without context gets.
@@ -118,6 +121,7 @@ impl Default for HallucinationConfig {
             quote_reasons: true,
             calibration: None,
             embedding: None,
+            nli: None,
             relevance_threshold: 0.1,
             no_context_action: Action::Allow,
             claim_action: Action::Flag,
@@ -131,21 +135,34 @@ impl HallucinationConfig {
             check_unit_interval(path, "threshold", threshold, errors);
         }
         check_unit_interval(path, "low_support", self.low_support, errors);
-        check_unit_interval(path, "relevance_threshold", self.relevance_threshold, errors);
+        check_unit_interval(
+            path,
+            "relevance_threshold",
+            self.relevance_threshold,
+            errors,
+        );
         for (field, action) in [
             ("action", self.action),
             ("no_context_action", self.no_context_action),
             ("claim_action", self.claim_action),
         ] {
             if action == Action::Redact {
-                errors.push(join(path, field), "use allow, flag or block (claims are not redacted)");
+                errors.push(
+                    join(path, field),
+                    "use allow, flag or block (claims are not redacted)",
+                );
             }
         }
         if self.kinds.is_empty() {
             errors.push(join(path, "kinds"), "must name at least one event kind");
         }
         if let Some(embedding) = &self.embedding {
-            embedding.model.validate(&join(path, "embedding.model"), errors);
+            embedding
+                .model
+                .validate(&join(path, "embedding.model"), errors);
+        }
+        if let Some(nli) = &self.nli {
+            nli.validate(&join(path, "nli"), errors);
         }
     }
 
@@ -166,7 +183,12 @@ impl HallucinationConfig {
             None => None,
         };
         let combiner = calibration.combiner(embedding.is_some()).clone();
+        let nli = match &self.nli {
+            Some(config) => Some(config.build().map_err(|e| format!("nli: {e}"))?),
+            None => None,
+        };
         Ok(HallucinationChecker {
+            nli,
             id: Arc::from(id),
             threshold: self.threshold.unwrap_or(combiner.threshold),
             combiner,
@@ -212,6 +234,7 @@ pub struct HallucinationChecker {
     combiner: Combiner,
     threshold: f32,
     embedding: Option<(Arc<Model>, usize)>,
+    nli: Option<nli::NliScorer>,
 }
 
 impl HallucinationChecker {
@@ -224,7 +247,10 @@ impl HallucinationChecker {
     }
 
     /// Checks a batch of responses (embeddings of every claim in one model call).
-    pub fn assess_batch(&self, inputs: &[CheckInput<'_>]) -> Result<Vec<Assessment>, InferenceError> {
+    pub fn assess_batch(
+        &self,
+        inputs: &[CheckInput<'_>],
+    ) -> Result<Vec<Assessment>, InferenceError> {
         let mut assessments: Vec<Assessment> = inputs
             .par_iter()
             .map(|input| {
@@ -251,11 +277,60 @@ impl HallucinationChecker {
         if let Some((model, output)) = &self.embedding {
             self.add_cosines(model, *output, inputs, &mut assessments)?;
         }
+        if let Some(nli) = &self.nli {
+            Self::add_entailment(nli, inputs, &mut assessments)?;
+        }
         let with_embedding = self.embedding.is_some();
         for a in assessments.iter_mut().filter(|a| a.grounded) {
-            a.score = Some(self.combiner.score(&assess::features(&a.claims, with_embedding)));
+            let p = self
+                .combiner
+                .score(&assess::features(&a.claims, with_embedding));
+            a.score = Some(match &self.nli {
+                Some(nli) => nli.blend(p, &a.claims),
+                None => p,
+            });
         }
         Ok(assessments)
+    }
+
+    /// Each claim with a best sentence, as (item, claim, claim text, sentence text).
+    fn claim_pairs<'a>(
+        inputs: &[CheckInput<'a>],
+        assessments: &[Assessment],
+    ) -> Vec<(usize, usize, &'a str, &'a str)> {
+        let mut pairs = Vec::new();
+        for (i, (input, a)) in inputs.iter().zip(assessments).enumerate() {
+            if !a.grounded {
+                continue;
+            }
+            let sentences = Source::build(&input.context, None).sentences;
+            for (c, claim) in a.claims.iter().enumerate() {
+                if let Some(best) = claim.best_sentence.and_then(|s| sentences.get(s)) {
+                    let passage = input.context[best.passage];
+                    pairs.push((
+                        i,
+                        c,
+                        &input.text[claim.span.start..claim.span.end],
+                        &passage[best.span.start..best.span.end],
+                    ));
+                }
+            }
+        }
+        pairs
+    }
+
+    fn add_entailment(
+        nli: &nli::NliScorer,
+        inputs: &[CheckInput<'_>],
+        assessments: &mut [Assessment],
+    ) -> Result<(), InferenceError> {
+        let pairs = Self::claim_pairs(inputs, assessments);
+        let premises: Vec<(&str, &str)> = pairs.iter().map(|p| (p.3, p.2)).collect();
+        nli.score(&premises, |i, entailment, contradiction| {
+            let claim = &mut assessments[pairs[i].0].claims[pairs[i].1];
+            claim.entailment = Some(entailment);
+            claim.contradiction = contradiction;
+        })
     }
 
     /// Embedding cosines: each claim against its best context sentence; without context, the
@@ -267,25 +342,14 @@ impl HallucinationChecker {
         inputs: &[CheckInput<'_>],
         assessments: &mut [Assessment],
     ) -> Result<(), InferenceError> {
-        let mut pairs: Vec<(usize, Option<usize>, &str, &str)> = Vec::new();
+        let mut pairs: Vec<(usize, Option<usize>, &str, &str)> =
+            Self::claim_pairs(inputs, assessments)
+                .into_iter()
+                .map(|(i, c, claim, sentence)| (i, Some(c), claim, sentence))
+                .collect();
         for (i, (input, a)) in inputs.iter().zip(assessments.iter()).enumerate() {
-            if !a.grounded {
-                if let Some(prompt) = input.prompt {
-                    pairs.push((i, None, input.text, prompt));
-                }
-                continue;
-            }
-            let sentences = Source::build(&input.context, None).sentences;
-            for (c, claim) in a.claims.iter().enumerate() {
-                if let Some(best) = claim.best_sentence.and_then(|s| sentences.get(s)) {
-                    let passage = input.context[best.passage];
-                    pairs.push((
-                        i,
-                        Some(c),
-                        &input.text[claim.span.start..claim.span.end],
-                        &passage[best.span.start..best.span.end],
-                    ));
-                }
+            if let (false, Some(prompt)) = (a.grounded, input.prompt) {
+                pairs.push((i, None, input.text, prompt));
             }
         }
         let texts: Vec<&str> = pairs.iter().flat_map(|p| [p.2, p.3]).collect();
@@ -306,8 +370,8 @@ impl HallucinationChecker {
     fn findings(&self, event: &Event, a: &Assessment) -> Vec<Finding> {
         let text = &*event.text;
         let mut out = Vec::new();
-        let finding = |label: &'static str, score: f32, spans: Vec<Span>, action, reason: String| {
-            Finding {
+        let finding =
+            |label: &'static str, score: f32, spans: Vec<Span>, action, reason: String| Finding {
                 operator: self.id.clone(),
                 category: Category::Hallucination,
                 label: Arc::from(label),
@@ -317,14 +381,19 @@ impl HallucinationChecker {
                 redaction: None,
                 reason: Some(Arc::from(reason)),
                 provenance: Provenance::builtin("groundedness", self.threshold),
-            }
-        };
+            };
         if !a.grounded {
             let mut reason = String::from("no context passages: grounding was not possible");
             if let Some(relevance) = a.relevance {
                 reason.push_str(&format!("; relevance to the prompt {relevance:.2}"));
             }
-            out.push(finding("grounding_unavailable", 0.0, Vec::new(), self.config.no_context_action, reason));
+            out.push(finding(
+                "grounding_unavailable",
+                0.0,
+                Vec::new(),
+                self.config.no_context_action,
+                reason,
+            ));
             if let Some(relevance) = a.relevance.filter(|r| *r < self.config.relevance_threshold) {
                 out.push(finding(
                     "off_topic",
@@ -344,21 +413,34 @@ impl HallucinationChecker {
                 p,
                 spans,
                 self.config.action,
-                format!("unsupported by the context (p = {p:.2}): {}", reasons.join("; ")),
+                format!(
+                    "unsupported by the context (p = {p:.2}): {}",
+                    reasons.join("; ")
+                ),
             ));
         }
         for (reason, spans) in [
             (
                 ClaimReason::UnsupportedEntity,
-                a.claims.iter().flat_map(|c| c.unsupported_entities.iter().copied()).collect::<Vec<_>>(),
+                a.claims
+                    .iter()
+                    .flat_map(|c| c.unsupported_entities.iter().copied())
+                    .collect::<Vec<_>>(),
             ),
             (
                 ClaimReason::UnsupportedNumber,
-                a.claims.iter().flat_map(|c| c.unsupported_numbers.iter().copied()).collect(),
+                a.claims
+                    .iter()
+                    .flat_map(|c| c.unsupported_numbers.iter().copied())
+                    .collect(),
             ),
             (
                 ClaimReason::NegationMismatch,
-                a.claims.iter().filter(|c| c.negation_mismatch).map(|c| c.span).collect(),
+                a.claims
+                    .iter()
+                    .filter(|c| c.negation_mismatch)
+                    .map(|c| c.span)
+                    .collect(),
             ),
         ] {
             if spans.is_empty() || !reports(reason) {
@@ -369,8 +451,17 @@ impl HallucinationChecker {
                 ClaimReason::UnsupportedNumber => "unsupported number",
                 _ => "negation not in the supporting sentence",
             };
-            let listed: Vec<String> = spans.iter().map(|s| format!("{what} {}", self.quote(text, *s))).collect();
-            out.push(finding(reason.label(), score, spans, self.config.claim_action, listed.join("; ")));
+            let listed: Vec<String> = spans
+                .iter()
+                .map(|s| format!("{what} {}", self.quote(text, *s)))
+                .collect();
+            out.push(finding(
+                reason.label(),
+                score,
+                spans,
+                self.config.claim_action,
+                listed.join("; "),
+            ));
         }
         if reports(ClaimReason::SelfContradiction) {
             for c in &a.contradictions {
@@ -379,7 +470,12 @@ impl HallucinationChecker {
                     1.0,
                     vec![c.first, c.second],
                     self.config.claim_action,
-                    format!("claims {} and {} contradict each other ({})", self.quote(text, c.first), self.quote(text, c.second), c.how),
+                    format!(
+                        "claims {} and {} contradict each other ({})",
+                        self.quote(text, c.first),
+                        self.quote(text, c.second),
+                        c.how
+                    ),
                 ));
             }
         }
@@ -392,21 +488,42 @@ impl HallucinationChecker {
         let mut reasons = Vec::new();
         for claim in claims.iter().filter(|c| c.asserts_something()) {
             let mut why: Vec<String> = Vec::new();
-            why.extend(claim.unsupported_entities.iter().map(|s| format!("unsupported entity {}", self.quote(text, *s))));
-            why.extend(claim.unsupported_numbers.iter().map(|s| format!("unsupported number {}", self.quote(text, *s))));
+            why.extend(
+                claim
+                    .unsupported_entities
+                    .iter()
+                    .map(|s| format!("unsupported entity {}", self.quote(text, *s))),
+            );
+            why.extend(
+                claim
+                    .unsupported_numbers
+                    .iter()
+                    .map(|s| format!("unsupported number {}", self.quote(text, *s))),
+            );
             if claim.negation_mismatch {
                 why.push("negation not in the supporting sentence".into());
+            }
+            let contradicted = self.nli.as_ref().map_or(1.1, |n| n.contradiction_threshold);
+            if let Some(c) = claim.contradiction.filter(|c| *c >= contradicted) {
+                why.push(format!("contradicted by the context (NLI {c:.2})"));
             }
             if claim.coverage() < self.config.low_support {
                 why.push(format!("low support (coverage {:.2})", claim.coverage()));
             }
             if !why.is_empty() {
                 spans.push(claim.span);
-                reasons.push(format!("claim at {}..{}: {}", claim.span.start, claim.span.end, why.join(", ")));
+                reasons.push(format!(
+                    "claim at {}..{}: {}",
+                    claim.span.start,
+                    claim.span.end,
+                    why.join(", ")
+                ));
             }
         }
         if spans.is_empty() {
-            reasons.push("no single claim stands out; the response as a whole is weakly supported".into());
+            reasons.push(
+                "no single claim stands out; the response as a whole is weakly supported".into(),
+            );
         }
         (spans, reasons)
     }
@@ -441,22 +558,29 @@ impl Inspector for HallucinationChecker {
     }
 
     fn prepare(&self, events: &mut [Event]) {
-        let wanted: Vec<usize> = (0..events.len()).filter(|&i| self.wants(&events[i])).collect();
+        let wanted: Vec<usize> = (0..events.len())
+            .filter(|&i| self.wants(&events[i]))
+            .collect();
         if wanted.is_empty() {
             return;
         }
-        let inputs: Vec<CheckInput<'_>> = wanted.iter().map(|&i| CheckInput::of(&events[i])).collect();
+        let inputs: Vec<CheckInput<'_>> =
+            wanted.iter().map(|&i| CheckInput::of(&events[i])).collect();
         let outcome = self.assess_batch(&inputs).map_err(|e| e.to_string());
         drop(inputs);
         match outcome {
             Ok(assessments) => {
                 for (i, a) in wanted.into_iter().zip(assessments) {
-                    events[i].prepared.insert::<Result<Assessment, String>, _>(self, Ok(a));
+                    events[i]
+                        .prepared
+                        .insert::<Result<Assessment, String>, _>(self, Ok(a));
                 }
             }
             Err(error) => {
                 for i in wanted {
-                    events[i].prepared.insert::<Result<Assessment, String>, _>(self, Err(error.clone()));
+                    events[i]
+                        .prepared
+                        .insert::<Result<Assessment, String>, _>(self, Err(error.clone()));
                 }
             }
         }

@@ -27,6 +27,8 @@ pub struct Source {
     postings: Vec<Vec<u32>>,
     /// Adjacent content stems (stop words skipped) in the context.
     bigrams: HashSet<(u32, u32)>,
+    /// Hashes of the context's word trigrams (lower case, stop words kept).
+    trigrams: HashSet<u64>,
     /// Lower-case words of the context, glued words also split.
     words: HashSet<String>,
     numbers: HashSet<String>,
@@ -63,7 +65,15 @@ impl Source {
         let mut previous: Option<u32> = None;
         let mut sentence = usize::MAX;
         let mut sentence_seen: HashSet<u32> = HashSet::new();
-        for word in words(text, 0) {
+        let all = words(text, 0);
+        for window in all.windows(3) {
+            self.trigrams.insert(trigram_hash(
+                &window[0].lower,
+                &window[1].lower,
+                &window[2].lower,
+            ));
+        }
+        for word in all {
             if word.sentence_start || sentence == usize::MAX {
                 sentence = self.sentences.len();
                 self.sentences.push(SourceSentence {
@@ -132,6 +142,10 @@ impl Source {
         &self.postings[id as usize]
     }
 
+    pub fn has_trigram(&self, hash: u64) -> bool {
+        self.trigrams.contains(&hash)
+    }
+
     pub fn has_bigram(&self, a: u32, b: u32) -> bool {
         self.bigrams.contains(&(a, b))
     }
@@ -153,6 +167,14 @@ impl Source {
     pub fn knows_number(&self, value: &str) -> bool {
         self.numbers.contains(value) || self.prompt_numbers.contains(value)
     }
+}
+
+/// Hash of three consecutive lower-case words.
+pub fn trigram_hash(a: &str, b: &str, c: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (a, b, c).hash(&mut hasher);
+    hasher.finish()
 }
 
 #[cfg(test)]

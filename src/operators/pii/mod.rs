@@ -655,7 +655,15 @@ impl Inspector for PiiDetector {
                 action: info.action,
                 redaction: info.redaction.clone(),
                 reason: None,
-                provenance: Provenance::builtin(detector, info.threshold),
+                // Model entities carry the model file's digest; patterns, the crate version.
+                provenance: match (&self.ner, detector) {
+                    (Some(ner), "onnx_ner") => Provenance {
+                        detector,
+                        version: ner.recognizer.model().digest(),
+                        threshold: info.threshold,
+                    },
+                    _ => Provenance::builtin(detector, info.threshold),
+                },
             });
         }
         Ok(())

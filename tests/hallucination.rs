@@ -1,0 +1,351 @@
+//! `hallucination_check` end to end: adversarial responses that copy the context's words but
+//! change one fact, responses without context, the embedding signal, the grounding topology
+//! through the CLI, and `railyard eval` on HaluEval-format pairs.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::operators::{run_operator_on, TOPOLOGY_HEAD};
+use railyard::event::{Event, EventKind, Finding};
+
+const CONTEXT: &str = "The Eiffel Tower opened to the public on 31 March 1889. It was designed \
+    by the engineering firm of Gustave Eiffel and is 330 metres tall. Visitors may not climb \
+    the stairs above the second floor.";
+
+fn response(text: &str, prompt: Option<&str>, context: &[&str]) -> Event {
+    let mut event = Event::prompt("r", text);
+    event.kind = EventKind::Response;
+    event.prompt = prompt.map(Arc::from);
+    event.context = context.iter().map(|c| Arc::from(*c)).collect();
+    event
+}
+
+fn check(extra: &str, events: Vec<Event>) -> Vec<Event> {
+    let topology = format!("{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\n{extra}");
+    run_operator_on(&topology, events)
+}
+
+fn labelled<'a>(event: &'a Event, label: &str) -> Option<&'a Finding> {
+    event.findings.iter().find(|f| &*f.label == label)
+}
+
+/// Each response copies the context's words and changes one fact.
+const ADVERSARIAL: &[(&str, &str, &str)] = &[
+    (
+        "The Eiffel Tower opened to the public on 31 March 1887.",
+        "unsupported_number",
+        "unsupported number \"1887\"",
+    ),
+    (
+        "The Eiffel Tower opened to the public on 31 May 1889.",
+        "unsupported_number",
+        "unsupported number \"May\"",
+    ),
+    (
+        "The Eiffel Tower opened to the public on 30 March 1889.",
+        "unsupported_number",
+        "unsupported number \"30\"",
+    ),
+    (
+        "It was designed by the engineering firm of Antoni Gaudi.",
+        "unsupported_entity",
+        "unsupported entity \"Antoni Gaudi\"",
+    ),
+    (
+        "The tower is 310 metres tall.",
+        "unsupported_number",
+        "unsupported number \"310\"",
+    ),
+    (
+        "The Eiffel Tower did not open to the public on 31 March 1889.",
+        "negation_mismatch",
+        "negation not in the supporting sentence",
+    ),
+    (
+        "Visitors may climb the stairs above the second floor.",
+        "negation_mismatch",
+        "negation not in the supporting sentence",
+    ),
+];
+
+#[test]
+fn a_swapped_number_date_name_or_negation_is_flagged_with_its_reason() {
+    let events: Vec<Event> = ADVERSARIAL
+        .iter()
+        .map(|(text, _, _)| response(text, None, &[CONTEXT]))
+        .collect();
+    for (event, (text, label, reason)) in check("", events).iter().zip(ADVERSARIAL) {
+        let finding = labelled(event, label)
+            .unwrap_or_else(|| panic!("{text:?}: no {label} finding in {:?}", event.findings));
+        let why = finding.reason.as_deref().unwrap_or_default();
+        assert!(
+            why.contains(reason),
+            "{text:?}: reason {why:?} lacks {reason:?}"
+        );
+        assert_eq!(finding.action, railyard::verdict::Action::Flag);
+        for span in &finding.spans {
+            assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
+        }
+    }
+}
+
+#[test]
+fn faithful_copies_and_paraphrases_are_not_flagged() {
+    let faithful = [
+        "The Eiffel Tower opened to the public on 31 March 1889.",
+        "Gustave Eiffel's engineering firm designed it; it is 330 metres tall.",
+        "Visitors may not climb the stairs above the second floor.",
+    ];
+    let events = faithful
+        .iter()
+        .map(|t| response(t, None, &[CONTEXT]))
+        .collect();
+    for (event, text) in check("", events).iter().zip(faithful) {
+        assert!(event.findings.is_empty(), "{text:?}: {:?}", event.findings);
+    }
+}
+
+#[test]
+fn an_unsupported_response_scores_above_a_supported_one() {
+    let events = vec![
+        response(
+            "The Eiffel Tower opened to the public on 31 March 1889.",
+            None,
+            &[CONTEXT],
+        ),
+        response(
+            "The tower was painted gold in 1925 by Italian artists and now hosts a casino, \
+             three cinemas and a football stadium funded by the Bank of Monaco.",
+            None,
+            &[CONTEXT],
+        ),
+    ];
+    // threshold 0 makes every grounded response report its score.
+    let out = check("threshold = 0.0", events);
+    let score = |e: &Event| labelled(e, "hallucination").expect("scored").score;
+    assert!(
+        score(&out[1]) > score(&out[0]),
+        "{} vs {}",
+        score(&out[1]),
+        score(&out[0])
+    );
+    let reason = labelled(&out[1], "hallucination")
+        .unwrap()
+        .reason
+        .clone()
+        .unwrap();
+    assert!(reason.contains("low support"), "{reason}");
+}
+
+#[test]
+fn without_context_the_verdict_says_grounding_was_not_possible() {
+    let events = vec![
+        response("Refunds are accepted within 30 days of purchase.", Some("What is the refund window for purchases?"), &[]),
+        response("I really enjoyed the football match last night.", Some("What is the refund window for purchases?"), &[]),
+        response(
+            "Refunds are accepted within 30 days of purchase. Refunds are accepted within 14 days of purchase.",
+            None,
+            &[],
+        ),
+    ];
+    let out = check("", events);
+    for event in &out {
+        let f = labelled(event, "grounding_unavailable").expect("grounding_unavailable");
+        assert!(f
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("grounding was not possible"));
+        assert_eq!(f.action, railyard::verdict::Action::Allow);
+    }
+    assert!(
+        labelled(&out[0], "off_topic").is_none(),
+        "{:?}",
+        out[0].findings
+    );
+    assert!(
+        labelled(&out[1], "off_topic").is_some(),
+        "{:?}",
+        out[1].findings
+    );
+    let contradiction = labelled(&out[2], "self_contradiction").expect("self_contradiction");
+    assert_eq!(contradiction.spans.len(), 2);
+    assert!(contradiction
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("different numbers"));
+}
+
+#[test]
+fn prompts_are_not_checked_unless_asked() {
+    let event = Event::prompt("p", "Tell me about Antoni Gaudi in 1887.");
+    assert!(check("", vec![event.clone()])[0].findings.is_empty());
+    let out = check("kinds = [\"prompt\", \"response\"]", vec![event]);
+    assert!(labelled(&out[0], "grounding_unavailable").is_some());
+}
+
+#[test]
+fn unquoted_reasons_carry_offsets_not_text() {
+    let events = vec![response(
+        "It was designed by the engineering firm of Antoni Gaudi.",
+        None,
+        &[CONTEXT],
+    )];
+    let out = check("quote_reasons = false", events);
+    let reason = labelled(&out[0], "unsupported_entity")
+        .unwrap()
+        .reason
+        .clone()
+        .unwrap();
+    assert!(
+        !reason.contains("Gaudi") && reason.contains("at 43..55"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn the_embedding_signal_runs_with_the_minilm_model() {
+    let events = vec![
+        response(
+            "The Eiffel Tower opened to the public on 31 March 1889.",
+            None,
+            &[CONTEXT],
+        ),
+        response(
+            "It was designed by the engineering firm of Antoni Gaudi.",
+            None,
+            &[CONTEXT],
+        ),
+        response(
+            "Refunds are accepted within 30 days.",
+            Some("What is the refund window?"),
+            &[],
+        ),
+    ];
+    let out = check("threshold = 0.0\n[operators.op.embedding]", events);
+    assert!(labelled(&out[0], "hallucination").is_some());
+    assert!(labelled(&out[1], "unsupported_entity").is_some());
+    let unavailable = labelled(&out[2], "grounding_unavailable").unwrap();
+    assert!(unavailable
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("relevance to the prompt"));
+}
+
+#[test]
+fn a_bad_configuration_lists_every_error() {
+    let topology = format!(
+        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\nlow_support = 1.5\naction = \"redact\"\nkinds = []\n"
+    );
+    let err = railyard::config::Topology::from_toml(
+        &topology,
+        &railyard::config::interpolate::ProcessEnv,
+    )
+    .map(|_| ())
+    .expect_err("invalid")
+    .to_string();
+    for expected in [
+        "operators.op.low_support",
+        "operators.op.action",
+        "operators.op.kinds",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from {err}");
+    }
+}
+
+#[test]
+fn the_grounding_topology_runs_and_eval_scores_pairs() {
+    let dir = common::workspace();
+    let out = common::run_in(dir.path(), &["run", "topologies/grounding.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_id: std::collections::HashMap<String, serde_json::Value> =
+        common::read_jsonl(&dir.path().join("out/grounding/verdicts.jsonl"))
+            .into_iter()
+            .map(|v| (v["event_id"].as_str().unwrap().to_string(), v))
+            .collect();
+    assert_eq!(by_id.len(), 8);
+    assert_eq!(by_id["rag-001"]["action"], "allow");
+    for id in [
+        "rag-002", "rag-003", "rag-004", "rag-006", "rag-007", "rag-008",
+    ] {
+        assert_eq!(by_id[id]["action"], "flag", "{id}: {}", by_id[id]);
+    }
+
+    let output = common::binary()
+        .current_dir(common::repo())
+        .args([
+            "eval",
+            "tests/fixtures/halueval_pairs.jsonl",
+            "--topology",
+            "topologies/grounding.toml",
+        ])
+        .args(["--operator", "grounding"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for scorer in ["hallucination_check", "content-word overlap"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(scorer))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let pairwise: f64 = line[scorer.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&pairwise), "{line}");
+    }
+    assert!(
+        stdout.contains("8 pairs; held-out split: 2 pairs"),
+        "{stdout}"
+    );
+}
+
+/// No NLI model ships with railyard (none can be fetched here), so this test drives the pair
+/// path with the MiniLM toxicity head standing in for one: it checks the plumbing (pair
+/// tokenization, batching, label columns, the blend), not NLI quality.
+#[test]
+fn an_nli_table_scores_each_claim_against_its_best_sentence() {
+    let nli = "[operators.op.nli]\noutput = \"toxicity_logits\"\n\
+               labels = [\"toxic\", \"hate\", \"offensive\", \"insult\"]\nactivation = \"sigmoid\"\n\
+               entailment = \"toxic\"\ncontradiction = \"hate\"\nweight = 1.0\n";
+    let events = vec![response(
+        "It was designed by the engineering firm of Antoni Gaudi.",
+        None,
+        &[CONTEXT],
+    )];
+    let out = check(&format!("threshold = 0.0\n{nli}"), events);
+    let finding = labelled(&out[0], "hallucination").expect("scored");
+    // weight 1: the score is 1 - the stand-in's "entailment" probability, within 0..=1.
+    assert!((0.0..=1.0).contains(&finding.score), "{}", finding.score);
+
+    let bad = format!(
+        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\n\
+         [operators.op.nli]\nlabels = [\"a\", \"b\"]\nentailment = \"yes\"\nweight = 2.0\n"
+    );
+    let err =
+        railyard::config::Topology::from_toml(&bad, &railyard::config::interpolate::ProcessEnv)
+            .map(|_| ())
+            .expect_err("invalid")
+            .to_string();
+    for expected in [
+        "operators.op.nli.entailment",
+        "operators.op.nli.weight",
+        "operators.op.nli.contradiction",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from {err}");
+    }
+}

@@ -24,7 +24,8 @@
 //!   process-wide model registry (one encoder pass per text for every head).
 //! - [`operators`]: one module per operator: `<Thing>Config` (serde, validation) builds the
 //!   runtime `<Thing>`. Operators know nothing of files or brokers; model operators queue a
-//!   whole batch in `Inspector::prepare` before the per-event pass.
+//!   whole batch in `Inspector::prepare` before the per-event pass (results for texts other
+//!   than the event's own, such as the groundedness check's claims, go in `Event::prepared`).
 //! - [`config`]: TOML topology -> validated [`config::Topology`] with every error listed.
 //! - [`codec`]: input decoding and dead-letter records.
 //! - [`topology`]: the batch pipeline (data-parallel with rayon, output in input order) and

@@ -238,7 +238,7 @@ fn the_embedding_signal_runs_with_the_minilm_model() {
 #[test]
 fn a_bad_configuration_lists_every_error() {
     let topology = format!(
-        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\nlow_support = 1.5\naction = \"redact\"\nkinds = []\n"
+        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\nlow_support = 1.5\naction = \"redact\"\nkinds = []\nthresold = 0.3\n[operators.op.embedding]\noutputs = \"x\"\n"
     );
     let err = railyard::config::Topology::from_toml(
         &topology,
@@ -251,6 +251,8 @@ fn a_bad_configuration_lists_every_error() {
         "operators.op.low_support",
         "operators.op.action",
         "operators.op.kinds",
+        "operators.op.thresold",
+        "operators.op.embedding.outputs",
     ] {
         assert!(err.contains(expected), "{expected} missing from {err}");
     }

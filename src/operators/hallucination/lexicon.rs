@@ -3,8 +3,8 @@
 //! `12`, `Sept` = `September`; months count as numbers so a changed date is a changed value)
 //! or a content word (Snowball-stemmed, so `starred` = `stars` = `star`).
 
+use ahash::AHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};

@@ -57,7 +57,7 @@ impl ClaimReason {
 
 /// The embedding signal: a sentence-embedding output of an ONNX model.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct EmbeddingConfig {
     pub model: ModelConfig,
     /// Output holding one (L2-normalised) embedding per text.
@@ -75,7 +75,7 @@ impl Default for EmbeddingConfig {
 
 /// Options of `hallucination_check`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct HallucinationConfig {
     /// Event kinds checked (prompts carry no claims to ground).
     pub kinds: Vec<EventKind>,

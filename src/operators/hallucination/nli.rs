@@ -16,7 +16,7 @@ use crate::operators::onnx_classify::{label_scores, Activation};
 
 /// Options of the `[nli]` table.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct NliConfig {
     pub model: ModelConfig,
     /// The output holding one logit per label.

@@ -1,7 +1,7 @@
 //! The grounding side of the check: an index of the context passages (stems, words, numbers,
 //! stem bigrams, and which sentence holds each stem) and of the prompt, built once per event.
 
-use std::collections::{HashMap, HashSet};
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use super::lexicon::{classify, glued_parts, words, WordClass};
 use crate::event::Span;
@@ -171,10 +171,11 @@ impl Source {
 
 /// Hash of three consecutive lower-case words.
 pub fn trigram_hash(a: &str, b: &str, c: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (a, b, c).hash(&mut hasher);
-    hasher.finish()
+    // Fixed seeds: the same trigram hashes the same in every thread of the process.
+    static STATE: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    STATE
+        .get_or_init(|| ahash::RandomState::with_seeds(1, 2, 3, 4))
+        .hash_one((a, b, c))
 }
 
 #[cfg(test)]

@@ -60,6 +60,11 @@ pub enum EvalError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
     Row {
         path: String,

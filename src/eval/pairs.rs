@@ -136,19 +136,65 @@ fn best_threshold(scores: &[(f32, f32)]) -> (f32, f64) {
         .fold((0.5, 0.0), |best, c| if c.1 > best.1 { c } else { best })
 }
 
-/// The plain lexical baseline: 1 - the share of the answer's content words (lower case, stop
-/// words out, no stemming) found among the knowledge's words.
-pub fn overlap_score(knowledge: &str, answer: &str) -> f32 {
+/// The plain lexical baseline for a right and a wrong answer: 1 - the share of each answer's
+/// content words (lower case, stop words out, no stemming) found among the knowledge's words.
+pub fn overlap_scores(knowledge: &str, right: &str, wrong: &str) -> (f32, f32) {
     let known: BTreeSet<String> = words(knowledge, 0).into_iter().map(|w| w.lower).collect();
-    let content: Vec<String> = words(answer, 0)
-        .into_iter()
-        .filter(|w| matches!(w.class, WordClass::Content | WordClass::Number))
-        .map(|w| w.lower)
-        .collect();
-    if content.is_empty() {
-        return 0.0;
+    let score = |answer: &str| {
+        let content: Vec<String> = words(answer, 0)
+            .into_iter()
+            .filter(|w| matches!(w.class, WordClass::Content | WordClass::Number))
+            .map(|w| w.lower)
+            .collect();
+        if content.is_empty() {
+            return 0.0;
+        }
+        1.0 - content.iter().filter(|w| known.contains(*w)).count() as f32 / content.len() as f32
+    };
+    (score(right), score(wrong))
+}
+
+/// The per-answer features CSV that `train_hallucination.py` reads.
+struct FeatureCsv<'a> {
+    file: std::io::BufWriter<std::fs::File>,
+    path: &'a Path,
+}
+
+impl<'a> FeatureCsv<'a> {
+    fn create(path: &'a Path, names: &[&str]) -> Result<Self, EvalError> {
+        let file = std::fs::File::create(path).map_err(|source| write_error(path, source))?;
+        let mut csv = FeatureCsv {
+            file: std::io::BufWriter::new(file),
+            path,
+        };
+        let header = format!("row,held_out,hallucinated,{}", names.join(","));
+        writeln!(csv.file, "{header}").map_err(|source| write_error(path, source))?;
+        Ok(csv)
     }
-    1.0 - content.iter().filter(|w| known.contains(*w)).count() as f32 / content.len() as f32
+
+    fn row(&mut self, index: usize, hallucinated: u8, values: &[f32]) -> Result<(), EvalError> {
+        let values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+        let held_out = u8::from(is_held_out(index));
+        writeln!(
+            self.file,
+            "{index},{held_out},{hallucinated},{}",
+            values.join(",")
+        )
+        .map_err(|source| write_error(self.path, source))
+    }
+
+    fn finish(mut self) -> Result<(), EvalError> {
+        self.file
+            .flush()
+            .map_err(|source| write_error(self.path, source))
+    }
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> EvalError {
+    EvalError::Write {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Options of a pair evaluation.
@@ -220,25 +266,7 @@ pub fn evaluate(
         ..Default::default()
     };
     let mut csv = match options.features_out {
-        Some(out) => {
-            let mut file =
-                std::io::BufWriter::new(std::fs::File::create(out).map_err(|source| {
-                    EvalError::Read {
-                        path: out.display().to_string(),
-                        source,
-                    }
-                })?);
-            writeln!(
-                file,
-                "row,held_out,hallucinated,{}",
-                feature_names(checker).join(",")
-            )
-            .map_err(|source| EvalError::Read {
-                path: out.display().to_string(),
-                source,
-            })?;
-            Some((file, out))
-        }
+        Some(out) => Some(FeatureCsv::create(out, &feature_names(checker))?),
         None => None,
     };
     let mut checker_seconds = 0.0;
@@ -261,27 +289,15 @@ pub fn evaluate(
             checker_scores
                 .scores
                 .push((right.score.unwrap_or(0.0), wrong.score.unwrap_or(0.0)));
-            overlap.scores.push((
-                overlap_score(&row.knowledge, &row.right_answer),
-                overlap_score(&row.knowledge, &row.hallucinated_answer),
+            overlap.scores.push(overlap_scores(
+                &row.knowledge,
+                &row.right_answer,
+                &row.hallucinated_answer,
             ));
-            if let Some((file, out)) = csv.as_mut() {
+            if let Some(csv) = csv.as_mut() {
                 let index = chunk_index * CHUNK + i;
                 for (label, a) in [(0, right), (1, wrong)] {
-                    let values: Vec<String> = features(&a.claims, checker.uses_embedding())
-                        .iter()
-                        .map(|v| format!("{v:.6}"))
-                        .collect();
-                    writeln!(
-                        file,
-                        "{index},{},{label},{}",
-                        u8::from(is_held_out(index)),
-                        values.join(",")
-                    )
-                    .map_err(|source| EvalError::Read {
-                        path: out.display().to_string(),
-                        source,
-                    })?;
+                    csv.row(index, label, &features(&a.claims, checker.uses_embedding()))?;
                 }
             }
         }
@@ -311,11 +327,8 @@ pub fn evaluate(
             }
         }
     }
-    if let Some((mut file, out)) = csv {
-        file.flush().map_err(|source| EvalError::Read {
-            path: out.display().to_string(),
-            source,
-        })?;
+    if let Some(csv) = csv {
+        csv.finish()?;
     }
     let held_out: Vec<(f32, f32)> = checker_scores
         .scores
@@ -399,9 +412,8 @@ mod tests {
     #[test]
     fn overlap_baseline_counts_content_words() {
         assert_eq!(
-            overlap_score("Matt Damon stars in The Martian", "Matt Damon"),
-            0.0
+            overlap_scores("Matt Damon stars in The Martian", "Matt Damon", "Tom Hanks"),
+            (0.0, 1.0)
         );
-        assert_eq!(overlap_score("Matt Damon stars", "Tom Hanks"), 1.0);
     }
 }

@@ -1,9 +1,9 @@
 //! Per-claim support signals against a [`Source`], and the response-level feature vector the
 //! calibrated model scores.
 
-use super::claims;
-use super::lexicon::{words, Word, WordClass};
-use super::source::{trigram_hash, Source};
+use super::claims::Response;
+use super::lexicon::{Word, WordClass};
+use super::source::{trigram_hash, Source, SourceSentence};
 use crate::event::Span;
 
 /// Words that may join the capitalised words of one name (`Bank of America`).
@@ -24,8 +24,8 @@ pub struct ClaimSignals {
     /// Distinct content stems, and how many the best single context sentence holds.
     pub distinct: usize,
     pub best_overlap: usize,
-    /// Index of that sentence in [`Source::sentences`].
-    pub best_sentence: Option<usize>,
+    /// That sentence (where it is in the context, for embeddings and NLI).
+    pub best_sentence: Option<SourceSentence>,
     /// Adjacent content-stem pairs, and how many occur adjacent in the context.
     pub bigrams: usize,
     pub bigrams_covered: usize,
@@ -67,21 +67,10 @@ fn ratio(part: usize, whole: usize) -> f32 {
 }
 
 /// The claims of a response and how each is supported.
-pub fn assess_claims(text: &str, source: &Source) -> Vec<ClaimSignals> {
-    let all = words(text, 0);
-    let mut next = 0;
-    claims::split(text)
-        .into_iter()
-        .map(|span| {
-            while next < all.len() && all[next].span.start < span.start {
-                next += 1;
-            }
-            let first = next;
-            while next < all.len() && all[next].span.end <= span.end {
-                next += 1;
-            }
-            claim_signals(span, &all[first..next], source)
-        })
+pub fn assess_claims(response: &Response, source: &Source) -> Vec<ClaimSignals> {
+    response
+        .claims()
+        .map(|(span, words)| claim_signals(span, words, source))
         .collect()
 }
 
@@ -143,7 +132,7 @@ fn claim_signals(span: Span, claim: &[Word], source: &Source) -> ClaimSignals {
     best_sentence(&ids, source, &mut signals);
     signals.unsupported_entities = unsupported_names(claim, source);
     if let Some(best) = signals.best_sentence {
-        let sentence_negated = source.sentences[best].negations % 2 == 1;
+        let sentence_negated = best.negations % 2 == 1;
         signals.negation_mismatch = signals.best_support() >= 0.5
             && signals.distinct >= 2
             && (signals.negations % 2 == 1) != sentence_negated;
@@ -169,7 +158,7 @@ fn best_sentence(ids: &[u32], source: &Source, signals: &mut ClaimSignals) {
             std::cmp::Reverse(*s),
         )
     }) {
-        signals.best_sentence = Some(sentence as usize);
+        signals.best_sentence = Some(source.sentences[sentence as usize]);
         signals.best_overlap = overlap;
     }
 }
@@ -312,7 +301,7 @@ mod tests {
 
     fn one(response: &str) -> ClaimSignals {
         let source = Source::build(&[CONTEXT], None);
-        let mut claims = assess_claims(response, &source);
+        let mut claims = assess_claims(&Response::new(response), &source);
         assert_eq!(claims.len(), 1, "{response}");
         claims.remove(0)
     }
@@ -321,7 +310,11 @@ mod tests {
     fn supported_claim_has_full_coverage_and_no_reasons() {
         let c = one("The Martian stars Matt Damon.");
         assert_eq!(c.coverage(), 1.0);
-        assert_eq!(c.best_sentence, Some(0));
+        let best = c.best_sentence.expect("a best sentence");
+        assert_eq!(
+            &CONTEXT[best.span.start..best.span.end],
+            "The Martian is starring Matt Damon"
+        );
         assert!(c.unsupported_entities.is_empty() && c.unsupported_numbers.is_empty());
         assert!(!c.negation_mismatch);
     }
@@ -344,7 +337,7 @@ mod tests {
     #[test]
     fn feature_vector_matches_its_names() {
         let source = Source::build(&[CONTEXT], None);
-        let claims = assess_claims("Matt Damon. Hope you enjoy!", &source);
+        let claims = assess_claims(&Response::new("Matt Damon. Hope you enjoy!"), &source);
         assert_eq!(features(&claims, false).len(), LEXICAL_FEATURES.len());
         assert_eq!(
             features(&claims, true).len(),

@@ -4,7 +4,43 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::lexicon::{words, Word};
 use crate::event::Span;
+
+/// A response tokenized once: its words, and each claim's span with the words inside it.
+pub struct Response {
+    pub words: Vec<Word>,
+    /// Per claim, its span and the range of `words` it holds.
+    pub claims: Vec<(Span, std::ops::Range<usize>)>,
+}
+
+impl Response {
+    pub fn new(text: &str) -> Response {
+        let words = words(text, 0);
+        let mut next = 0;
+        let claims = split(text)
+            .into_iter()
+            .map(|span| {
+                while next < words.len() && words[next].span.start < span.start {
+                    next += 1;
+                }
+                let first = next;
+                while next < words.len() && words[next].span.end <= span.end {
+                    next += 1;
+                }
+                (span, first..next)
+            })
+            .collect();
+        Response { words, claims }
+    }
+
+    /// Each claim's span and words.
+    pub fn claims(&self) -> impl Iterator<Item = (Span, &[Word])> {
+        self.claims
+            .iter()
+            .map(|(span, range)| (*span, &self.words[range.clone()]))
+    }
+}
 
 /// Joints a sentence is split at (lower case, matched ASCII case-insensitively).
 const JOINTS: &[&str] = &[

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::claims;
+use super::claims::Response;
 use super::lexicon::{words, WordClass};
 use crate::event::Span;
 
@@ -28,22 +28,18 @@ struct ClaimTerms {
     negated: bool,
 }
 
-/// Pairs of claims in `text` that contradict each other.
-pub fn contradictions(text: &str) -> Vec<Contradiction> {
-    let all = words(text, 0);
-    let terms: Vec<ClaimTerms> = claims::split(text)
-        .into_iter()
-        .map(|span| {
+/// Pairs of claims in a response that contradict each other.
+pub fn contradictions(response: &Response) -> Vec<Contradiction> {
+    let terms: Vec<ClaimTerms> = response
+        .claims()
+        .map(|(span, words)| {
             let mut t = ClaimTerms {
                 span,
                 stems: BTreeSet::new(),
                 numbers: BTreeSet::new(),
                 negated: false,
             };
-            for w in all
-                .iter()
-                .filter(|w| w.span.start >= span.start && w.span.end <= span.end)
-            {
+            for w in words {
                 match w.class {
                     WordClass::Content => {
                         t.stems.insert(w.key.clone());
@@ -110,12 +106,18 @@ mod tests {
     fn contradicting_claims_are_paired() {
         let text = "The meeting with the auditors is on Monday at 3pm. Lunch is served. \
                     The meeting with the auditors is on Monday at 5pm.";
-        let found = contradictions(text);
+        let found = contradictions(&Response::new(text));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].how, "different numbers");
         let text = "The refund policy covers damaged items. The refund policy does not cover damaged items.";
-        assert_eq!(contradictions(text)[0].how, "one negates the other");
-        assert!(contradictions("The sky is blue today. The grass is green and wet.").is_empty());
+        assert_eq!(
+            contradictions(&Response::new(text))[0].how,
+            "one negates the other"
+        );
+        assert!(contradictions(&Response::new(
+            "The sky is blue today. The grass is green and wet."
+        ))
+        .is_empty());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use self::assess::{assess_claims, ClaimSignals};
 use self::calibration::{Calibration, Combiner};
+use self::claims::Response;
 use self::consistency::{contradictions, lexical_relevance, Contradiction};
 use self::source::Source;
 use super::{check_unit_interval, Inspector, OperatorFailure};
@@ -256,8 +257,9 @@ impl HallucinationChecker {
             .map(|input| {
                 let source = Source::build(&input.context, input.prompt);
                 let grounded = source.has_context();
+                let response = Response::new(input.text);
                 let claims = if grounded {
-                    assess_claims(input.text, &source)
+                    assess_claims(&response, &source)
                 } else {
                     Vec::new()
                 };
@@ -270,7 +272,7 @@ impl HallucinationChecker {
                     claims,
                     score: None,
                     relevance,
-                    contradictions: contradictions(input.text),
+                    contradictions: contradictions(&response),
                 }
             })
             .collect();
@@ -300,12 +302,8 @@ impl HallucinationChecker {
     ) -> Vec<(usize, usize, &'a str, &'a str)> {
         let mut pairs = Vec::new();
         for (i, (input, a)) in inputs.iter().zip(assessments).enumerate() {
-            if !a.grounded {
-                continue;
-            }
-            let sentences = Source::build(&input.context, None).sentences;
             for (c, claim) in a.claims.iter().enumerate() {
-                if let Some(best) = claim.best_sentence.and_then(|s| sentences.get(s)) {
+                if let Some(best) = claim.best_sentence {
                     let passage = input.context[best.passage];
                     pairs.push((
                         i,

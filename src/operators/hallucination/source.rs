@@ -7,7 +7,7 @@ use super::lexicon::{classify, glued_parts, words, WordClass};
 use crate::event::Span;
 
 /// One context sentence.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SourceSentence {
     /// Index of the passage holding it.
     pub passage: usize,

@@ -87,9 +87,15 @@ path = "{out}/dead.jsonl"
     }
     stdin.flush().unwrap();
 
-    let metrics = wait_for("all events counted", || {
+    // Wait until every event has left the pipeline, not just entered it: a scrape between the
+    // two saw the last event in flight and its verdict not yet counted.
+    let metrics = wait_for("all events through", || {
         let (_, body) = get(&format!("{base}/metrics"))?;
-        (sample(&body, r#"railyard_events_in_total{source="stdin"}"#) == Some(5.0)).then_some(body)
+        let verdicts = r#"railyard_records_out_total{records="verdicts",sink="verdicts"}"#;
+        (sample(&body, r#"railyard_events_in_total{source="stdin"}"#) == Some(5.0)
+            && sample(&body, verdicts) == Some(5.0)
+            && sample(&body, "railyard_in_flight_events") == Some(0.0))
+        .then_some(body)
     });
     let expected = [
         (

@@ -36,6 +36,7 @@
 //! - [`eval`], [`bench`]: measuring detectors and topologies.
 //! - `main.rs`: the CLI only.
 
+pub mod audit;
 pub mod bench;
 pub mod codec;
 pub mod config;
@@ -48,4 +49,5 @@ pub mod kafka;
 pub mod operators;
 pub mod telemetry;
 pub mod topology;
+pub mod vault;
 pub mod verdict;

@@ -1,4 +1,4 @@
-//! The `railyard` command line: run, validate, graph, eval, bench.
+//! The `railyard` command line: run, validate, graph, eval, bench, audit verify, reveal.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -133,6 +133,67 @@ enum Command {
         /// Inference: skip the one-text-per-call run.
         #[arg(long)]
         skip_single: bool,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Restore the originals behind a conversation's placeholders (needs the vault key).
+    Reveal {
+        /// Conversation id (or `event:<id>` for events without one).
+        #[arg(long)]
+        conversation: String,
+        /// Vault JSONL file written by a `vault` sink with `path`.
+        #[arg(long, conflicts_with = "topic")]
+        file: Option<PathBuf>,
+        /// Vault topic written by a `vault` sink with `topic`.
+        #[arg(long, requires = "brokers")]
+        topic: Option<String>,
+        /// Bootstrap servers for `--topic`.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Environment variable holding the vault key (64 hex digits).
+        #[arg(long, default_value = "RAILYARD_VAULT_KEY")]
+        key_env: String,
+        /// Text with placeholders to restore (default: standard input).
+        #[arg(long)]
+        text: Option<String>,
+        /// Print the placeholder mapping as JSON instead of restoring a text.
+        #[arg(long)]
+        list: bool,
+        /// Topic: stop reading after this long without a record.
+        #[arg(long, default_value_t = 3000)]
+        idle_ms: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check an audit log: exit 0 when intact, 1 when any record was modified, removed,
+    /// reordered or inserted (each listed with its position), 2 when it cannot be checked.
+    Verify {
+        /// Audit files (rotated segments `PATH.N` are read before `PATH`).
+        #[arg(required_unless_present = "topic")]
+        paths: Vec<PathBuf>,
+        /// Read the audit topic instead.
+        #[arg(long, requires = "brokers", conflicts_with = "paths")]
+        topic: Option<String>,
+        /// Bootstrap servers for `--topic`.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Environment variable holding the HMAC key; when set, every record must be signed.
+        #[arg(long, default_value = "RAILYARD_AUDIT_KEY")]
+        key_env: String,
+        /// Check chains only, even though records are signed and no key is given.
+        #[arg(long)]
+        skip_signatures: bool,
+        /// Accept chains without a seal (a log that is still being written).
+        #[arg(long)]
+        allow_open: bool,
+        /// Topic: stop reading after this long without a record.
+        #[arg(long, default_value_t = 3000)]
+        idle_ms: u64,
     },
 }
 
@@ -309,6 +370,45 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    paths,
+                    topic,
+                    brokers,
+                    key_env,
+                    skip_signatures,
+                    allow_open,
+                    idle_ms,
+                },
+        } => audit_verify(AuditVerifyArgs {
+            paths,
+            topic,
+            brokers,
+            key_env,
+            skip_signatures,
+            allow_open,
+            idle_ms,
+        }),
+        Command::Reveal {
+            conversation,
+            file,
+            topic,
+            brokers,
+            key_env,
+            text,
+            list,
+            idle_ms,
+        } => reveal(RevealArgs {
+            conversation,
+            file,
+            topic,
+            brokers,
+            key_env,
+            text,
+            list,
+            idle_ms,
+        }),
         Command::Graph { topology } => {
             let t = load(&topology)?;
             print!("{}", t.graph.to_dot(&t.name));
@@ -616,4 +716,127 @@ fn print_throughput(rows: usize, bytes: usize, seconds: f64, threads: usize) {
         bytes as f64 / seconds.max(1e-9) / 1e6,
         threads
     );
+}
+
+struct AuditVerifyArgs {
+    paths: Vec<PathBuf>,
+    topic: Option<String>,
+    brokers: Option<String>,
+    key_env: String,
+    skip_signatures: bool,
+    allow_open: bool,
+    idle_ms: u64,
+}
+
+fn audit_verify(args: AuditVerifyArgs) -> Result<ExitCode> {
+    use railyard::audit::{keys, verify, Verifier, VerifyOptions};
+    let key = keys::hmac_key(&args.key_env)?.map(|k| k.to_vec());
+    let options = VerifyOptions {
+        key,
+        allow_open: args.allow_open,
+    };
+    let report = match (&args.topic, &args.brokers) {
+        (Some(topic), Some(brokers)) => {
+            let records = railyard::kafka::read::read_topic(
+                brokers,
+                topic,
+                std::time::Duration::from_millis(args.idle_ms),
+                &[],
+            )?;
+            let mut verifier = Verifier::new(options);
+            for r in &records {
+                verifier.feed(&format!("{topic}/{}@{}", r.partition, r.offset), &r.payload);
+            }
+            verifier.finish()
+        }
+        _ => verify::verify_files(&args.paths, options)?,
+    };
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    let status = if report.tampered() {
+        "TAMPERED"
+    } else {
+        "intact"
+    };
+    println!(
+        "{status}: {} records, {} chains ({} sealed), {} problems",
+        report.records,
+        report.chains,
+        report.sealed,
+        report.problems.len()
+    );
+    if report.tampered() {
+        return Ok(ExitCode::from(1));
+    }
+    if report.unchecked_signatures > 0 && !args.skip_signatures {
+        eprintln!(
+            "error: {} records are signed but `{}` is not set; set it to check signatures, or pass --skip-signatures",
+            report.unchecked_signatures, args.key_env
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct RevealArgs {
+    conversation: String,
+    file: Option<PathBuf>,
+    topic: Option<String>,
+    brokers: Option<String>,
+    key_env: String,
+    text: Option<String>,
+    list: bool,
+    idle_ms: u64,
+}
+
+fn reveal(args: RevealArgs) -> Result<ExitCode> {
+    use railyard::vault::{reveal, Vault};
+    let key = railyard::audit::keys::aes256_key(&args.key_env)
+        .map_err(|e| anyhow!("refusing to reveal: {e}"))?;
+    let vault = Vault::new(&key);
+    let records: Vec<Vec<u8>> = match (&args.file, &args.topic, &args.brokers) {
+        (Some(file), _, _) => std::fs::read(file)
+            .with_context(|| format!("cannot read {}", file.display()))?
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .map(<[u8]>::to_vec)
+            .collect(),
+        (None, Some(topic), Some(brokers)) => railyard::kafka::read::read_topic(
+            brokers,
+            topic,
+            std::time::Duration::from_millis(args.idle_ms),
+            &[],
+        )?
+        .into_iter()
+        .map(|r| r.payload)
+        .collect(),
+        _ => bail!("give the vault as --file PATH or --topic TOPIC --brokers HOSTS"),
+    };
+    let collected = reveal::collect(
+        &vault,
+        &args.conversation,
+        records.iter().map(Vec::as_slice),
+    );
+    for (placeholder, error) in &collected.failures {
+        eprintln!("warning: entry {placeholder}: {error}");
+    }
+    if args.list {
+        println!("{}", serde_json::to_string_pretty(&collected.mapping.0)?);
+    } else {
+        let text = match args.text {
+            Some(text) => text,
+            None => {
+                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+            }
+        };
+        print!("{}", collected.mapping.restore(&text));
+    }
+    eprintln!(
+        "revealed {} placeholders of conversation {} ({} entries read)",
+        collected.mapping.0.len(),
+        args.conversation,
+        collected.entries
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use super::graph::Graph;
 use super::interpolate::{interpolate_value, Env, ProcessEnv};
 use super::kafka::{check_shape, KafkaConfig};
-use super::spec::{split, RecordKind, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
+use super::spec::{
+    split, RawNode, RecordKind, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig,
+};
 use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
 use crate::operators::{OnError, OperatorSpec};
@@ -31,6 +33,9 @@ pub struct OperatorNode {
     pub spec: OperatorSpec,
     /// What a failure of this operator does to the event.
     pub on_error: OnError,
+    /// Deadline of the operator's batch-level work (model inference); past it the batch's
+    /// events fail under `on_error`.
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +136,7 @@ impl Topology {
                     }
                     let mut body = node.body.clone();
                     let on_error = OnError::take(&mut body, &path, &mut errors);
+                    let timeout_ms = take_timeout(&mut body, &path, &mut errors);
                     if let Some(spec) =
                         OperatorSpec::parse(&node.type_name, body, &path, &mut errors)
                     {
@@ -141,6 +147,7 @@ impl Topology {
                                 inputs: node.inputs.clone(),
                                 spec,
                                 on_error,
+                                timeout_ms,
                             },
                         ));
                     }
@@ -199,6 +206,19 @@ impl Topology {
         );
         check_policy_position(&raw.nodes, &mut errors);
         check_dead_letter_sinks(&raw.nodes, &mut errors);
+        for type_name in ["audit_log", "vault"] {
+            let nodes: Vec<&RawNode> = raw
+                .nodes
+                .iter()
+                .filter(|n| n.section == Section::Sinks && n.type_name == type_name)
+                .collect();
+            for extra in nodes.iter().skip(1) {
+                errors.push(
+                    extra.path(),
+                    format!("a topology has at most one `{type_name}` sink (it may write a file and a topic)"),
+                );
+            }
+        }
 
         let order = match graph.topological_order() {
             Ok(order) => order,
@@ -280,6 +300,21 @@ impl Topology {
         TopologyRef {
             name: Arc::from(self.name.as_str()),
             hash: Arc::from(self.hash.as_str()),
+        }
+    }
+}
+
+/// Removes `timeout_ms` from an operator's table and checks it.
+fn take_timeout(body: &mut toml::Value, path: &str, errors: &mut Errors) -> Option<u64> {
+    let value = body.as_table_mut().and_then(|t| t.remove("timeout_ms"))?;
+    match value.as_integer() {
+        Some(ms) if (1..=3_600_000).contains(&ms) => Some(ms as u64),
+        _ => {
+            errors.push(
+                join(path, "timeout_ms"),
+                format!("must be an integer within 1..=3600000, got {value}"),
+            );
+            None
         }
     }
 }

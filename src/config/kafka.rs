@@ -244,6 +244,13 @@ impl KafkaSinkConfig {
     }
 }
 
+/// Records an error at `path` unless `topic` is a valid Kafka topic name.
+pub fn check_topic(topic: &str, path: &str, errors: &mut Errors) {
+    if !valid_topic(topic) {
+        errors.push(path, topic_rule(topic));
+    }
+}
+
 fn valid_topic(topic: &str) -> bool {
     !topic.is_empty()
         && topic.len() <= 249
@@ -269,10 +276,7 @@ pub fn check_shape(
         .iter()
         .filter(|(_, s)| matches!(s, SourceSpec::Kafka(_)))
         .count();
-    let kafka_sinks = sinks
-        .iter()
-        .filter(|(_, s)| matches!(s, SinkSpec::Kafka(_)))
-        .count();
+    let kafka_sinks = sinks.iter().filter(|(_, s)| s.topic().is_some()).count();
     if kafka.is_none() && kafka_sources + kafka_sinks > 0 {
         errors.push(
             "kafka",
@@ -290,7 +294,7 @@ pub fn check_shape(
         }
     } else {
         for (id, spec) in sinks {
-            if matches!(spec, SinkSpec::Kafka(_)) {
+            if spec.topic().is_some() {
                 errors.push(
                     format!("sinks.{id}"),
                     "a Kafka sink needs Kafka sources (file topologies write files or stdout)",
@@ -316,7 +320,7 @@ pub fn check_shape(
     }
     if kafka.is_some_and(|k| k.delivery == Delivery::ExactlyOnce) {
         for (id, spec) in sinks {
-            if !matches!(spec, SinkSpec::Kafka(_)) {
+            if spec.is_local() {
                 errors.push(
                     format!("sinks.{id}"),
                     "exactly_once writes every output in a Kafka transaction; this sink is not Kafka",

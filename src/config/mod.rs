@@ -4,6 +4,7 @@
 //! checks and DOT output, and `compile` ties them together, returning every error with its
 //! TOML path.
 
+pub mod audit;
 pub mod compile;
 pub mod graph;
 pub mod interpolate;
@@ -11,6 +12,7 @@ pub mod kafka;
 pub mod spec;
 pub mod topology_error;
 
+pub use audit::{AuditLogConfig, VaultConfig};
 pub use compile::{OperatorNode, Route, SinkNode, SourceNode, Topology};
 pub use kafka::{Delivery, KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
 pub use spec::{Format, RecordKind, Settings, SinkSpec, SourceSpec, TelemetryConfig};

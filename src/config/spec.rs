@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::audit::{AuditLogConfig, VaultConfig};
 use super::kafka::{KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
 use crate::diagnostics::{join, parse_table, Errors};
 
@@ -205,6 +206,12 @@ pub enum RecordKind {
     Enriched,
     /// Inputs that could not be decoded, with the reason.
     DeadLetters,
+    /// Hash-chained audit records (only `type = "audit_log"` sinks write them).
+    #[serde(skip)]
+    Audit,
+    /// Encrypted placeholder mappings (only `type = "vault"` sinks write them).
+    #[serde(skip)]
+    Vault,
 }
 
 impl RecordKind {
@@ -213,6 +220,8 @@ impl RecordKind {
             RecordKind::Verdicts => "verdicts",
             RecordKind::Enriched => "enriched",
             RecordKind::DeadLetters => "dead_letters",
+            RecordKind::Audit => "audit",
+            RecordKind::Vault => "vault",
         }
     }
 }
@@ -242,10 +251,12 @@ pub enum SinkSpec {
     File(FileSinkConfig),
     Stdout(StdoutSinkConfig),
     Kafka(KafkaSinkConfig),
+    AuditLog(AuditLogConfig),
+    Vault(VaultConfig),
 }
 
 impl SinkSpec {
-    pub const TYPES: &'static [&'static str] = &["file", "stdout", "kafka"];
+    pub const TYPES: &'static [&'static str] = &["file", "stdout", "kafka", "audit_log", "vault"];
 
     pub fn parse(
         type_name: &str,
@@ -259,6 +270,14 @@ impl SinkSpec {
             "kafka" => parse_table::<KafkaSinkConfig>(body, path, errors).map(|c| {
                 c.validate(path, errors);
                 SinkSpec::Kafka(c)
+            }),
+            "audit_log" => parse_table::<AuditLogConfig>(body, path, errors).map(|c| {
+                c.validate(path, errors);
+                SinkSpec::AuditLog(c)
+            }),
+            "vault" => parse_table::<VaultConfig>(body, path, errors).map(|c| {
+                c.validate(path, errors);
+                SinkSpec::Vault(c)
             }),
             other => {
                 errors.push(
@@ -278,6 +297,8 @@ impl SinkSpec {
             SinkSpec::File(c) => c.records,
             SinkSpec::Stdout(c) => c.records,
             SinkSpec::Kafka(c) => c.records,
+            SinkSpec::AuditLog(_) => RecordKind::Audit,
+            SinkSpec::Vault(_) => RecordKind::Vault,
         }
     }
 
@@ -286,6 +307,28 @@ impl SinkSpec {
             SinkSpec::File(_) => "file",
             SinkSpec::Stdout(_) => "stdout",
             SinkSpec::Kafka(_) => "kafka",
+            SinkSpec::AuditLog(_) => "audit_log",
+            SinkSpec::Vault(_) => "vault",
+        }
+    }
+
+    /// The Kafka topic this sink produces to, if any.
+    pub fn topic(&self) -> Option<&str> {
+        match self {
+            SinkSpec::Kafka(c) => Some(&c.topic),
+            SinkSpec::AuditLog(c) => c.topic.as_deref(),
+            SinkSpec::Vault(c) => c.topic.as_deref(),
+            SinkSpec::File(_) | SinkSpec::Stdout(_) => None,
+        }
+    }
+
+    /// Whether the sink writes to this machine (a file or standard output).
+    pub fn is_local(&self) -> bool {
+        match self {
+            SinkSpec::File(_) | SinkSpec::Stdout(_) => true,
+            SinkSpec::Kafka(_) => false,
+            SinkSpec::AuditLog(c) => c.path.is_some(),
+            SinkSpec::Vault(c) => c.path.is_some(),
         }
     }
 }

@@ -3,7 +3,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 
-use crate::config::SinkSpec;
+use std::path::Path;
+
+use crate::audit::rotate::RotatingFile;
+use crate::config::{AuditLogConfig, SinkSpec, VaultConfig};
 
 /// Where serialized records are written.
 pub trait RecordSink: Send {
@@ -31,30 +34,41 @@ impl<W: Write + Send> RecordSink for JsonLines<W> {
     }
 }
 
-/// Opens a sink: creates parent directories, truncates unless `append`.
+fn open_file(path: &Path, append: bool) -> io::Result<Box<dyn RecordSink>> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file: File = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)?;
+    Ok(Box::new(JsonLines {
+        out: BufWriter::with_capacity(256 * 1024, file),
+    }))
+}
+
+/// Opens a sink's local file or stream: creates parent directories; truncates plain files
+/// unless `append`; audit logs and vault files are always appended to.
 pub fn open_sink(spec: &SinkSpec) -> io::Result<Box<dyn RecordSink>> {
     Ok(match spec {
-        SinkSpec::File(config) => {
-            if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            let file: File = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(config.append)
-                .truncate(!config.append)
-                .open(&config.path)?;
-            Box::new(JsonLines {
-                out: BufWriter::with_capacity(256 * 1024, file),
-            })
-        }
+        SinkSpec::File(config) => open_file(&config.path, config.append)?,
+        SinkSpec::AuditLog(AuditLogConfig {
+            path: Some(path),
+            rotate_bytes,
+            ..
+        }) => Box::new(RotatingFile::open(path, *rotate_bytes)?),
+        SinkSpec::Vault(VaultConfig {
+            path: Some(path), ..
+        }) => open_file(path, true)?,
         SinkSpec::Stdout(_) => Box::new(JsonLines {
             out: BufWriter::with_capacity(64 * 1024, io::stdout()),
         }),
-        SinkSpec::Kafka(config) => {
+        other => {
             return Err(io::Error::other(format!(
                 "topic `{}` is written by the Kafka runtime, not as a file",
-                config.topic
+                other.topic().unwrap_or_default()
             )))
         }
     })

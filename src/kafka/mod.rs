@@ -12,6 +12,7 @@ pub mod bench;
 pub mod client;
 pub mod context;
 pub mod offsets;
+pub mod read;
 pub mod records;
 pub mod run;
 pub mod signals;

@@ -117,19 +117,21 @@ impl<'a> KafkaSource<'a> {
         let plan = &parts.topology.routes[parts.route];
         let mut outputs = Vec::new();
         for &s in plan.sinks.iter().chain(&plan.dead_letter_sinks) {
-            if let SinkSpec::Kafka(sink) = &parts.topology.sinks[s].spec {
-                let avro = match (sink.format, &kafka.schema_registry) {
-                    (Format::Avro, Some(registry)) => {
-                        Some(VerdictEncoder::new(registry, &sink.topic)?)
-                    }
-                    _ => None,
-                };
-                outputs.push(KafkaOutput {
-                    topic: sink.topic.clone(),
-                    records: sink.records,
-                    avro,
-                });
-            }
+            let spec = &parts.topology.sinks[s].spec;
+            let Some(topic) = spec.topic() else {
+                continue;
+            };
+            let avro = match (spec, &kafka.schema_registry) {
+                (SinkSpec::Kafka(sink), Some(registry)) if sink.format == Format::Avro => {
+                    Some(VerdictEncoder::new(registry, topic)?)
+                }
+                _ => None,
+            };
+            outputs.push(KafkaOutput {
+                topic: topic.to_string(),
+                records: spec.records(),
+                avro,
+            });
         }
         let decoder = match (parts.config.format, &kafka.schema_registry) {
             (Format::Avro, Some(registry)) => Some(EventDecoder::new(registry)?),
@@ -223,7 +225,8 @@ impl<'a> KafkaSource<'a> {
                 CommitMode::Sync,
             );
         }
-        let _ = self.producer.flush(Duration::from_secs(1));
+        self.seal_audit_chains();
+        let _ = self.producer.flush(Duration::from_secs(5));
         self.parts.metrics.in_flight.set(left as i64);
         info!(
             source = %self.parts.source_id,
@@ -231,6 +234,68 @@ impl<'a> KafkaSource<'a> {
             in_flight = left,
             "kafka source stopped"
         );
+    }
+
+    /// Appends the seal record to each audit chain of this source's partitions (after the
+    /// drain, so it is the last record of its chain).
+    fn seal_audit_chains(&mut self) {
+        let Some(writer) = self.parts.pipeline.audit() else {
+            return;
+        };
+        let prefixes: Vec<String> = self
+            .parts
+            .config
+            .topics
+            .iter()
+            .map(|t| writer.chain_id(&format!("{t}/")))
+            .collect();
+        let seals = writer.seal_where(|chain| prefixes.iter().any(|p| chain.starts_with(p)));
+        if seals.is_empty() {
+            return;
+        }
+        let plan = &self.parts.topology.routes[self.parts.route];
+        let mut lines = Vec::new();
+        for (_, line) in &seals {
+            lines.extend_from_slice(line);
+            lines.push(b'\n');
+        }
+        let local: Vec<usize> = plan
+            .sinks
+            .iter()
+            .copied()
+            .filter(|&s| {
+                self.parts.topology.sinks[s].spec.records() == RecordKind::Audit
+                    && self.parts.local_sinks[s].is_some()
+            })
+            .collect();
+        for &s in &local {
+            if let Err(error) = self.write_local(s, &lines) {
+                warn!(%error, "cannot write audit seals");
+            }
+        }
+        let _ = self.flush_local(&local);
+        let audit_outputs: Vec<usize> = (0..self.outputs.len())
+            .filter(|&o| self.outputs[o].records == RecordKind::Audit)
+            .collect();
+        for &o in &audit_outputs {
+            for (chain, line) in &seals {
+                let ticket = Ticket::untracked(Arc::new(PartitionKey::new(chain, 0)), -1);
+                let mut record = BaseRecord::with_opaque_to(&self.outputs[o].topic, ticket)
+                    .key(chain.as_bytes())
+                    .payload(line.as_slice());
+                // Seals are best effort on the way out: a missing seal reads as truncation.
+                for _ in 0..1000 {
+                    match self.producer.send(record) {
+                        Ok(()) => break,
+                        Err((_, returned)) => {
+                            record = returned;
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                }
+            }
+        }
+        info!(source = %self.parts.source_id, chains = seals.len(), "audit chains sealed");
     }
 
     /// Reads up to `room` records, waiting at most `max_wait_ms` after the first.
@@ -469,8 +534,35 @@ impl<'a> KafkaSource<'a> {
         let topology = self.parts.topology;
         let plan = &topology.routes[self.parts.route];
         let record_outputs: Vec<usize> = (0..self.outputs.len())
-            .filter(|&o| self.outputs[o].records != RecordKind::DeadLetters)
+            .filter(|&o| {
+                !matches!(
+                    self.outputs[o].records,
+                    RecordKind::DeadLetters | RecordKind::Vault
+                )
+            })
             .collect();
+        let vault_outputs: Vec<usize> = (0..self.outputs.len())
+            .filter(|&o| self.outputs[o].records == RecordKind::Vault)
+            .collect();
+        // Audit records are chained per input partition, in input order.
+        let audit_lines: Vec<Vec<u8>> = match self.parts.pipeline.audit() {
+            Some(writer) => {
+                let chains: Vec<String> = event_inputs
+                    .iter()
+                    .map(|&i| {
+                        writer.chain_id(&format!("{}/{}", batch[i].topic, batch[i].partition))
+                    })
+                    .collect();
+                let lines = writer.append_batch(
+                    processed
+                        .iter()
+                        .zip(&chains)
+                        .filter_map(|(p, c)| p.audit.as_ref().map(|d| (c.as_str(), d))),
+                );
+                lines
+            }
+            None => Vec::new(),
+        };
         let want = |kind: RecordKind| {
             plan.sinks
                 .iter()
@@ -499,12 +591,29 @@ impl<'a> KafkaSource<'a> {
             .filter(|&s| self.parts.local_sinks[s].is_some())
             .collect();
         for &s in &local {
-            let enriched = topology.sinks[s].spec.records() == RecordKind::Enriched;
+            let kind = topology.sinks[s].spec.records();
             let mut lines = Vec::new();
-            for e in &encoded {
-                let bytes = if enriched { &e.enriched } else { &e.verdict };
-                lines.extend_from_slice(bytes);
-                lines.push(b'\n');
+            match kind {
+                RecordKind::Audit => {
+                    for line in &audit_lines {
+                        lines.extend_from_slice(line);
+                        lines.push(b'\n');
+                    }
+                }
+                RecordKind::Vault => {
+                    for entry in processed.iter().flat_map(|p| &p.vault) {
+                        lines.extend_from_slice(&entry.record);
+                        lines.push(b'\n');
+                    }
+                }
+                _ => {
+                    let enriched = kind == RecordKind::Enriched;
+                    for e in &encoded {
+                        let bytes = if enriched { &e.enriched } else { &e.verdict };
+                        lines.extend_from_slice(bytes);
+                        lines.push(b'\n');
+                    }
+                }
             }
             self.write_local(s, &lines)?;
         }
@@ -520,15 +629,33 @@ impl<'a> KafkaSource<'a> {
                 .inc_by(processed.len() as u64);
         }
 
+        let mut audit_index = 0;
         for (i, p) in processed.iter().enumerate() {
             let index = event_inputs[i];
             let record = &batch[index];
             let key = &partition_keys[index];
-            let ticket = self.ticket(key, record.offset, record_outputs.len());
+            let records_of_event = record_outputs.len() + vault_outputs.len() * p.vault.len();
+            let ticket = self.ticket(key, record.offset, records_of_event);
             let event_id = &*p.verdict.event_id;
             let record_key = record.key.as_deref().unwrap_or(event_id.as_bytes());
+            let audit_line = p.audit.as_ref().map(|_| {
+                audit_index += 1;
+                audit_lines[audit_index - 1].as_slice()
+            });
             for &o in &record_outputs {
                 let output = &self.outputs[o];
+                if output.records == RecordKind::Audit {
+                    let line = audit_line.unwrap_or_default();
+                    let chain = self
+                        .parts
+                        .pipeline
+                        .audit()
+                        .map(|w| w.chain_id(&format!("{}/{}", record.topic, record.partition)))
+                        .unwrap_or_default();
+                    let headers = record.output_headers(event_id, "application/json");
+                    self.send(o, chain.as_bytes(), line, headers, ticket.clone())?;
+                    continue;
+                }
                 let (payload, content_type): (&[u8], &str) = match (output.records, &output.avro) {
                     (RecordKind::Enriched, _) => (&encoded[i].enriched, "application/json"),
                     (_, Some(_)) => (
@@ -541,7 +668,19 @@ impl<'a> KafkaSource<'a> {
                 let headers = record.output_headers(event_id, content_type);
                 self.send(o, record_key, payload, headers, ticket.clone())?;
             }
-            if record_outputs.is_empty() && !self.transactional {
+            for &o in &vault_outputs {
+                for entry in &p.vault {
+                    let headers = record.output_headers(event_id, "application/json");
+                    self.send(
+                        o,
+                        entry.key.as_bytes(),
+                        &entry.record,
+                        headers,
+                        ticket.clone(),
+                    )?;
+                }
+            }
+            if records_of_event == 0 && !self.transactional {
                 self.acks.event_done(key, record.offset);
             }
         }

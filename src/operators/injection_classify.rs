@@ -113,6 +113,10 @@ impl Inspector for InjectionClassifier {
         &self.id
     }
 
+    fn model_digests(&self) -> Vec<&'static str> {
+        vec![self.model.digest()]
+    }
+
     fn prepare(&self, events: &mut [Event]) {
         let needs_model: Vec<bool> = events
             .par_iter()

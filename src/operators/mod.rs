@@ -45,6 +45,10 @@ pub trait Inspector: Send + Sync {
         self.inspect(event);
         Ok(())
     }
+    /// Digests (`sha256:...`) of the models it runs, for the audit log.
+    fn model_digests(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// Why an operator could not inspect an event (never holds event text).
@@ -110,9 +114,10 @@ pub enum BuiltOperator {
 
 /// Why an operator that passed validation could still not be built (e.g. a key file vanished).
 #[derive(Debug, thiserror::Error)]
-#[error("operators.{id}: {message}")]
+#[error("{path}: {message}")]
 pub struct BuildError {
-    pub id: String,
+    /// The node's TOML path, e.g. `operators.toxicity` or `sinks.audit`.
+    pub path: String,
     pub message: String,
 }
 
@@ -258,7 +263,7 @@ impl OperatorSpec {
     /// Builds the runtime operator (compiles patterns, loads keys).
     pub fn build(&self, id: &str) -> Result<BuiltOperator, BuildError> {
         let fail = |message: String| BuildError {
-            id: id.to_string(),
+            path: format!("operators.{id}"),
             message,
         };
         Ok(match self {

@@ -283,6 +283,10 @@ impl Inspector for ModelClassifier {
         ensure_outputs(&self.model, events, |_, _| true);
     }
 
+    fn model_digests(&self) -> Vec<&'static str> {
+        vec![self.model.digest()]
+    }
+
     fn inspect(&self, event: &mut Event) {
         let _ = self.try_inspect(event);
     }

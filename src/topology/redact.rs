@@ -23,15 +23,16 @@ struct Conversation {
 }
 
 impl Conversation {
-    fn number(&mut self, label: &Arc<str>, value: &str) -> usize {
+    /// The value's number, and whether it was assigned just now.
+    fn number(&mut self, label: &Arc<str>, value: &str) -> (usize, bool) {
         let key = (label.clone(), Sha256::digest(value.as_bytes()).into());
         if let Some(n) = self.numbers.get(&key) {
-            return *n;
+            return (*n, false);
         }
         let counter = self.counters.entry(label.clone()).or_insert(0);
         *counter += 1;
         self.numbers.insert(key, *counter);
-        *counter
+        (*counter, true)
     }
 }
 
@@ -55,8 +56,8 @@ impl PlaceholderRegistry {
         }
     }
 
-    /// Number for `value` under `label` in `conversation`.
-    fn number(&self, conversation: &Arc<str>, label: &Arc<str>, value: &str) -> usize {
+    /// Number for `value` under `label` in `conversation`, and whether it is new.
+    fn number(&self, conversation: &Arc<str>, label: &Arc<str>, value: &str) -> (usize, bool) {
         let mut inner = self
             .inner
             .lock()
@@ -102,6 +103,8 @@ struct Rewrite<'a> {
 /// numbering follows input order).
 pub struct Plan {
     numbers: Vec<usize>,
+    /// Per rewrite: a placeholder number assigned by this event (first sight of the value).
+    fresh: Vec<bool>,
 }
 
 fn rewrites(event: &Event) -> Vec<Rewrite<'_>> {
@@ -142,11 +145,11 @@ fn rewrites(event: &Event) -> Vec<Rewrite<'_>> {
 /// Assigns placeholder numbers for `event`; call in input order.
 pub fn plan(event: &Event, registry: &PlaceholderRegistry) -> Plan {
     let mut local = Conversation::default();
-    let numbers = rewrites(event)
+    let (numbers, fresh) = rewrites(event)
         .iter()
         .map(|r| {
             if !matches!(r.redaction, Redaction::Placeholder) {
-                return 0;
+                return (0, false);
             }
             let value = &event.text[r.span.start..r.span.end];
             match &event.conversation_id {
@@ -154,8 +157,27 @@ pub fn plan(event: &Event, registry: &PlaceholderRegistry) -> Plan {
                 None => local.number(r.label, value),
             }
         })
-        .collect();
-    Plan { numbers }
+        .unzip();
+    Plan { numbers, fresh }
+}
+
+/// Placeholders this event assigned first, with the values they stand for (for the vault).
+pub fn new_placeholders<'a>(event: &'a Event, plan: &Plan) -> Vec<(String, &'a str)> {
+    rewrites(event)
+        .iter()
+        .zip(plan.numbers.iter().zip(&plan.fresh))
+        .filter(|(_, (_, fresh))| **fresh)
+        .map(|(r, (number, _))| {
+            (
+                placeholder(r.label, *number),
+                &event.text[r.span.start..r.span.end],
+            )
+        })
+        .collect()
+}
+
+fn placeholder(label: &str, number: usize) -> String {
+    format!("<{label}_{number}>")
 }
 
 /// Whether an event has anything to rewrite (lets callers skip planning).
@@ -176,13 +198,7 @@ pub fn apply(event: &Event, plan: &Plan) -> String {
         let value = &text[r.span.start..r.span.end];
         match r.redaction {
             Redaction::Mask { ch, keep_last } => mask(&mut out, value, *ch, *keep_last),
-            Redaction::Placeholder => {
-                out.push('<');
-                out.push_str(r.label);
-                out.push('_');
-                out.push_str(&number.to_string());
-                out.push('>');
-            }
+            Redaction::Placeholder => out.push_str(&placeholder(r.label, *number)),
             Redaction::Hash { key } => {
                 out.push('<');
                 out.push_str(r.label);

@@ -129,6 +129,18 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
         );
     }
     health.set(Readiness::Draining);
+    if let Some(writer) = runner.pipeline.audit() {
+        let mut seals = Vec::new();
+        for (_, line) in writer.seal_all() {
+            seals.extend_from_slice(&line);
+            seals.push(b'\n');
+        }
+        for s in 0..topology.sinks.len() {
+            if topology.sinks[s].spec.records() == RecordKind::Audit {
+                runner.write(s, &seals)?;
+            }
+        }
+    }
     for (sink, node) in runner.sinks.iter_mut().zip(&topology.sinks) {
         sink.flush()
             .map_err(io_error(format!("cannot flush sink `{}`", node.id)))?;
@@ -300,22 +312,56 @@ impl Runner<'_> {
             .par_chunks(SERIALIZE_CHUNK)
             .map(|chunk| encode_chunk(chunk, want_verdicts))
             .collect();
+        let audit_lines = match self.pipeline.audit() {
+            Some(writer) => {
+                let chain = writer.chain_id(source_id);
+                let mut lines = Vec::new();
+                let records = writer.append_batch(
+                    processed
+                        .iter()
+                        .filter_map(|p| p.audit.as_ref().map(|d| (chain.as_str(), d))),
+                );
+                for record in records {
+                    lines.extend_from_slice(&record);
+                    lines.push(b'\n');
+                }
+                lines
+            }
+            None => Vec::new(),
+        };
+        let mut vault_lines = Vec::new();
+        let mut vault_entries = 0u64;
+        for entry in processed.iter().flat_map(|p| &p.vault) {
+            vault_lines.extend_from_slice(&entry.record);
+            vault_lines.push(b'\n');
+            vault_entries += 1;
+        }
         for &s in &plan.sinks {
             let kind = topology.sinks[s].spec.records();
-            for (verdicts, enriched) in &encoded {
-                self.write(
-                    s,
-                    if kind == RecordKind::Enriched {
-                        enriched
-                    } else {
-                        verdicts
-                    },
-                )?;
+            let mut written = processed.len() as u64;
+            match kind {
+                RecordKind::Audit => self.write(s, &audit_lines)?,
+                RecordKind::Vault => {
+                    self.write(s, &vault_lines)?;
+                    written = vault_entries;
+                }
+                _ => {
+                    for (verdicts, enriched) in &encoded {
+                        self.write(
+                            s,
+                            if kind == RecordKind::Enriched {
+                                enriched
+                            } else {
+                                verdicts
+                            },
+                        )?;
+                    }
+                }
             }
             self.metrics
                 .records_out
                 .with_label_values(&[&topology.sinks[s].id, kind.as_str()])
-                .inc_by(processed.len() as u64);
+                .inc_by(written);
         }
         self.metrics.in_flight.set(0);
         Ok(())

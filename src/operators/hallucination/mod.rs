@@ -555,6 +555,13 @@ impl Inspector for HallucinationChecker {
         &self.id
     }
 
+    fn model_digests(&self) -> Vec<&'static str> {
+        let embedding = self.embedding.iter().map(|(model, _)| model.digest());
+        embedding
+            .chain(self.nli.iter().map(|n| n.model_digest()))
+            .collect()
+    }
+
     fn prepare(&self, events: &mut [Event]) {
         let wanted: Vec<usize> = (0..events.len())
             .filter(|&i| self.wants(&events[i]))

@@ -114,6 +114,10 @@ pub struct NliScorer {
 }
 
 impl NliScorer {
+    pub fn model_digest(&self) -> &'static str {
+        self.model.digest()
+    }
+
     /// Scores (premise, claim) pairs; `targets[i]` says which claim pair `i` belongs to.
     pub fn score(
         &self,

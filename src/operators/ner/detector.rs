@@ -49,6 +49,10 @@ impl Inspector for NerDetector {
         &self.id
     }
 
+    fn model_digests(&self) -> Vec<&'static str> {
+        vec![self.recognizer.model().digest()]
+    }
+
     fn prepare(&self, events: &mut [Event]) {
         self.recognizer.prepare(events);
     }

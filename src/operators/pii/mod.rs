@@ -615,6 +615,13 @@ impl Inspector for PiiDetector {
         &self.id
     }
 
+    fn model_digests(&self) -> Vec<&'static str> {
+        self.ner
+            .iter()
+            .map(|ner| ner.recognizer.model().digest())
+            .collect()
+    }
+
     fn prepare(&self, events: &mut [Event]) {
         if let Some(ner) = &self.ner {
             ner.recognizer.prepare(events);

@@ -94,6 +94,8 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
         .num_threads(threads)
         .build()
         .map_err(|e| RunError::Threads(e.to_string()))?;
+    // Operators and keys first: a topology that cannot start creates no output files.
+    let pipeline = Pipeline::build(topology)?;
     let sinks = topology
         .sinks
         .iter()
@@ -101,7 +103,7 @@ pub fn run(topology: &Topology, options: &RunOptions) -> Result<RunReport, RunEr
         .collect::<Result<_, _>>()?;
     let mut runner = Runner {
         topology,
-        pipeline: Pipeline::build(topology)?,
+        pipeline,
         sinks,
         options,
         metrics,

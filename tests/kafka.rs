@@ -5,11 +5,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::http::{free_port, get, sample};
 use common::kafka::*;
+use common::process::*;
 use common::*;
 
 /// Topic names of one test.
@@ -102,63 +102,6 @@ topic = "{dead}"
     let path = dir.join(format!("topology-{port}.toml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// A running `railyard` process, killed if the test ends (or fails) before it exits.
-struct Instance(Child);
-
-impl std::ops::Deref for Instance {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Instance {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(topology: &Path) -> Instance {
-    Instance(
-        binary()
-            .args(["run", topology.to_str().unwrap()])
-            .env("RUST_LOG", "railyard=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("railyard starts"),
-    )
-}
-
-fn sigterm(child: &Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("railyard did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn event(i: usize) -> Vec<u8> {

@@ -8,7 +8,7 @@ use tracing::info;
 
 use super::source::{KafkaSource, SourceParts};
 use super::KafkaRunError;
-use crate::config::{SinkSpec, SourceSpec, Topology};
+use crate::config::{SourceSpec, Topology};
 use crate::io::{open_sink, RecordSink};
 use crate::telemetry::http::{Health, OpsServer, Readiness};
 use crate::telemetry::metrics::Metrics;
@@ -46,7 +46,7 @@ pub fn run(
         .sinks
         .iter()
         .map(|s| match &s.spec {
-            SinkSpec::Kafka(_) => Ok(None),
+            spec if !spec.is_local() => Ok(None),
             spec => open_sink(spec)
                 .map(|out| Some(Mutex::new(out)))
                 .map_err(|source| KafkaRunError::OpenSink {

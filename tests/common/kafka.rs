@@ -56,7 +56,13 @@ impl Broker {
 
     /// Starts on a given port (a restarted broker keeps its address, not its data).
     pub fn start_on(port: u16) -> Broker {
+        Self::start_advertising(port, port)
+    }
+
+    /// Listens on `port` but tells clients to connect to `advertised` (a proxy in front).
+    pub fn start_advertising(port: u16, advertised: u16) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new(tansu_binary())
             .args([
                 "broker",
@@ -65,7 +71,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -142,6 +148,23 @@ pub fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
     .expect("create topics");
     for result in results {
         result.expect("topic created");
+    }
+}
+
+/// Creates a one-partition topic with `cleanup.policy=compact`.
+pub fn create_compacted_topic(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    let results = block_on(admin.create_topics(
+        [&new],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+    ))
+    .expect("create topic");
+    for result in results {
+        result.expect("compacted topic created");
     }
 }
 

@@ -5,6 +5,8 @@
 pub mod http;
 pub mod kafka;
 pub mod operators;
+pub mod process;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

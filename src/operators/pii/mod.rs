@@ -391,6 +391,55 @@ struct NerLabel {
 /// Score added to a model entity with one of its label's context words nearby.
 const NER_CONTEXT_BOOST: f32 = 0.2;
 
+/// Non-overlapping, group-aligned parts of a separated digit run that `score` accepts, left
+/// to right, each the longest accepted from its first group (the whole run excluded), and
+/// where to scan again: the start of the first group after the last part accepted (or the
+/// second group when none was), the run's end when every group was used.
+fn valid_group_spans(
+    run: &str,
+    score: impl Fn(&str, usize) -> Option<f32>,
+) -> (Vec<(usize, usize, f32)>, usize) {
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut start = None;
+    for (i, c) in run.char_indices() {
+        match (c.is_ascii_digit(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                groups.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        groups.push((s, run.len()));
+    }
+    let mut found = Vec::new();
+    let mut first = 0;
+    while first < groups.len() {
+        let accepted = (first..groups.len()).rev().find_map(|last| {
+            if first == 0 && last == groups.len() - 1 {
+                return None;
+            }
+            let (start, end) = (groups[first].0, groups[last].1);
+            score(&run[start..end], start).map(|s| (last, start, end, s))
+        });
+        match accepted {
+            Some((last, start, end, s)) => {
+                found.push((start, end, s));
+                first = last + 1;
+            }
+            None => first += 1,
+        }
+    }
+    let next_group = match found.last() {
+        Some((_, end, _)) => groups.iter().position(|g| g.0 >= *end),
+        None => (groups.len() > 1).then_some(1),
+    };
+    let resume = next_group.map_or(run.len(), |g| groups[g].0);
+    (found, resume)
+}
+
 /// A scored candidate before overlap resolution.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -479,8 +528,31 @@ impl PiiDetector {
             {
                 continue;
             }
-            for m in r.regex.find_iter(text) {
+            let mut at = 0;
+            while let Some(m) = r.regex.find_at(text, at) {
+                at = m.end();
                 let Some(mut score) = (r.spec.score)(m.as_str(), text, m.start()) else {
+                    // A run of digit groups may hold a valid number after (or before) other
+                    // digits: `0 4111 1111 1111 1111`. Checksum-validated labels retry the
+                    // group-aligned parts, longest first, and scan again from the first group
+                    // not used (it may begin a number that runs on past this match).
+                    if r.spec.detector == "luhn" {
+                        let (parts, resume) = valid_group_spans(m.as_str(), |part, at| {
+                            (r.spec.score)(part, text, m.start() + at)
+                        });
+                        for (start, end, score) in parts {
+                            let (start, end) = (m.start() + start, m.start() + end);
+                            self.push_candidate(
+                                &mut out,
+                                r.label,
+                                start,
+                                end,
+                                score,
+                                r.spec.detector,
+                            );
+                        }
+                        at = m.start() + resume;
+                    }
                     continue;
                 };
                 if r.context.near(text, m.start(), m.end()) {

@@ -43,6 +43,22 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         &[("DATE_TIME", "1999-03-23 01:08:36.730350")],
     ),
     ("Order number 1234567 shipped", &[]),
+    // Found by the redaction property test: a card after another digit group was missed
+    // (and its value survived the redaction of the same card elsewhere in the text).
+    (
+        "0 4111 1111 1111 1111 and 7 5500-0000-0000-0004",
+        &[
+            ("CREDIT_CARD", "4111 1111 1111 1111"),
+            ("CREDIT_CARD", "5500-0000-0000-0004"),
+        ],
+    ),
+    (
+        "3782 822463 10005 3782 822463 10005",
+        &[
+            ("CREDIT_CARD", "3782 822463 10005"),
+            ("CREDIT_CARD", "3782 822463 10005"),
+        ],
+    ),
     (
         "card 4111 1111 1111 1111 expires",
         &[("CREDIT_CARD", "4111 1111 1111 1111")],

@@ -751,8 +751,12 @@ fn audit_verify(args: AuditVerifyArgs) -> Result<ExitCode> {
         }
         _ => verify::verify_files(&args.paths, options)?,
     };
-    for problem in &report.problems {
+    const SHOWN: usize = 100;
+    for problem in report.problems.iter().take(SHOWN) {
         println!("{problem}");
+    }
+    if report.problems.len() > SHOWN {
+        println!("... and {} more problems", report.problems.len() - SHOWN);
     }
     let status = if report.tampered() {
         "TAMPERED"

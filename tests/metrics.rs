@@ -153,6 +153,10 @@ path = "{out}/dead.jsonl"
         .unwrap()
             >= 1.0
     );
+    // Labels are bounded (sources, sinks, operators, categories, actions): no event content.
+    for value in ["ann@corp.io", "4111", "Ignore all", "weather", "not json"] {
+        assert!(!metrics.contains(value), "`{value}` in /metrics");
+    }
     assert_eq!(get(&format!("{base}/healthz")).unwrap().0, 200);
     assert_eq!(get(&format!("{base}/nope")).unwrap().0, 404);
 

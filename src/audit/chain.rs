@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::canonical;
-use super::record::Decision;
+use super::record::PreparedDecision;
 use crate::verdict::TopologyRef;
 
 /// `prev` of the first record of a chain.
@@ -36,9 +36,14 @@ struct ChainState {
 pub struct AuditWriter {
     run_id: String,
     key: Option<Arc<[u8]>>,
-    topology: Value,
-    operators: Value,
+    /// `topology` and `operators` in canonical form, the same in every record.
+    topology: Vec<u8>,
+    operators: Vec<u8>,
     chains: Mutex<HashMap<String, ChainState>>,
+}
+
+fn json_string(s: &str) -> Vec<u8> {
+    serde_json::to_vec(s).expect("strings serialize")
 }
 
 impl AuditWriter {
@@ -48,8 +53,10 @@ impl AuditWriter {
         AuditWriter {
             run_id: new_run_id(),
             key,
-            topology: serde_json::to_value(topology).expect("topology refs serialize"),
-            operators,
+            topology: canonical::to_vec(
+                &serde_json::to_value(topology).expect("topology refs serialize"),
+            ),
+            operators: canonical::to_vec(&operators),
             chains: Mutex::new(HashMap::new()),
         }
     }
@@ -70,9 +77,9 @@ impl AuditWriter {
     /// One serialized record (no newline) per decision, chained in the order given.
     pub fn append_batch<'a>(
         &self,
-        decisions: impl IntoIterator<Item = (&'a str, &'a Decision)>,
+        decisions: impl IntoIterator<Item = (&'a str, &'a PreparedDecision)>,
     ) -> Vec<Vec<u8>> {
-        let time = now();
+        let time = json_string(&now());
         let mut chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
         decisions
             .into_iter()
@@ -84,16 +91,16 @@ impl AuditWriter {
                         prev: GENESIS.to_string(),
                         decisions: 0,
                     });
-                let Value::Object(mut record) =
-                    serde_json::to_value(decision).expect("decisions serialize")
-                else {
-                    unreachable!("a decision serializes to an object");
-                };
-                record.insert("type".into(), "decision".into());
-                record.insert("topology".into(), self.topology.clone());
-                record.insert("operators".into(), self.operators.clone());
                 state.decisions += 1;
-                self.link(state, chain, &time, record)
+                let mut fields: Vec<(&str, &[u8])> = decision
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_slice()))
+                    .collect();
+                fields.push(("type", br#""decision""#));
+                fields.push(("topology", &self.topology));
+                fields.push(("operators", &self.operators));
+                self.link(state, chain, &time, fields)
             })
             .collect()
     }
@@ -106,17 +113,19 @@ impl AuditWriter {
     /// Seals the open chains whose id matches; they are closed (a later record for the same
     /// scope starts nothing: callers seal only at the end of their work).
     pub fn seal_where(&self, matches: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
-        let time = now();
+        let time = json_string(&now());
         let mut chains = self.chains.lock().unwrap_or_else(|p| p.into_inner());
         let mut sealed: Vec<(String, Vec<u8>)> = chains
             .iter_mut()
             .filter(|(chain, _)| matches(chain))
             .map(|(chain, state)| {
-                let mut record = Map::new();
-                record.insert("type".into(), "seal".into());
-                record.insert("decisions".into(), state.decisions.into());
-                record.insert("topology".into(), self.topology.clone());
-                let line = self.link(state, chain, &time, record);
+                let decisions = state.decisions.to_string().into_bytes();
+                let fields: Vec<(&str, &[u8])> = vec![
+                    ("type", br#""seal""#),
+                    ("decisions", &decisions),
+                    ("topology", &self.topology),
+                ];
+                let line = self.link(state, chain, &time, fields);
                 (chain.clone(), line)
             })
             .collect();
@@ -125,26 +134,58 @@ impl AuditWriter {
         sealed
     }
 
+    /// Writes the record in canonical form (keys sorted) with its chain fields, hashes it,
+    /// then appends `hash` and `hmac`: the verifier re-derives exactly these bytes.
     fn link(
         &self,
         state: &mut ChainState,
         chain: &str,
-        time: &str,
-        mut record: Map<String, Value>,
+        time: &[u8],
+        record_fields: Vec<(&str, &[u8])>,
     ) -> Vec<u8> {
-        record.insert("schema_version".into(), AUDIT_SCHEMA_VERSION.into());
-        record.insert("chain".into(), chain.into());
-        record.insert("seq".into(), state.seq.into());
-        record.insert("prev".into(), state.prev.clone().into());
-        record.insert("time".into(), time.into());
-        let (hash, hmac) = seal_digest(&record, self.key.as_deref());
-        record.insert("hash".into(), hash.clone().into());
-        if let Some(hmac) = hmac {
-            record.insert("hmac".into(), hmac.into());
+        let chain_json = json_string(chain);
+        let seq = state.seq.to_string().into_bytes();
+        let prev = json_string(&state.prev);
+        let version = json_string(AUDIT_SCHEMA_VERSION);
+        let mut fields: Vec<(&str, &[u8])> = Vec::with_capacity(record_fields.len() + 5);
+        fields.extend_from_slice(&record_fields);
+        fields.push(("schema_version", &version));
+        fields.push(("chain", &chain_json));
+        fields.push(("seq", &seq));
+        fields.push(("prev", &prev));
+        fields.push(("time", time));
+        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut line = Vec::with_capacity(
+            fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>()
+                + 256,
+        );
+        line.push(b'{');
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            serde_json::to_writer(&mut line, key).expect("keys serialize");
+            line.push(b':');
+            line.extend_from_slice(value);
         }
+        line.push(b'}');
+        let hash = hex::encode(Sha256::digest(&line));
+        line.pop();
+        line.extend_from_slice(br#","hash":""#);
+        line.extend_from_slice(hash.as_bytes());
+        line.push(b'"');
+        if let Some(key) = &self.key {
+            line.extend_from_slice(br#","hmac":""#);
+            line.extend_from_slice(sign(key, &hash).as_bytes());
+            line.push(b'"');
+        }
+        line.push(b'}');
         state.seq += 1;
         state.prev = hash;
-        serde_json::to_vec(&Value::Object(record)).expect("records serialize")
+        line
     }
 }
 
@@ -181,6 +222,7 @@ fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::record::Decision;
     use crate::event::Event;
     use crate::verdict::Action;
 
@@ -191,8 +233,10 @@ mod tests {
             hash: Arc::from("sha256:00"),
         };
         let writer = AuditWriter::new(&topology, serde_json::json!({}), None);
-        let decisions: Vec<Decision> = (0..3)
-            .map(|i| Decision::new(&Event::prompt(&i.to_string(), "x"), Action::Allow, None))
+        let decisions: Vec<PreparedDecision> = (0..3)
+            .map(|i| {
+                Decision::new(&Event::prompt(&i.to_string(), "x"), Action::Allow, None).prepare()
+            })
             .collect();
         let chain = writer.chain_id("events");
         let lines = writer.append_batch(decisions.iter().map(|d| (chain.as_str(), d)));
@@ -213,5 +257,15 @@ mod tests {
         assert_eq!(records[3]["type"], "seal");
         assert_eq!(records[3]["decisions"], 3);
         assert!(records.iter().all(|r| r.get("hmac").is_none()));
+        // The hash covers the canonical form the verifier derives from the parsed record.
+        for (line, record) in lines.iter().zip(&records) {
+            let mut body = record.as_object().unwrap().clone();
+            body.remove("hash");
+            let (hash, _) = seal_digest(&body, None);
+            assert_eq!(record["hash"], hash.as_str());
+            assert!(std::str::from_utf8(line)
+                .unwrap()
+                .ends_with(&format!(r#""hash":"{hash}"}}"#)));
+        }
     }
 }

@@ -18,5 +18,5 @@ pub mod rotate;
 pub mod verify;
 
 pub use chain::AuditWriter;
-pub use record::Decision;
+pub use record::{Decision, PreparedDecision};
 pub use verify::{Problem, ProblemKind, Report, Verifier, VerifyOptions};

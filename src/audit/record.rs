@@ -96,6 +96,32 @@ impl Decision {
     }
 }
 
+/// A decision's top-level fields in canonical form (see [`super::canonical`]), computed on the
+/// worker threads so that chaining, which is sequential, only concatenates and hashes.
+#[derive(Debug, Clone)]
+pub struct PreparedDecision {
+    pub(super) fields: Vec<(String, Vec<u8>)>,
+}
+
+impl Decision {
+    pub fn prepare(&self) -> PreparedDecision {
+        let serde_json::Value::Object(map) =
+            serde_json::to_value(self).expect("decisions serialize")
+        else {
+            unreachable!("a decision serializes to an object");
+        };
+        PreparedDecision {
+            fields: map
+                .into_iter()
+                .map(|(key, value)| {
+                    let bytes = super::canonical::to_vec(&value);
+                    (key, bytes)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Hex HMAC-SHA256 of `value` under `key`.
 pub fn value_hmac(key: &[u8], value: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");

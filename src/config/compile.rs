@@ -368,3 +368,89 @@ fn check_policy_position(nodes: &[super::spec::RawNode], errors: &mut Errors) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct SecretEnv(&'static str);
+
+    impl Env for SecretEnv {
+        fn get(&self, name: &str) -> Option<String> {
+            (name == "SECRET_PATH").then(|| self.0.to_string())
+        }
+    }
+
+    #[test]
+    fn the_topology_hash_is_taken_before_interpolation() {
+        let text = r#"
+name = "t"
+[sources.s]
+type = "file"
+path = "${SECRET_PATH}"
+[operators.policy]
+type = "decide"
+inputs = ["s"]
+[sinks.out]
+type = "stdout"
+inputs = ["policy"]
+[sinks.dead]
+type = "stdout"
+records = "dead_letters"
+"#;
+        let a = Topology::from_toml(text, &SecretEnv("/secret/one")).unwrap();
+        let b = Topology::from_toml(text, &SecretEnv("/secret/two")).unwrap();
+        assert_eq!(a.hash, b.hash, "no interpolated value enters the hash");
+        assert!(matches!(&a.sources[0].spec, SourceSpec::File(f) if f.path.ends_with("one")));
+    }
+
+    #[test]
+    fn audit_and_vault_sinks_are_validated_with_every_error() {
+        let text = r#"
+name = "t"
+[sources.s]
+type = "file"
+path = "x.jsonl"
+[operators.pii]
+type = "pii_detect"
+inputs = ["s"]
+timeout_ms = 0
+[operators.policy]
+type = "decide"
+inputs = ["pii"]
+[sinks.audit]
+type = "audit_log"
+inputs = ["policy"]
+rotate_bytes = 10
+key_env = "not a name"
+[sinks.audit2]
+type = "audit_log"
+inputs = ["policy"]
+path = "b.jsonl"
+[sinks.vault]
+type = "vault"
+inputs = ["policy"]
+topic = "vault"
+[sinks.dead]
+type = "stdout"
+records = "dead_letters"
+"#;
+        let Err(TopologyError::Invalid(errors)) = Topology::from_toml(text, &ProcessEnv) else {
+            panic!("invalid");
+        };
+        let found: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect();
+        for expected in [
+            "operators.pii.timeout_ms: must be an integer within 1..=3600000, got 0",
+            "sinks.audit: needs a `path`, a `topic`, or both",
+            "sinks.audit.key_env: must be an environment variable name (letters, digits, `_`), got `not a name`",
+            "sinks.audit.rotate_bytes: must be 0 (never) or at least 4096, got 10",
+            "sinks.audit2: a topology has at most one `audit_log` sink (it may write a file and a topic)",
+            "sinks.vault: a Kafka sink needs Kafka sources (file topologies write files or stdout)",
+        ] {
+            assert!(found.iter().any(|f| f == expected), "missing `{expected}` in {found:#?}");
+        }
+    }
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::redact::{self, PlaceholderRegistry};
-use crate::audit::{keys, AuditWriter, Decision};
+use crate::audit::{keys, AuditWriter, Decision, PreparedDecision};
 use crate::config::{RecordKind, SinkSpec, Topology};
 use crate::event::{Category, Event, Finding, Provenance};
 use crate::operators::decide::Policy;
@@ -38,7 +38,7 @@ pub struct Processed {
     /// dead-letter outputs instead of the verdict and enriched ones.
     pub failed: Option<OperatorFailed>,
     /// The audited decision, when the route has an audit log.
-    pub audit: Option<Decision>,
+    pub audit: Option<PreparedDecision>,
     /// Encrypted mappings of the placeholders this event assigned, when the route has a vault.
     pub vault: Vec<SealedEntry>,
 }
@@ -255,11 +255,16 @@ impl Pipeline {
                     }
                     let operators = operator_versions(topology, &built);
                     audit_key = key.clone();
-                    audit = Some(Arc::new(AuditWriter::new(
-                        &topology.reference(),
-                        operators,
-                        key,
-                    )));
+                    let writer = AuditWriter::new(&topology.reference(), operators, key);
+                    // Chains are `<run id>/<partition>`: the run ids in the logs let an
+                    // auditor check that no run's chains are missing altogether.
+                    tracing::info!(
+                        sink = %sink.id,
+                        run_id = writer.run_id(),
+                        signed = writer.signed(),
+                        "audit log chains started"
+                    );
+                    audit = Some(Arc::new(writer));
                 }
                 SinkSpec::Vault(config) => {
                     let key = keys::aes256_key(&config.key_env).map_err(|e| fail(e.to_string()))?;
@@ -418,7 +423,7 @@ impl Pipeline {
                 };
                 let audit = route
                     .audit
-                    .then(|| Decision::new(event, verdict.action, audit_key));
+                    .then(|| Decision::new(event, verdict.action, audit_key).prepare());
                 Processed {
                     verdict,
                     enriched,

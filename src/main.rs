@@ -140,61 +140,14 @@ enum Command {
         command: AuditCommand,
     },
     /// Restore the originals behind a conversation's placeholders (needs the vault key).
-    Reveal {
-        /// Conversation id (or `event:<id>` for events without one).
-        #[arg(long)]
-        conversation: String,
-        /// Vault JSONL file written by a `vault` sink with `path`.
-        #[arg(long, conflicts_with = "topic")]
-        file: Option<PathBuf>,
-        /// Vault topic written by a `vault` sink with `topic`.
-        #[arg(long, requires = "brokers")]
-        topic: Option<String>,
-        /// Bootstrap servers for `--topic`.
-        #[arg(long)]
-        brokers: Option<String>,
-        /// Environment variable holding the vault key (64 hex digits).
-        #[arg(long, default_value = "RAILYARD_VAULT_KEY")]
-        key_env: String,
-        /// Text with placeholders to restore (default: standard input).
-        #[arg(long)]
-        text: Option<String>,
-        /// Print the placeholder mapping as JSON instead of restoring a text.
-        #[arg(long)]
-        list: bool,
-        /// Topic: stop reading after this long without a record.
-        #[arg(long, default_value_t = 3000)]
-        idle_ms: u64,
-    },
+    Reveal(RevealArgs),
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check an audit log: exit 0 when intact, 1 when any record was modified, removed,
     /// reordered or inserted (each listed with its position), 2 when it cannot be checked.
-    Verify {
-        /// Audit files (rotated segments `PATH.N` are read before `PATH`).
-        #[arg(required_unless_present = "topic")]
-        paths: Vec<PathBuf>,
-        /// Read the audit topic instead.
-        #[arg(long, requires = "brokers", conflicts_with = "paths")]
-        topic: Option<String>,
-        /// Bootstrap servers for `--topic`.
-        #[arg(long)]
-        brokers: Option<String>,
-        /// Environment variable holding the HMAC key; when set, every record must be signed.
-        #[arg(long, default_value = "RAILYARD_AUDIT_KEY")]
-        key_env: String,
-        /// Check chains only, even though records are signed and no key is given.
-        #[arg(long)]
-        skip_signatures: bool,
-        /// Accept chains without a seal (a log that is still being written).
-        #[arg(long)]
-        allow_open: bool,
-        /// Topic: stop reading after this long without a record.
-        #[arg(long, default_value_t = 3000)]
-        idle_ms: u64,
-    },
+    Verify(AuditVerifyArgs),
 }
 
 struct InferenceBenchArgs {
@@ -371,44 +324,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             })
         }
         Command::Audit {
-            command:
-                AuditCommand::Verify {
-                    paths,
-                    topic,
-                    brokers,
-                    key_env,
-                    skip_signatures,
-                    allow_open,
-                    idle_ms,
-                },
-        } => audit_verify(AuditVerifyArgs {
-            paths,
-            topic,
-            brokers,
-            key_env,
-            skip_signatures,
-            allow_open,
-            idle_ms,
-        }),
-        Command::Reveal {
-            conversation,
-            file,
-            topic,
-            brokers,
-            key_env,
-            text,
-            list,
-            idle_ms,
-        } => reveal(RevealArgs {
-            conversation,
-            file,
-            topic,
-            brokers,
-            key_env,
-            text,
-            list,
-            idle_ms,
-        }),
+            command: AuditCommand::Verify(args),
+        } => audit_verify(args),
+        Command::Reveal(args) => reveal(args),
         Command::Graph { topology } => {
             let t = load(&topology)?;
             print!("{}", t.graph.to_dot(&t.name));
@@ -718,13 +636,28 @@ fn print_throughput(rows: usize, bytes: usize, seconds: f64, threads: usize) {
     );
 }
 
+#[derive(clap::Args)]
 struct AuditVerifyArgs {
+    /// Audit files (rotated segments `PATH.N` are read before `PATH`).
+    #[arg(required_unless_present = "topic")]
     paths: Vec<PathBuf>,
+    /// Read the audit topic instead.
+    #[arg(long, requires = "brokers", conflicts_with = "paths")]
     topic: Option<String>,
+    /// Bootstrap servers for `--topic`.
+    #[arg(long)]
     brokers: Option<String>,
+    /// Environment variable holding the HMAC key; when set, every record must be signed.
+    #[arg(long, default_value = "RAILYARD_AUDIT_KEY")]
     key_env: String,
+    /// Check chains only, even though records are signed and no key is given.
+    #[arg(long)]
     skip_signatures: bool,
+    /// Accept chains without a seal (a log that is still being written).
+    #[arg(long)]
     allow_open: bool,
+    /// Topic: stop reading after this long without a record.
+    #[arg(long, default_value_t = 3000)]
     idle_ms: u64,
 }
 
@@ -783,14 +716,31 @@ fn audit_verify(args: AuditVerifyArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(clap::Args)]
 struct RevealArgs {
+    /// Conversation id (or `event:<id>` for events without one).
+    #[arg(long)]
     conversation: String,
+    /// Vault JSONL file written by a `vault` sink with `path`.
+    #[arg(long, conflicts_with = "topic")]
     file: Option<PathBuf>,
+    /// Vault topic written by a `vault` sink with `topic`.
+    #[arg(long, requires = "brokers")]
     topic: Option<String>,
+    /// Bootstrap servers for `--topic`.
+    #[arg(long)]
     brokers: Option<String>,
+    /// Environment variable holding the vault key (64 hex digits).
+    #[arg(long, default_value = "RAILYARD_VAULT_KEY")]
     key_env: String,
+    /// Text with placeholders to restore (default: standard input).
+    #[arg(long)]
     text: Option<String>,
+    /// Print the placeholder mapping as JSON instead of restoring a text.
+    #[arg(long)]
     list: bool,
+    /// Topic: stop reading after this long without a record.
+    #[arg(long, default_value_t = 3000)]
     idle_ms: u64,
 }
 

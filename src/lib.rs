@@ -12,7 +12,8 @@
 //!   -> inspectors in DAG order, each appending Findings     (operators::*)
 //!   -> decide: policy turns findings into an Action          (operators::decide)
 //!   -> redact: spans rewritten for the enriched record       (topology::redact)
-//!   -> sinks: verdicts, enriched records, dead letters       (io::sink)
+//!   -> audit decisions, vault entries (when configured)      (audit, vault)
+//!   -> sinks: verdicts, enriched records, audit log, vault, dead letters (io::sink, kafka)
 //! ```
 //! Undecodable input never stops a run and is never dropped: it becomes a dead-letter record
 //! with the reason and its origin (line number), and processing continues.
@@ -32,6 +33,8 @@
 //!   the file-mode runner.
 //! - [`io`]: broker-free sources and sinks (the embedded default).
 //! - [`kafka`]: the Kafka runtime (consumer groups, tickets and the offset tracker, Avro).
+//! - [`audit`]: the tamper-evident audit log (records, hash chains, the verifier) and
+//!   [`vault`]: the encrypted placeholder mappings and `reveal`.
 //! - [`telemetry`]: logging, Prometheus metrics, health endpoints.
 //! - [`eval`], [`bench`]: measuring detectors and topologies.
 //! - `main.rs`: the CLI only.

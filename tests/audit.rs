@@ -268,6 +268,26 @@ fn audit_records_hold_no_text_and_name_their_topology_and_operators() {
     for secret in ["jane.doe@example.org", "4111 1111 1111 1111", "AKIA"] {
         assert!(!audit.contains(secret), "audit log leaks a detected value");
     }
+    let audit_schema = schema("audit.schema.json");
+    for line in audit.lines() {
+        assert_valid(
+            &audit_schema,
+            &serde_json::from_str(line).unwrap(),
+            "audit record",
+        );
+    }
+    // The contract leaves no room for text: an added field is a violation.
+    let mut leaky: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    leaky["text"] = "jane.doe@example.org".into();
+    assert!(!audit_schema.is_valid(&leaky));
+    let vault_schema = schema("vault.schema.json");
+    for entry in lines(&dir.path().join("out/vault.jsonl")) {
+        assert_valid(
+            &vault_schema,
+            &serde_json::from_str(&entry).unwrap(),
+            "vault entry",
+        );
+    }
     let first: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
     assert_eq!(first["topology"]["name"], "audited");
     assert!(first["topology"]["hash"]

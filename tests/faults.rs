@@ -536,14 +536,10 @@ fn audit_and_vault_topics_verify_and_reveal_from_the_broker() {
         Duration::from_secs(60),
     );
     if covered(&verdicts).len() != EVENTS {
-        let _ = child.0.kill();
-        let out = std::mem::replace(&mut child.0, binary().arg("--version").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
         panic!(
             "{} verdicts; railyard said: {}",
             verdicts.len(),
-            String::from_utf8_lossy(&out.stderr)
+            child.kill_and_read_stderr()
         );
     }
     sigterm(&child);

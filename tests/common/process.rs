@@ -23,6 +23,19 @@ impl std::ops::DerefMut for Instance {
     }
 }
 
+impl Instance {
+    /// Kills the process and returns what it wrote to a piped stderr (for failure messages).
+    pub fn kill_and_read_stderr(&mut self) -> String {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let mut text = String::new();
+        if let Some(mut stderr) = self.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        }
+        text
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.0.kill();

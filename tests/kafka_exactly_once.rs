@@ -47,6 +47,7 @@ fn outputs_and_offsets_commit_together_in_transactions() {
     mock.create_topic("in", 2, 1).unwrap();
     mock.create_topic("verdicts", 2, 1).unwrap();
     mock.create_topic("dead", 1, 1).unwrap();
+    mock.create_topic("audit", 2, 1).unwrap();
     let bootstrap = mock.bootstrap_servers();
 
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
@@ -98,6 +99,10 @@ inputs = ["pii"]
 type = "kafka"
 inputs = ["policy"]
 topic = "verdicts"
+[sinks.audit]
+type = "audit_log"
+inputs = ["policy"]
+topic = "audit"
 [sinks.dead]
 type = "kafka"
 records = "dead_letters"
@@ -147,4 +152,15 @@ topic = "dead"
             .get(),
         0
     );
+
+    // The audit log went in the same transactions, and its seals in one of their own: one
+    // chain per input partition, each decision once, each chain sealed.
+    let audit = read_committed(&bootstrap, "audit", 52);
+    let mut verifier = railyard::audit::Verifier::new(Default::default());
+    for (i, record) in audit.iter().enumerate() {
+        verifier.feed(&format!("audit record {i}"), record);
+    }
+    let report = verifier.finish();
+    assert!(!report.tampered(), "{:#?}", report.problems);
+    assert_eq!((report.records, report.chains, report.sealed), (52, 2, 2));
 }

@@ -277,6 +277,13 @@ impl<'a> KafkaSource<'a> {
         let audit_outputs: Vec<usize> = (0..self.outputs.len())
             .filter(|&o| self.outputs[o].records == RecordKind::Audit)
             .collect();
+        // Exactly-once: a transactional producer writes only inside a transaction.
+        if self.transactional && !audit_outputs.is_empty() {
+            if let Err(error) = self.producer.begin_transaction() {
+                warn!(%error, "cannot begin the transaction for audit seals");
+                return;
+            }
+        }
         for &o in &audit_outputs {
             for (chain, line) in &seals {
                 let ticket = Ticket::untracked(Arc::new(PartitionKey::new(chain, 0)), -1);
@@ -293,6 +300,12 @@ impl<'a> KafkaSource<'a> {
                         }
                     }
                 }
+            }
+        }
+        if self.transactional && !audit_outputs.is_empty() {
+            if let Err(error) = self.producer.commit_transaction(CLIENT_TIMEOUT) {
+                warn!(%error, "cannot commit the audit seals");
+                return;
             }
         }
         info!(source = %self.parts.source_id, chains = seals.len(), "audit chains sealed");

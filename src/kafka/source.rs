@@ -631,15 +631,19 @@ impl<'a> KafkaSource<'a> {
             self.write_local(s, &lines)?;
         }
         self.flush_local(&local)?;
+        let vault_entries: usize = processed.iter().map(|p| p.vault.len()).sum();
         for &s in &plan.sinks {
+            let kind = topology.sinks[s].spec.records();
+            let written = if kind == RecordKind::Vault {
+                vault_entries
+            } else {
+                processed.len()
+            };
             self.parts
                 .metrics
                 .records_out
-                .with_label_values(&[
-                    &topology.sinks[s].id,
-                    topology.sinks[s].spec.records().as_str(),
-                ])
-                .inc_by(processed.len() as u64);
+                .with_label_values(&[&topology.sinks[s].id, kind.as_str()])
+                .inc_by(written as u64);
         }
 
         let mut audit_index = 0;

@@ -659,6 +659,9 @@ struct AuditVerifyArgs {
     /// Topic: stop reading after this long without a record.
     #[arg(long, default_value_t = 3000)]
     idle_ms: u64,
+    /// Print the whole report (every problem) as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 fn audit_verify(args: AuditVerifyArgs) -> Result<ExitCode> {
@@ -685,24 +688,30 @@ fn audit_verify(args: AuditVerifyArgs) -> Result<ExitCode> {
         _ => verify::verify_files(&args.paths, options)?,
     };
     const SHOWN: usize = 100;
-    for problem in report.problems.iter().take(SHOWN) {
-        println!("{problem}");
-    }
-    if report.problems.len() > SHOWN {
-        println!("... and {} more problems", report.problems.len() - SHOWN);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for problem in report.problems.iter().take(SHOWN) {
+            println!("{problem}");
+        }
+        if report.problems.len() > SHOWN {
+            println!("... and {} more problems", report.problems.len() - SHOWN);
+        }
     }
     let status = if report.tampered() {
         "TAMPERED"
     } else {
         "intact"
     };
-    println!(
-        "{status}: {} records, {} chains ({} sealed), {} problems",
-        report.records,
-        report.chains,
-        report.sealed,
-        report.problems.len()
-    );
+    if !args.json {
+        println!(
+            "{status}: {} records, {} chains ({} sealed), {} problems",
+            report.records,
+            report.chains,
+            report.sealed,
+            report.problems.len()
+        );
+    }
     if report.tampered() {
         return Ok(ExitCode::from(1));
     }

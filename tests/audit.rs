@@ -366,6 +366,12 @@ fn verify_exit_codes_name_the_problem_and_its_position() {
         stdout.starts_with("record") && stdout.contains("TAMPERED"),
         "{stdout}"
     );
+    let json = verify_cli(dir.path(), &["out/audit.jsonl", "--json"], Some(AUDIT_KEY));
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["records"], 40);
+    assert_eq!(report["problems"][0]["kind"], "removed");
+    assert_eq!(report["problems"][0]["position"], 11);
 }
 
 #[test]

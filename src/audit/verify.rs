@@ -16,7 +16,8 @@ use serde_json::Value;
 use super::chain::{seal_digest, sign, GENESIS};
 
 /// What is wrong with a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// Not a JSON object with the audit fields.
     Unreadable,
@@ -49,7 +50,7 @@ impl ProblemKind {
 }
 
 /// One finding of the verifier.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Problem {
     /// 1-based position of the record in the stream fed.
     pub position: u64,
@@ -84,7 +85,7 @@ pub struct VerifyOptions {
 }
 
 /// The outcome.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Report {
     pub records: u64,
     pub chains: usize,

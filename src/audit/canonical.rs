@@ -3,7 +3,7 @@
 //! record re-serialized with other key order or spacing still verifies, and any change to a
 //! value does not.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Canonical bytes of `value`.
 pub fn to_vec(value: &Value) -> Vec<u8> {
@@ -12,22 +12,31 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Canonical bytes of an object given as its map (no copy into a `Value`).
+pub fn object_to_vec(map: &Map<String, Value>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    write_object(map, &mut out);
+    out
+}
+
+fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_unstable();
+    out.push(b'{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key).expect("strings serialize");
+        out.push(b':');
+        write(&map[key], out);
+    }
+    out.push(b'}');
+}
+
 fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
-            out.push(b'{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, key).expect("strings serialize");
-                out.push(b':');
-                write(&map[key], out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(map, out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {

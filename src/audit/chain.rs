@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -191,18 +190,14 @@ impl AuditWriter {
 
 /// The hash of a record (without `hash` and `hmac` keys) and, with a key, its HMAC.
 pub fn seal_digest(record: &Map<String, Value>, key: Option<&[u8]>) -> (String, Option<String>) {
-    let hash = hex::encode(Sha256::digest(canonical::to_vec(&Value::Object(
-        record.clone(),
-    ))));
+    let hash = hex::encode(Sha256::digest(canonical::object_to_vec(record)));
     let hmac = key.map(|key| sign(key, &hash));
     (hash, hmac)
 }
 
 /// Hex HMAC-SHA256 of a record hash.
 pub fn sign(key: &[u8], hash: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(hash.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    super::record::value_hmac(key, hash)
 }
 
 fn now() -> String {

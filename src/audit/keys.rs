@@ -14,8 +14,8 @@ pub enum KeyError {
     NotHex { var: String, bytes: usize },
 }
 
-/// Least bytes of an HMAC key.
-pub const MIN_HMAC_KEY_BYTES: usize = 16;
+/// Least bytes of an HMAC key (the same rule as the `hash` redaction key).
+pub const MIN_HMAC_KEY_BYTES: usize = crate::operators::redaction::MIN_KEY_BYTES;
 
 /// The HMAC key in `var` (its bytes as written), `Ok(None)` when unset.
 pub fn hmac_key(var: &str) -> Result<Option<Arc<[u8]>>, KeyError> {

@@ -558,22 +558,20 @@ impl<'a> KafkaSource<'a> {
             .filter(|&o| self.outputs[o].records == RecordKind::Vault)
             .collect();
         // Audit records are chained per input partition, in input order.
+        let audit_chains: Vec<String> = match self.parts.pipeline.audit() {
+            Some(writer) => event_inputs
+                .iter()
+                .map(|&i| writer.chain_id(&format!("{}/{}", batch[i].topic, batch[i].partition)))
+                .collect(),
+            None => Vec::new(),
+        };
         let audit_lines: Vec<Vec<u8>> = match self.parts.pipeline.audit() {
-            Some(writer) => {
-                let chains: Vec<String> = event_inputs
+            Some(writer) => writer.append_batch(
+                processed
                     .iter()
-                    .map(|&i| {
-                        writer.chain_id(&format!("{}/{}", batch[i].topic, batch[i].partition))
-                    })
-                    .collect();
-                let lines = writer.append_batch(
-                    processed
-                        .iter()
-                        .zip(&chains)
-                        .filter_map(|(p, c)| p.audit.as_ref().map(|d| (c.as_str(), d))),
-                );
-                lines
-            }
+                    .zip(&audit_chains)
+                    .filter_map(|(p, c)| p.audit.as_ref().map(|d| (c.as_str(), d))),
+            ),
             None => Vec::new(),
         };
         let want = |kind: RecordKind| {
@@ -663,12 +661,7 @@ impl<'a> KafkaSource<'a> {
                 let output = &self.outputs[o];
                 if output.records == RecordKind::Audit {
                     let line = audit_line.unwrap_or_default();
-                    let chain = self
-                        .parts
-                        .pipeline
-                        .audit()
-                        .map(|w| w.chain_id(&format!("{}/{}", record.topic, record.partition)))
-                        .unwrap_or_default();
+                    let chain = audit_chains.get(i).map_or("", String::as_str);
                     let headers = record.output_headers(event_id, "application/json");
                     self.send(o, chain.as_bytes(), line, headers, ticket.clone())?;
                     continue;

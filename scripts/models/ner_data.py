@@ -141,6 +141,26 @@ def replace_mentions(sentences, rng):
     return out
 
 
+def mention_pool(sentences, kinds):
+    """Per entity type in `kinds`, the distinct mentions of the corpus as texts, sorted."""
+    pool = {kind: set() for kind in kinds}
+    for sentence in sentences:
+        for words in entity_runs(sentence):
+            kind = words[0][1][2:]
+            if kind in pool:
+                pool[kind].add(" ".join(w for w, _ in words))
+    return {kind: sorted(v for v in values if plausible_mention(v)) for kind, values in pool.items()}
+
+
+def plausible_mention(text):
+    """A mention that reads like one in running text: starts with a capital letter or digit-led
+    brand ("3M"), and is not a headline in capitals (short acronyms such as "BBC" stay)."""
+    letters = [c for c in text if c.isalpha()]
+    if len(text) < 2 or not letters or not (text[0].isupper() or text[0].isdigit()):
+        return False
+    return not (all(c.isupper() for c in letters) and len(letters) > 5)
+
+
 def entity_runs(sentence):
     """The entity mentions of a sentence as lists of (word, tag)."""
     runs, current = [], None

@@ -25,14 +25,17 @@ import features
 import ner_data
 import ner_decode
 import ner_features
+import ner_synthetic
 
 SEED = 20261129
 LAYERS = [4, 5, 6]
 SHAPE_DIM = 16
 PROJECTION = 128
 HIDDEN = 96
-EPOCHS = 8
+EPOCHS = 6
 BATCH = 32
+SYNTHETIC_TRAIN = 12000
+SYNTHETIC_DEV = 1500
 CONLL = "../shared/data/ner_conll2003"
 PII = "../shared/data/pii_dev_3000.jsonl"
 
@@ -110,8 +113,13 @@ def main():
     train_ex = ner_data.augmented_training_examples(ner_data.read_conll(os.path.join(CONLL, "train.txt")), rng)
     dev_ex = [ner_data.conll_example(s) for s in ner_data.read_conll(os.path.join(CONLL, "dev.txt"))]
     pii_ex = ner_data.read_pii(PII)
+    train_sentences = ner_data.read_conll(os.path.join(CONLL, "train.txt"))
+    pools = ner_data.mention_pool(train_sentences, ["ORG", "LOC"])
+    synthetic_train_ex, synthetic_dev_ex = ner_synthetic.examples(SYNTHETIC_TRAIN, SYNTHETIC_DEV, SEED, pools)
     every = list(range(7))
     train = select(ner_features.extract(args.minilm, tok, train_ex, every, "train"), LAYERS)
+    train += select(ner_features.extract(args.minilm, tok, synthetic_train_ex, every, "synthetic_train"), LAYERS)
+    synthetic_dev = select(ner_features.extract(args.minilm, tok, synthetic_dev_ex, every, "synthetic_dev"), LAYERS)
     dev = select(ner_features.extract(args.minilm, tok, dev_ex, every, "dev"), LAYERS)
     pii = select(ner_features.extract(args.minilm, tok, pii_ex, every, "pii"), LAYERS)
 
@@ -134,19 +142,24 @@ def main():
             optimiser.step()
             total += loss.item()
         dev_scores = evaluate(head, dev, dev_ex, kinds)
-        micro = np.mean([dev_scores[k][2] for k in kinds])
-        print(f"epoch {epoch + 1}: loss {total:.1f} dev {dev_scores} ({time.time() - started:.0f}s)", flush=True)
-        if best is None or micro > best[0]:
-            best = (micro, epoch + 1, {k: v.clone() for k, v in head.state_dict().items()}, dev_scores)
+        synthetic_scores = evaluate(head, synthetic_dev, synthetic_dev_ex, ["PER", "LOC", "ORG"])
+        # Chosen on both dev sets: news, and the held-out templates of the synthetic texts.
+        score = np.mean([dev_scores[k][2] for k in kinds]) + np.mean([synthetic_scores[k][2] for k in ["PER", "LOC", "ORG"]])
+        print(f"epoch {epoch + 1}: loss {total:.1f} dev {dev_scores} synthetic dev {synthetic_scores} "
+              f"({time.time() - started:.0f}s)", flush=True)
+        if best is None or score > best[0]:
+            best = (score, epoch + 1, {k: v.clone() for k, v in head.state_dict().items()}, dev_scores)
     _, epoch, state, _ = best
     # The committed weights are float16 (half the size); the figures are those of the rounded head.
     state = {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
     head.load_state_dict(state)
     dev_scores = evaluate(head, dev, dev_ex, kinds)
+    synthetic_scores = evaluate(head, synthetic_dev, synthetic_dev_ex, ["PER", "LOC", "ORG"])
     pii_scores = evaluate(head, pii, pii_ex, ["PER", "LOC", "ORG"])
-    print("chosen epoch", epoch, "dev", dev_scores, "pii", pii_scores)
+    print("chosen epoch", epoch, "dev", dev_scores, "synthetic dev", synthetic_scores, "pii", pii_scores)
     arrays = {k: v.numpy().astype(np.float16) for k, v in state.items()}
-    report = {"epoch": epoch, "layers": LAYERS, "seed": SEED, "conll_dev": dev_scores, "pii_dev_3000": pii_scores,
+    report = {"epoch": epoch, "layers": LAYERS, "seed": SEED, "conll_dev": dev_scores,
+              "synthetic_dev": synthetic_scores, "pii_dev_3000": pii_scores,
               "labels": ner_data.LABELS}
     np.savez_compressed(args.out, report=np.frombuffer(json.dumps(report).encode(), np.uint8), **arrays)
     print("wrote", args.out)

@@ -13,7 +13,9 @@ use crate::operators::pii::context::ContextWords;
 use crate::operators::OperatorFailure;
 
 /// Words that, right before a name, make it a street (`Via Roma`, `Rue Lepic`).
-const ADDRESS_PREFIXES: &[&str] = &["via", "rue", "calle", "avenida", "rua", "viale", "piazza"];
+const ADDRESS_PREFIXES: &[&str] = &[
+    "via", "rue", "calle", "avenida", "rua", "viale", "piazza", "ul", "ulica", "str", "strada",
+];
 
 /// Greetings the model sometimes runs into the name that follows (`Hi Keiran`): a capitalised
 /// greeting opening a sentence looks like a name's first word to an uncased encoder.
@@ -138,8 +140,38 @@ impl NerRecognizer {
     }
 }
 
-/// Whether `start..end` ends with or is followed by a street word, or follows a street prefix.
+/// Whether `start..end` ends with or is followed by a street word, follows a street prefix,
+/// or follows a house number on the same line (`4823 Del Sauzal`, `71236 Mühle 77`).
 fn is_street_name(text: &str, start: usize, end: usize) -> bool {
+    follows_house_number(&text[..start]) || has_street_word(text, start, end)
+}
+
+/// Whether `before` ends with a house number after a word on the same line (`to 4823 `,
+/// `Strasse 61 `): 1 to 6 digits, optionally with one letter (`12a`), then only spaces. A number
+/// that opens a line or follows another number is a table (ranks, scores), and a year (1900 to
+/// 2099) is a date ("In 2019 Maria moved"), not a house number.
+fn follows_house_number(before: &str) -> bool {
+    let trimmed = before.trim_end_matches([' ', '\t']);
+    if trimmed.len() == before.len() {
+        return false;
+    }
+    let line = trimmed.rsplit('\n').next().unwrap_or("");
+    let mut tokens = line.rsplit([' ', '\t']).filter(|t| !t.is_empty());
+    let (Some(number), Some(word)) = (tokens.next(), tokens.next()) else {
+        return false;
+    };
+    let digits = number.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let is_number = (1..=6).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && number.len() - digits.len() <= 1;
+    let is_year = number.len() == 4
+        && digits
+            .parse::<u32>()
+            .is_ok_and(|year| (1900..=2099).contains(&year));
+    is_number && !is_year && word.chars().any(char::is_alphabetic)
+}
+
+fn has_street_word(text: &str, start: usize, end: usize) -> bool {
     let last = text[start..end]
         .rsplit(|c: char| !c.is_alphanumeric() && c != 'ß')
         .next()
@@ -153,6 +185,7 @@ fn is_street_name(text: &str, start: usize, end: usize) -> bool {
         .to_lowercase();
     let previous = text[..start]
         .trim_end()
+        .trim_end_matches('.')
         .rsplit(|c: char| !c.is_alphanumeric())
         .next()
         .unwrap_or("")
@@ -175,6 +208,23 @@ mod tests {
             ("Via Pasquale Scura 127", "Pasquale Scura", true),
             ("Maria Gonzalez from Leeds", "Maria Gonzalez", false),
             ("Call Drew", "Drew", false),
+            (
+                "Please return to 4823 Del Sauzal 2174 Suite 629",
+                "Del Sauzal",
+                true,
+            ),
+            ("sent to 71236 Mühle 77 Suite 160", "Mühle", true),
+            ("office at 16152 ul. Asnyka Adama 82", "Asnyka Adama", true),
+            ("In 2019 Maria Lopez joined us", "Maria Lopez", false),
+            ("our 3 founders: Maria Lopez and Tom", "Maria Lopez", false),
+            ("Ticket 4411\nMaria Lopez", "Maria Lopez", false),
+            ("287 Ian Woosnam 70 76 71 70", "Ian Woosnam", false),
+            (
+                "( Spain ) 6-2 6-1 Alex Corretja ( Spain )",
+                "Alex Corretja",
+                false,
+            ),
+            ("Freistädter Strasse 61 Anna Shoals", "Anna Shoals", true),
         ];
         for (text, entity, want) in cases {
             let start = text.find(entity).unwrap();

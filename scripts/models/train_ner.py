@@ -7,7 +7,9 @@ toxicity, injection, embeddings and NER): the hidden states of LAYERS concatenat
 embedding of the token shape id (ner_data.shape_ids: casing, word continuation, sentence start),
 a linear projection with ReLU, one bidirectional LSTM over the window's tokens, and a linear
 layer to the 9 IOB2 logits. Only the head is trained (PyTorch, CPU, fixed seed, deterministic
-algorithms, one thread); the epoch is chosen on CoNLL dev. The PII sentences are never trained on.
+algorithms, one thread), on CoNLL-2003 train and the synthetic PII-style texts of
+ner_synthetic.py; the epoch is chosen on CoNLL dev and the synthetic texts of held-out templates.
+The PII sentences are never trained on.
 
     python scripts/models/train_ner.py --minilm DIR [--out models/heads/minilm_ner.npz]
 """
@@ -110,10 +112,10 @@ def main():
 
     tok = features.load_tokenizer(os.path.join(args.minilm, "tokenizer.json"), 128, 32)
     rng = np.random.default_rng(SEED)
-    train_ex = ner_data.augmented_training_examples(ner_data.read_conll(os.path.join(CONLL, "train.txt")), rng)
+    train_sentences = ner_data.read_conll(os.path.join(CONLL, "train.txt"))
+    train_ex = ner_data.augmented_training_examples(train_sentences, rng)
     dev_ex = [ner_data.conll_example(s) for s in ner_data.read_conll(os.path.join(CONLL, "dev.txt"))]
     pii_ex = ner_data.read_pii(PII)
-    train_sentences = ner_data.read_conll(os.path.join(CONLL, "train.txt"))
     pools = ner_data.mention_pool(train_sentences, ["ORG", "LOC"])
     synthetic_train_ex, synthetic_dev_ex = ner_synthetic.examples(SYNTHETIC_TRAIN, SYNTHETIC_DEV, SEED, pools)
     every = list(range(7))

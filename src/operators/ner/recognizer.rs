@@ -128,6 +128,7 @@ impl NerRecognizer {
                     .allow
                     .contains(&text[entity.start..entity.end].to_lowercase());
                 let suppressed = reported.suppress.near(text, entity.start, entity.end)
+                    || part_of_technical_token(text, entity.start, entity.end)
                     || (reported.street_check && is_street_name(text, entity.start, entity.end));
                 let keep = entity.score >= reported.threshold && !allowed && !suppressed;
                 keep.then(|| NamedEntity {
@@ -138,6 +139,14 @@ impl NerRecognizer {
             })
             .collect()
     }
+}
+
+/// Whether `start..end` is glued to a URL scheme, an `@`, or `=`, `_`, `\\` (`postgres://...`,
+/// `maria@host`, `user=Maria`): part of an address, identifier or setting, not a name in prose.
+fn part_of_technical_token(text: &str, start: usize, end: usize) -> bool {
+    const GLUE: [char; 4] = ['@', '=', '_', '\\'];
+    let after = &text[end..];
+    after.starts_with("://") || after.starts_with(GLUE) || text[..start].ends_with(GLUE)
 }
 
 /// Whether `start..end` ends with or is followed by a street word, follows a street prefix,
@@ -198,7 +207,26 @@ fn has_street_word(text: &str, start: usize, end: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_street_name, without_greeting};
+    use super::{is_street_name, part_of_technical_token, without_greeting};
+
+    #[test]
+    fn names_glued_to_technical_tokens_are_not_names() {
+        let cases = [
+            ("Connect with postgres://app@db", "postgres", true),
+            ("mail maria@example.com", "maria", true),
+            ("set user=Maria now", "Maria", true),
+            ("Maria: can you call me?", "Maria", false),
+            ("Ask Maria's team (Maria Lopez).", "Maria Lopez", false),
+        ];
+        for (text, entity, want) in cases {
+            let start = text.find(entity).unwrap();
+            assert_eq!(
+                part_of_technical_token(text, start, start + entity.len()),
+                want,
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn street_names() {

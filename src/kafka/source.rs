@@ -558,22 +558,25 @@ impl<'a> KafkaSource<'a> {
             .filter(|&o| self.outputs[o].records == RecordKind::Vault)
             .collect();
         // Audit records are chained per input partition, in input order.
-        let audit_chains: Vec<String> = match self.parts.pipeline.audit() {
-            Some(writer) => event_inputs
-                .iter()
-                .map(|&i| writer.chain_id(&format!("{}/{}", batch[i].topic, batch[i].partition)))
-                .collect(),
-            None => Vec::new(),
-        };
-        let audit_lines: Vec<Vec<u8>> = match self.parts.pipeline.audit() {
-            Some(writer) => writer.append_batch(
-                processed
-                    .iter()
-                    .zip(&audit_chains)
-                    .filter_map(|(p, c)| p.audit.as_ref().map(|d| (c.as_str(), d))),
-            ),
-            None => Vec::new(),
-        };
+        let (audit_chains, audit_lines): (Vec<String>, Vec<Vec<u8>>) =
+            match self.parts.pipeline.audit() {
+                Some(writer) => {
+                    let chains: Vec<String> = event_inputs
+                        .iter()
+                        .map(|&i| {
+                            writer.chain_id(&format!("{}/{}", batch[i].topic, batch[i].partition))
+                        })
+                        .collect();
+                    let lines = writer.append_batch(
+                        processed
+                            .iter()
+                            .zip(&chains)
+                            .filter_map(|(p, c)| p.audit.as_ref().map(|d| (c.as_str(), d))),
+                    );
+                    (chains, lines)
+                }
+                None => (Vec::new(), Vec::new()),
+            };
         let want = |kind: RecordKind| {
             plan.sinks
                 .iter()

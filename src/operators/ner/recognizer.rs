@@ -209,6 +209,14 @@ fn has_street_word(text: &str, start: usize, end: usize) -> bool {
 mod tests {
     use super::{is_street_name, part_of_technical_token, without_greeting};
 
+    /// Asserts `rule(text, start, end)` for the first occurrence of each entity in its text.
+    fn check(rule: fn(&str, usize, usize) -> bool, cases: &[(&str, &str, bool)]) {
+        for &(text, entity, want) in cases {
+            let start = text.find(entity).unwrap();
+            assert_eq!(rule(text, start, start + entity.len()), want, "{text}");
+        }
+    }
+
     #[test]
     fn names_glued_to_technical_tokens_are_not_names() {
         let cases = [
@@ -218,14 +226,7 @@ mod tests {
             ("Maria: can you call me?", "Maria", false),
             ("Ask Maria's team (Maria Lopez).", "Maria Lopez", false),
         ];
-        for (text, entity, want) in cases {
-            let start = text.find(entity).unwrap();
-            assert_eq!(
-                part_of_technical_token(text, start, start + entity.len()),
-                want,
-                "{text}"
-            );
-        }
+        check(part_of_technical_token, &cases);
     }
 
     #[test]
@@ -254,14 +255,7 @@ mod tests {
             ),
             ("Freistädter Strasse 61 Anna Shoals", "Anna Shoals", true),
         ];
-        for (text, entity, want) in cases {
-            let start = text.find(entity).unwrap();
-            assert_eq!(
-                is_street_name(text, start, start + entity.len()),
-                want,
-                "{text}"
-            );
-        }
+        check(is_street_name, &cases);
     }
 
     #[test]

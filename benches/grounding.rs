@@ -1,5 +1,6 @@
-//! `hallucination_check`: responses per second on one core, lexical signals alone and with the
-//! MiniLM embedding signal (the second only when `scripts/setup.sh` has built the model), over
+//! `hallucination_check`: responses per second on one core, lexical signals alone, with the
+//! MiniLM embedding signal and with the learned encoder signal (the last two only when
+//! `scripts/setup.sh` has built the model), over
 //! HaluEval summarization responses (`bash scripts/data/halueval.sh`; the test fixture's pairs
 //! otherwise). The embedding case runs the operator's batch `prepare`, as the pipeline does.
 
@@ -76,6 +77,11 @@ fn grounding(c: &mut Criterion) {
         cases.push((
             "embedding",
             "[embedding]\nmodel = { threads = 1 }".to_string(),
+        ));
+        cases.push((
+            "encoder",
+            "[encoder]\nprofile = \"summarization\"\nmodel = { threads = 1, max_tokens = 256 }"
+                .to_string(),
         ));
     }
     for (name, config) in cases {

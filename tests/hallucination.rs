@@ -1,6 +1,6 @@
 //! `hallucination_check` end to end: adversarial responses that copy the context's words but
-//! change one fact, responses without context, the embedding signal, the grounding topology
-//! through the CLI, and `railyard eval` on HaluEval-format pairs.
+//! change one fact, responses without context, the embedding and encoder signals, the grounding
+//! topologies through the CLI, and `railyard eval` on HaluEval-format pairs.
 
 mod common;
 
@@ -238,7 +238,7 @@ fn the_embedding_signal_runs_with_the_minilm_model() {
 #[test]
 fn a_bad_configuration_lists_every_error() {
     let topology = format!(
-        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\nlow_support = 1.5\naction = \"redact\"\nkinds = []\nthresold = 0.3\n[operators.op.embedding]\noutputs = \"x\"\n"
+        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\nlow_support = 1.5\naction = \"redact\"\nkinds = []\nthresold = 0.3\n[operators.op.embedding]\noutputs = \"x\"\n[operators.op.encoder]\nprofile = \"dialogue\"\n"
     );
     let err = railyard::config::Topology::from_toml(
         &topology,
@@ -253,6 +253,7 @@ fn a_bad_configuration_lists_every_error() {
         "operators.op.kinds",
         "operators.op.thresold",
         "operators.op.embedding.outputs",
+        "operators.op.encoder",
     ] {
         assert!(err.contains(expected), "{expected} missing from {err}");
     }
@@ -349,5 +350,142 @@ fn an_nli_table_scores_each_claim_against_its_best_sentence() {
         "operators.op.nli.contradiction",
     ] {
         assert!(err.contains(expected), "{expected} missing from {err}");
+    }
+}
+
+#[test]
+fn an_unknown_encoder_profile_is_named_in_the_error() {
+    let topology = format!(
+        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\n[operators.op.encoder]\nprofile = \"poetry\"\n"
+    );
+    let err = railyard::config::Topology::from_toml(
+        &topology,
+        &railyard::config::interpolate::ProcessEnv,
+    )
+    .map(|_| ())
+    .expect_err("invalid")
+    .to_string();
+    assert!(err.contains("operators.op"), "{err}");
+    assert!(err.contains("poetry"), "{err}");
+}
+
+/// The learned encoder signal through the CLI: each profile's operator scores pairs, and the
+/// features CSV that trains it holds the lexical features and both embeddings.
+#[test]
+fn the_encoder_topology_scores_pairs_and_writes_its_features() {
+    let dir = common::workspace();
+    let out = common::run_in(dir.path(), &["run", "topologies/grounding_encoder.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts = common::read_jsonl(&dir.path().join("out/grounding_encoder/verdicts.jsonl"));
+    assert_eq!(verdicts.len(), 8);
+
+    let features = dir.path().join("features.csv");
+    for profile in ["general", "dialogue", "summarization"] {
+        let output = common::binary()
+            .current_dir(common::repo())
+            .args([
+                "eval",
+                "tests/fixtures/halueval_pairs.jsonl",
+                "--topology",
+                "topologies/grounding_encoder.toml",
+                "--operator",
+                profile,
+                "--features-out",
+            ])
+            .arg(&features)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("hallucination_check"), "{stdout}");
+        let csv = std::fs::read_to_string(&features).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(header.len(), 3 + 16 + 2 * 384, "{profile}");
+        assert_eq!(header[3 + 16], "response_embedding_0");
+        assert_eq!(header[header.len() - 1], "evidence_pair_embedding_383");
+        let rows: Vec<Vec<f32>> = lines
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(rows.len(), 16, "{profile}: two answers per pair");
+        for row in &rows {
+            // Both embeddings are L2-normalised.
+            for part in [&row[19..19 + 384], &row[19 + 384..]] {
+                let norm: f32 = part.iter().map(|v| v * v).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-3, "{profile}: norm {norm}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_encoder_model_table_must_keep_the_trained_window() {
+    let topology = format!(
+        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\n[operators.op.encoder.model]\nthreads = 1\n"
+    );
+    let err = railyard::config::Topology::from_toml(
+        &topology,
+        &railyard::config::interpolate::ProcessEnv,
+    )
+    .map(|_| ())
+    .expect_err("invalid")
+    .to_string();
+    assert!(
+        err.contains("operators.op.encoder.model.max_tokens"),
+        "{err}"
+    );
+}
+
+/// The encoder signal reads the answer's form, but a copied sentence with one number, date or
+/// name changed must still score above the faithful copy, in every profile. A negation flip
+/// moves the embeddings more than its bounded weight can make up for, so its guarantee is the
+/// claim-level finding, which every changed fact keeps whatever the score.
+#[test]
+fn with_the_encoder_signal_a_changed_fact_still_scores_above_the_faithful_copy() {
+    let originals = [
+        "The Eiffel Tower opened to the public on 31 March 1889.",
+        "The Eiffel Tower opened to the public on 31 March 1889.",
+        "The Eiffel Tower opened to the public on 31 March 1889.",
+        "It was designed by the engineering firm of Gustave Eiffel.",
+        "The tower is 330 metres tall.",
+        "The Eiffel Tower opened to the public on 31 March 1889.",
+        "Visitors may not climb the stairs above the second floor.",
+    ];
+    for profile in ["general", "dialogue", "summarization"] {
+        let events = originals
+            .iter()
+            .zip(ADVERSARIAL)
+            .flat_map(|(original, (changed, _, _))| {
+                [
+                    response(original, None, &[CONTEXT]),
+                    response(changed, None, &[CONTEXT]),
+                ]
+            })
+            .collect();
+        let out = check(
+            &format!("threshold = 0.0\n[operators.op.encoder]\nprofile = \"{profile}\""),
+            events,
+        );
+        for (pair, (changed, label, _)) in out.chunks(2).zip(ADVERSARIAL) {
+            let score = |e: &Event| labelled(e, "hallucination").expect("scored").score;
+            assert!(
+                *label == "negation_mismatch" || score(&pair[1]) > score(&pair[0]),
+                "{profile}: {changed:?} {} vs faithful {}",
+                score(&pair[1]),
+                score(&pair[0])
+            );
+            assert!(
+                labelled(&pair[1], label).is_some(),
+                "{profile}: {changed:?}"
+            );
+        }
     }
 }

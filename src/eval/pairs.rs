@@ -17,7 +17,6 @@ use serde::Deserialize;
 
 use super::EvalError;
 use crate::inference::{InferenceError, Model};
-use crate::operators::hallucination::assess::features;
 use crate::operators::hallucination::lexicon::{words, WordClass};
 use crate::operators::hallucination::{CheckInput, HallucinationChecker};
 
@@ -161,7 +160,7 @@ struct FeatureCsv<'a> {
 }
 
 impl<'a> FeatureCsv<'a> {
-    fn create(path: &'a Path, names: &[&str]) -> Result<Self, EvalError> {
+    fn create(path: &'a Path, names: &[String]) -> Result<Self, EvalError> {
         let file = std::fs::File::create(path).map_err(|source| write_error(path, source))?;
         let mut csv = FeatureCsv {
             file: std::io::BufWriter::new(file),
@@ -266,7 +265,7 @@ pub fn evaluate(
         ..Default::default()
     };
     let mut csv = match options.features_out {
-        Some(out) => Some(FeatureCsv::create(out, &feature_names(checker))?),
+        Some(out) => Some(FeatureCsv::create(out, checker.feature_names())?),
         None => None,
     };
     let mut checker_seconds = 0.0;
@@ -297,7 +296,7 @@ pub fn evaluate(
             if let Some(csv) = csv.as_mut() {
                 let index = chunk_index * CHUNK + i;
                 for (label, a) in [(0, right), (1, wrong)] {
-                    csv.row(index, label, &features(&a.claims, checker.uses_embedding()))?;
+                    csv.row(index, label, &checker.features(a).map_err(failed)?)?;
                 }
             }
         }
@@ -350,15 +349,6 @@ pub fn evaluate(
         seconds: checker_seconds,
         responses_per_second: (rows.len() * 2) as f64 / checker_seconds.max(1e-9),
     })
-}
-
-fn feature_names(checker: &HallucinationChecker) -> Vec<&'static str> {
-    use crate::operators::hallucination::assess::{EMBEDDING_FEATURES, LEXICAL_FEATURES};
-    let mut names = LEXICAL_FEATURES.to_vec();
-    if checker.uses_embedding() {
-        names.extend(EMBEDDING_FEATURES);
-    }
-    names
 }
 
 impl std::fmt::Display for PairReport {

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::assess::{EMBEDDING_FEATURES, LEXICAL_FEATURES};
+use super::encoder::{self, Profile};
 
 /// The shipped calibration (`models/heads/hallucination.json`).
 const SHIPPED: &str = include_str!("../../../models/heads/hallucination.json");
@@ -66,6 +67,11 @@ impl Combiner {
         values[0]
     }
 
+    /// Width of the encoder embeddings this combiner reads after the lexical features.
+    pub fn encoder_dimensions(&self) -> usize {
+        self.features.len().saturating_sub(LEXICAL_FEATURES.len()) / 2
+    }
+
     fn check(&self, expected: &[&str], which: &str) -> Result<(), String> {
         let names: Vec<&str> = self.features.iter().map(String::as_str).collect();
         let n = expected.len();
@@ -106,11 +112,33 @@ impl Combiner {
     }
 }
 
-/// The combiners for the lexical features and for lexical plus embedding features.
+/// The combiners of the encoder signal, one per profile: lexical features, then the response
+/// and evidence-pair embeddings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EncoderCombiners {
+    pub general: Combiner,
+    pub dialogue: Combiner,
+    pub summarization: Combiner,
+}
+
+impl EncoderCombiners {
+    pub fn get(&self, profile: Profile) -> &Combiner {
+        match profile {
+            Profile::General => &self.general,
+            Profile::Dialogue => &self.dialogue,
+            Profile::Summarization => &self.summarization,
+        }
+    }
+}
+
+/// The combiners for the lexical features, for lexical plus embedding features, and (when
+/// trained) for lexical plus encoder features.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Calibration {
     pub lexical: Combiner,
     pub embedding: Combiner,
+    #[serde(default)]
+    pub encoder: Option<EncoderCombiners>,
 }
 
 impl Calibration {
@@ -133,15 +161,43 @@ impl Calibration {
             .copied()
             .collect();
         calibration.embedding.check(&all, "embedding")?;
+        if let Some(encoder) = &calibration.encoder {
+            for (which, combiner) in [
+                ("encoder.general", &encoder.general),
+                ("encoder.dialogue", &encoder.dialogue),
+                ("encoder.summarization", &encoder.summarization),
+            ] {
+                let names = encoder::feature_names(combiner.encoder_dimensions());
+                let all: Vec<&str> = LEXICAL_FEATURES
+                    .iter()
+                    .copied()
+                    .chain(names.iter().map(String::as_str))
+                    .collect();
+                combiner.check(&all, which)?;
+            }
+        }
         Ok(calibration)
     }
 
-    /// The combiner for the features at hand.
-    pub fn combiner(&self, with_embedding: bool) -> &Combiner {
-        if with_embedding {
-            &self.embedding
-        } else {
-            &self.lexical
+    /// The combiner for the features at hand: the encoder profile's when the encoder signal is
+    /// on, else the embedding or the lexical one.
+    pub fn combiner(
+        &self,
+        with_embedding: bool,
+        encoder: Option<Profile>,
+    ) -> Result<&Combiner, String> {
+        match encoder {
+            Some(profile) => self
+                .encoder
+                .as_ref()
+                .map(|e| e.get(profile))
+                .ok_or_else(|| {
+                    "this calibration has no encoder combiners; train them with \
+                 scripts/models/train_hallucination.py"
+                        .to_string()
+                }),
+            None if with_embedding => Ok(&self.embedding),
+            None => Ok(&self.lexical),
         }
     }
 }
@@ -174,5 +230,11 @@ mod tests {
         let c = Calibration::shipped();
         assert!((0.0..=1.0).contains(&c.lexical.threshold));
         assert!((0.0..=1.0).contains(&c.embedding.threshold));
+        let encoder = c
+            .encoder
+            .expect("the shipped calibration has encoder combiners");
+        for profile in [Profile::General, Profile::Dialogue, Profile::Summarization] {
+            assert_eq!(encoder.get(profile).encoder_dimensions(), 384);
+        }
     }
 }

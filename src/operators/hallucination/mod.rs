@@ -4,15 +4,17 @@
 //! context and prompt ([`source`]) for lexical coverage, the best single supporting sentence,
 //! stem bigrams, names and numbers found nowhere in the sources, and negation flips
 //! ([`assess`]); optionally the MiniLM embedding cosine between a claim and its best sentence
-//! is added. A logistic regression trained on HaluEval dev splits ([`calibration`]) turns the
-//! response's features into a calibrated probability. Without context, grounding is not
-//! possible and the verdict says so; relevance to the prompt and contradictions between the
-//! response's own claims are checked instead ([`consistency`]).
+//! is added, or else the learned encoder signal ([`encoder`]: embeddings of the response and
+//! of its evidence pair, read by a per-profile combiner). A small model trained on HaluEval dev
+//! splits ([`calibration`]) turns the response's features into a calibrated probability.
+//! Without context, grounding is not possible and the verdict says so; relevance to the prompt
+//! and contradictions between the response's own claims are checked instead ([`consistency`]).
 
 pub mod assess;
 pub mod calibration;
 pub mod claims;
 pub mod consistency;
+pub mod encoder;
 pub mod lexicon;
 pub mod nli;
 pub mod source;
@@ -27,6 +29,7 @@ use self::assess::{assess_claims, ClaimSignals};
 use self::calibration::{Calibration, Combiner};
 use self::claims::Response;
 use self::consistency::{contradictions, lexical_relevance, Contradiction};
+use self::encoder::{EncoderConfig, EncoderSignal, SHIPPED_ENCODER_TOKENS};
 use self::source::Source;
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
@@ -96,6 +99,9 @@ pub struct HallucinationConfig {
     pub calibration: Option<PathBuf>,
     /// Adds the embedding-similarity signal (and embedding relevance without context).
     pub embedding: Option<EmbeddingConfig>,
+    /// Adds the learned encoder signal (response and evidence-pair embeddings); an
+    /// alternative to `embedding`.
+    pub encoder: Option<EncoderConfig>,
     /// Adds a user-provided NLI / cross-encoder model's entailment of each claim.
     pub nli: Option<nli::NliConfig>,
     /// Without context: relevance to the prompt below this reports `off_topic`.
@@ -122,6 +128,7 @@ impl Default for HallucinationConfig {
             quote_reasons: true,
             calibration: None,
             embedding: None,
+            encoder: None,
             nli: None,
             relevance_threshold: 0.1,
             no_context_action: Action::Allow,
@@ -162,6 +169,24 @@ impl HallucinationConfig {
                 .model
                 .validate(&join(path, "embedding.model"), errors);
         }
+        if let Some(encoder) = &self.encoder {
+            encoder.model.validate(&join(path, "encoder.model"), errors);
+            if self.embedding.is_some() {
+                errors.push(
+                    join(path, "encoder"),
+                    "`encoder` and `embedding` are alternative signals; configure one",
+                );
+            }
+            if self.calibration.is_none() && encoder.model.max_tokens != SHIPPED_ENCODER_TOKENS {
+                errors.push(
+                    join(path, "encoder.model.max_tokens"),
+                    format!(
+                        "the shipped encoder combiners were trained on {SHIPPED_ENCODER_TOKENS}-token windows; \
+                         set max_tokens = {SHIPPED_ENCODER_TOKENS} or give a calibration trained with yours"
+                    ),
+                );
+            }
+        }
         if let Some(nli) = &self.nli {
             nli.validate(&join(path, "nli"), errors);
         }
@@ -183,7 +208,16 @@ impl HallucinationConfig {
             }
             None => None,
         };
-        let combiner = calibration.combiner(embedding.is_some()).clone();
+        let encoder = match &self.encoder {
+            Some(config) => Some(EncoderSignal::build(config)?),
+            None => None,
+        };
+        let combiner = calibration
+            .combiner(
+                embedding.is_some(),
+                self.encoder.as_ref().map(|e| e.profile),
+            )?
+            .clone();
         let nli = match &self.nli {
             Some(config) => Some(config.build().map_err(|e| format!("nli: {e}"))?),
             None => None,
@@ -194,6 +228,7 @@ impl HallucinationConfig {
             threshold: self.threshold.unwrap_or(combiner.threshold),
             combiner,
             embedding,
+            encoder,
             config: self.clone(),
         })
     }
@@ -210,6 +245,8 @@ pub struct Assessment {
     /// Relevance to the prompt (responses without context that answer a prompt).
     pub relevance: Option<f32>,
     pub contradictions: Vec<Contradiction>,
+    /// Response and evidence-pair embeddings (the encoder signal, grounded responses).
+    pub encoder: Option<Vec<f32>>,
 }
 
 /// The texts one check needs.
@@ -235,6 +272,7 @@ pub struct HallucinationChecker {
     combiner: Combiner,
     threshold: f32,
     embedding: Option<(Arc<Model>, usize)>,
+    encoder: Option<EncoderSignal>,
     nli: Option<nli::NliScorer>,
 }
 
@@ -245,6 +283,32 @@ impl HallucinationChecker {
 
     pub fn uses_embedding(&self) -> bool {
         self.embedding.is_some()
+    }
+
+    /// Names of the features the combiner reads, in order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.combiner.features
+    }
+
+    /// The combiner's input for one grounded assessment: lexical features, then the embedding
+    /// cosines or the encoder embeddings when those signals are on.
+    pub fn features(&self, a: &Assessment) -> Result<Vec<f32>, InferenceError> {
+        let mut features = assess::features(&a.claims, self.embedding.is_some());
+        if self.encoder.is_some() {
+            let encoded = a
+                .encoder
+                .as_deref()
+                .ok_or_else(|| InferenceError::Run("missing encoder features".into()))?;
+            features.extend_from_slice(encoded);
+        }
+        if features.len() != self.combiner.features.len() {
+            return Err(InferenceError::Run(format!(
+                "the model gives {} features; the calibration expects {}",
+                features.len(),
+                self.combiner.features.len()
+            )));
+        }
+        Ok(features)
     }
 
     /// Checks a batch of responses (embeddings of every claim in one model call).
@@ -273,20 +337,21 @@ impl HallucinationChecker {
                     score: None,
                     relevance,
                     contradictions: contradictions(&response),
+                    encoder: None,
                 }
             })
             .collect();
         if let Some((model, output)) = &self.embedding {
             self.add_cosines(model, *output, inputs, &mut assessments)?;
         }
+        if let Some(encoder) = &self.encoder {
+            encoder.add(inputs, &mut assessments)?;
+        }
         if let Some(nli) = &self.nli {
             Self::add_entailment(nli, inputs, &mut assessments)?;
         }
-        let with_embedding = self.embedding.is_some();
         for a in assessments.iter_mut().filter(|a| a.grounded) {
-            let p = self
-                .combiner
-                .score(&assess::features(&a.claims, with_embedding));
+            let p = self.combiner.score(&self.features(a)?);
             a.score = Some(match &self.nli {
                 Some(nli) => nli.blend(p, &a.claims),
                 None => p,
@@ -558,6 +623,7 @@ impl Inspector for HallucinationChecker {
     fn model_digests(&self) -> Vec<&'static str> {
         let embedding = self.embedding.iter().map(|(model, _)| model.digest());
         embedding
+            .chain(self.encoder.iter().map(|e| e.model().digest()))
             .chain(self.nli.iter().map(|n| n.model_digest()))
             .collect()
     }

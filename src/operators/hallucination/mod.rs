@@ -101,7 +101,7 @@ pub struct HallucinationConfig {
     pub embedding: Option<EmbeddingConfig>,
     /// Adds the learned encoder signal (response and evidence-pair embeddings); an
     /// alternative to `embedding`.
-    pub encoder: Option<EncoderConfig>,
+    pub encoder: Option<Box<EncoderConfig>>,
     /// Adds a user-provided NLI / cross-encoder model's entailment of each claim.
     pub nli: Option<nli::NliConfig>,
     /// Without context: relevance to the prompt below this reports `off_topic`.

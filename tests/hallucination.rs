@@ -26,6 +26,17 @@ fn check(extra: &str, events: Vec<Event>) -> Vec<Event> {
     run_operator_on(&topology, events)
 }
 
+/// The validation error of a topology whose `op` is a `hallucination_check` with `body`.
+fn config_error(body: &str) -> String {
+    let topology = format!(
+        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\n{body}"
+    );
+    railyard::config::Topology::from_toml(&topology, &railyard::config::interpolate::ProcessEnv)
+        .map(|_| ())
+        .expect_err("invalid")
+        .to_string()
+}
+
 fn labelled<'a>(event: &'a Event, label: &str) -> Option<&'a Finding> {
     event.findings.iter().find(|f| &*f.label == label)
 }
@@ -237,16 +248,7 @@ fn the_embedding_signal_runs_with_the_minilm_model() {
 
 #[test]
 fn a_bad_configuration_lists_every_error() {
-    let topology = format!(
-        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\nlow_support = 1.5\naction = \"redact\"\nkinds = []\nthresold = 0.3\n[operators.op.embedding]\noutputs = \"x\"\n[operators.op.encoder]\nprofile = \"dialogue\"\n"
-    );
-    let err = railyard::config::Topology::from_toml(
-        &topology,
-        &railyard::config::interpolate::ProcessEnv,
-    )
-    .map(|_| ())
-    .expect_err("invalid")
-    .to_string();
+    let err = config_error("low_support = 1.5\naction = \"redact\"\nkinds = []\nthresold = 0.3\n[operators.op.embedding]\noutputs = \"x\"\n[operators.op.encoder]\nprofile = \"dialogue\"\n");
     for expected in [
         "operators.op.low_support",
         "operators.op.action",
@@ -355,16 +357,7 @@ fn an_nli_table_scores_each_claim_against_its_best_sentence() {
 
 #[test]
 fn an_unknown_encoder_profile_is_named_in_the_error() {
-    let topology = format!(
-        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\n[operators.op.encoder]\nprofile = \"poetry\"\n"
-    );
-    let err = railyard::config::Topology::from_toml(
-        &topology,
-        &railyard::config::interpolate::ProcessEnv,
-    )
-    .map(|_| ())
-    .expect_err("invalid")
-    .to_string();
+    let err = config_error("[operators.op.encoder]\nprofile = \"poetry\"\n");
     assert!(err.contains("operators.op"), "{err}");
     assert!(err.contains("poetry"), "{err}");
 }
@@ -428,16 +421,7 @@ fn the_encoder_topology_scores_pairs_and_writes_its_features() {
 
 #[test]
 fn an_encoder_model_table_must_keep_the_trained_window() {
-    let topology = format!(
-        "{TOPOLOGY_HEAD}\n[operators.op]\ntype = \"hallucination_check\"\ninputs = [\"in\"]\n[operators.op.encoder.model]\nthreads = 1\n"
-    );
-    let err = railyard::config::Topology::from_toml(
-        &topology,
-        &railyard::config::interpolate::ProcessEnv,
-    )
-    .map(|_| ())
-    .expect_err("invalid")
-    .to_string();
+    let err = config_error("[operators.op.encoder.model]\nthreads = 1\n");
     assert!(
         err.contains("operators.op.encoder.model.max_tokens"),
         "{err}"

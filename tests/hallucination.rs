@@ -37,6 +37,18 @@ fn config_error(body: &str) -> String {
         .to_string()
 }
 
+/// A copy of the repository's topologies and examples where `topology` has run successfully.
+fn run_in_workspace(topology: &str) -> tempfile::TempDir {
+    let dir = common::workspace();
+    let out = common::run_in(dir.path(), &["run", topology]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 fn labelled<'a>(event: &'a Event, label: &str) -> Option<&'a Finding> {
     event.findings.iter().find(|f| &*f.label == label)
 }
@@ -263,13 +275,7 @@ fn a_bad_configuration_lists_every_error() {
 
 #[test]
 fn the_grounding_topology_runs_and_eval_scores_pairs() {
-    let dir = common::workspace();
-    let out = common::run_in(dir.path(), &["run", "topologies/grounding.toml"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = run_in_workspace("topologies/grounding.toml");
     let by_id: std::collections::HashMap<String, serde_json::Value> =
         common::read_jsonl(&dir.path().join("out/grounding/verdicts.jsonl"))
             .into_iter()
@@ -366,13 +372,7 @@ fn an_unknown_encoder_profile_is_named_in_the_error() {
 /// features CSV that trains it holds the lexical features and both embeddings.
 #[test]
 fn the_encoder_topology_scores_pairs_and_writes_its_features() {
-    let dir = common::workspace();
-    let out = common::run_in(dir.path(), &["run", "topologies/grounding_encoder.toml"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = run_in_workspace("topologies/grounding_encoder.toml");
     let verdicts = common::read_jsonl(&dir.path().join("out/grounding_encoder/verdicts.jsonl"));
     assert_eq!(verdicts.len(), 8);
 

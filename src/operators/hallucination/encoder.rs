@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{Assessment, CheckInput};
-use crate::inference::{registry, InferenceError, Model, ModelConfig, TextOutputs};
+use crate::inference::{registry, InferenceError, Model, ModelConfig};
 
 /// Which combiner reads the encoder features: the kind of answers the application gives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -103,18 +103,11 @@ impl EncoderSignal {
         let responses = self.model.infer(&texts);
         let paired = self.model.infer_pairs(&pairs);
         for ((&i, response), pair) in grounded.iter().zip(responses).zip(paired) {
-            let mut features = self.embedding(response)?;
-            features.extend(self.embedding(pair)?);
+            let mut features = super::embedding(Some(response), self.output)?;
+            features.extend(super::embedding(Some(pair), self.output)?);
             assessments[i].encoder = Some(features);
         }
         Ok(())
-    }
-
-    fn embedding(
-        &self,
-        outcome: Result<Arc<TextOutputs>, InferenceError>,
-    ) -> Result<Vec<f32>, InferenceError> {
-        Ok(outcome?.mean_embedding(self.output))
     }
 }
 

@@ -428,48 +428,62 @@ fn an_encoder_model_table_must_keep_the_trained_window() {
     );
 }
 
+/// The faithful sentence each ADVERSARIAL response was changed from.
+const ORIGINALS: [&str; 7] = [
+    "The Eiffel Tower opened to the public on 31 March 1889.",
+    "The Eiffel Tower opened to the public on 31 March 1889.",
+    "The Eiffel Tower opened to the public on 31 March 1889.",
+    "It was designed by the engineering firm of Gustave Eiffel.",
+    "The tower is 330 metres tall.",
+    "The Eiffel Tower opened to the public on 31 March 1889.",
+    "Visitors may not climb the stairs above the second floor.",
+];
+
+/// Scores each ADVERSARIAL response and its original under `config` and asserts that the changed
+/// one scores higher (negation flips too when `negations_rank`) and keeps its claim finding.
+fn assert_changed_facts_score_higher(config: &str, negations_rank: bool) {
+    let events = ORIGINALS
+        .iter()
+        .zip(ADVERSARIAL)
+        .flat_map(|(original, (changed, _, _))| {
+            [
+                response(original, None, &[CONTEXT]),
+                response(changed, None, &[CONTEXT]),
+            ]
+        })
+        .collect();
+    let out = check(&format!("threshold = 0.0\n{config}"), events);
+    for (pair, (changed, label, _)) in out.chunks(2).zip(ADVERSARIAL) {
+        let score = |e: &Event| labelled(e, "hallucination").expect("scored").score;
+        assert!(
+            (*label == "negation_mismatch" && !negations_rank) || score(&pair[1]) > score(&pair[0]),
+            "{config}: {changed:?} {} vs faithful {}",
+            score(&pair[1]),
+            score(&pair[0])
+        );
+        assert!(labelled(&pair[1], label).is_some(), "{config}: {changed:?}");
+    }
+}
+
+/// The lexical and embedding combiners are monotone in the unsupported names, numbers and
+/// negation flips (scripts/models/train_hallucination.py), so every changed fact, negations
+/// included, scores above the faithful copy.
+#[test]
+fn a_changed_fact_scores_above_the_faithful_copy() {
+    assert_changed_facts_score_higher("", true);
+    assert_changed_facts_score_higher("[operators.op.embedding]", true);
+}
+
 /// The encoder signal reads the answer's form, but a copied sentence with one number, date or
 /// name changed must still score above the faithful copy, in every profile. A negation flip
 /// moves the embeddings more than its bounded weight can make up for, so its guarantee is the
 /// claim-level finding, which every changed fact keeps whatever the score.
 #[test]
 fn with_the_encoder_signal_a_changed_fact_still_scores_above_the_faithful_copy() {
-    let originals = [
-        "The Eiffel Tower opened to the public on 31 March 1889.",
-        "The Eiffel Tower opened to the public on 31 March 1889.",
-        "The Eiffel Tower opened to the public on 31 March 1889.",
-        "It was designed by the engineering firm of Gustave Eiffel.",
-        "The tower is 330 metres tall.",
-        "The Eiffel Tower opened to the public on 31 March 1889.",
-        "Visitors may not climb the stairs above the second floor.",
-    ];
     for profile in ["general", "dialogue", "summarization"] {
-        let events = originals
-            .iter()
-            .zip(ADVERSARIAL)
-            .flat_map(|(original, (changed, _, _))| {
-                [
-                    response(original, None, &[CONTEXT]),
-                    response(changed, None, &[CONTEXT]),
-                ]
-            })
-            .collect();
-        let out = check(
-            &format!("threshold = 0.0\n[operators.op.encoder]\nprofile = \"{profile}\""),
-            events,
+        assert_changed_facts_score_higher(
+            &format!("[operators.op.encoder]\nprofile = \"{profile}\""),
+            false,
         );
-        for (pair, (changed, label, _)) in out.chunks(2).zip(ADVERSARIAL) {
-            let score = |e: &Event| labelled(e, "hallucination").expect("scored").score;
-            assert!(
-                *label == "negation_mismatch" || score(&pair[1]) > score(&pair[0]),
-                "{profile}: {changed:?} {} vs faithful {}",
-                score(&pair[1]),
-                score(&pair[0])
-            );
-            assert!(
-                labelled(&pair[1], label).is_some(),
-                "{profile}: {changed:?}"
-            );
-        }
     }
 }

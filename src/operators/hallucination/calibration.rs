@@ -1,7 +1,8 @@
 //! The calibrated combiner: a small neural network (one ReLU layer, one sigmoid unit) over the
 //! response-level features, trained by
 //! `scripts/models/train_hallucination.py` on the HaluEval dialogue and summarization dev
-//! splits. The shipped file is compiled in; a topology may point at another.
+//! splits and fact-swap pairs, bounded so that unsupported names, numbers and negation flips can
+//! only raise the score. The shipped file is compiled in; a topology may point at another.
 
 use std::path::Path;
 
@@ -223,6 +224,61 @@ mod tests {
         assert!((c.score(&[3.0]) - 1.0 / (1.0 + (-3.0f32).exp())).abs() < 1e-6);
         assert!(c.check(&["a"], "t").is_ok());
         assert!(c.check(&["b"], "t").is_err());
+    }
+
+    /// Each unsupported name, number or negation flip raises every shipped combiner's log-odds
+    /// by at least 1 per unit of its feature (the training bound), wherever the other features
+    /// are: a changed fact can never make a response look better supported.
+    #[test]
+    fn shipped_combiners_rise_with_every_unit_of_hard_evidence() {
+        const HARD: [&str; 3] = [
+            "log_unsupported_entities",
+            "log_unsupported_numbers",
+            "negation_mismatches",
+        ];
+        let c = Calibration::shipped();
+        let encoder = c.encoder.as_ref().expect("encoder combiners");
+        let combiners = [
+            &c.lexical,
+            &c.embedding,
+            encoder.get(Profile::General),
+            encoder.get(Profile::Dialogue),
+            encoder.get(Profile::Summarization),
+        ];
+        let logit = |p: f32| (p / (1.0 - p)).ln();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut unit = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        let mut checked = 0;
+        for combiner in combiners {
+            for _ in 0..500 {
+                // A point within about one standard deviation of the training data.
+                let x: Vec<f32> = (combiner.mean.iter().zip(&combiner.scale))
+                    .map(|(m, s)| (m + unit() * s).max(0.0))
+                    .collect();
+                for name in HARD {
+                    let i = combiner.features.iter().position(|f| f == name).unwrap();
+                    let mut more = x.clone();
+                    more[i] += 0.5;
+                    let (before, after) = (combiner.score(&x), combiner.score(&more));
+                    if !(1e-4..1.0 - 1e-4).contains(&before) || !(1e-4..1.0 - 1e-4).contains(&after)
+                    {
+                        continue;
+                    }
+                    let gain = logit(after) - logit(before);
+                    assert!(
+                        gain >= 0.5 - 1e-2,
+                        "{name}: log-odds gain {gain} for 0.5 units"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5000, "only {checked} points away from saturation");
     }
 
     #[test]

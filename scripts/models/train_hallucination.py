@@ -13,13 +13,13 @@ fit each task a point or two better but transfer worse (summarization to dialogu
 against 0.61), and a logistic regression transfers best but is no better than content-word
 overlap on summarization.
 
-Why monotone: HaluEval's right summaries often name people and places that their document does
-not (they are news highlights written apart from the article), so a free fit learns that an
-unsupported name makes a summary *more* likely right: the previous free network scored a held-out
-summary with one swapped fact above its original only 43% of the time. The networks are now
+Why monotone: HaluEval's right summaries often name people and places that their document does not
+(they are news highlights written apart from the article), so a free fit learns that an unsupported
+name makes a summary *more* likely right: the previous free network scored a held-out summary with
+one swapped fact above its original only 33% of the time (150 held-out pairs). The networks are now
 bounded so that each unsupported name, number and negation flip raises the log-odds by at least
-EVIDENCE_FLOOR per unit of its feature. That costs a few points on HaluEval summarization and
-buys swap rankings near 0.9 (the report holds both).
+EVIDENCE_FLOOR per unit of its feature. That costs a few points on HaluEval summarization and buys
+swap rankings near 0.9 (the report holds both).
 
 The encoder combiners (`encoder` in the file) read the lexical features plus MiniLM embeddings of
 the response and of the pair (response, evidence sentences), written by the `general` operator of

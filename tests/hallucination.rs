@@ -49,6 +49,28 @@ fn run_in_workspace(topology: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Runs `railyard eval` on the HaluEval-format fixture with `operator` of `topology` (paths
+/// relative to the repository) plus `extra` arguments, asserts that it succeeds and returns its
+/// report.
+fn eval_fixture_pairs(topology: &str, operator: &str, extra: &[&str]) -> String {
+    let fixed = [
+        "eval",
+        "tests/fixtures/halueval_pairs.jsonl",
+        "--topology",
+        topology,
+        "--operator",
+        operator,
+    ];
+    let output = common::run_in(&common::repo(), &[&fixed[..], extra].concat());
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 fn labelled<'a>(event: &'a Event, label: &str) -> Option<&'a Finding> {
     event.findings.iter().find(|f| &*f.label == label)
 }
@@ -289,23 +311,7 @@ fn the_grounding_topology_runs_and_eval_scores_pairs() {
         assert_eq!(by_id[id]["action"], "flag", "{id}: {}", by_id[id]);
     }
 
-    let output = common::binary()
-        .current_dir(common::repo())
-        .args([
-            "eval",
-            "tests/fixtures/halueval_pairs.jsonl",
-            "--topology",
-            "topologies/grounding.toml",
-        ])
-        .args(["--operator", "grounding"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = eval_fixture_pairs("topologies/grounding.toml", "grounding", &[]);
     for scorer in ["hallucination_check", "content-word overlap"] {
         let line = stdout
             .lines()
@@ -378,25 +384,10 @@ fn the_encoder_topology_scores_pairs_and_writes_its_features() {
 
     let features = dir.path().join("features.csv");
     for profile in ["general", "dialogue", "summarization"] {
-        let output = common::binary()
-            .current_dir(common::repo())
-            .args([
-                "eval",
-                "tests/fixtures/halueval_pairs.jsonl",
-                "--topology",
-                "topologies/grounding_encoder.toml",
-                "--operator",
-                profile,
-                "--features-out",
-            ])
-            .arg(&features)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
+        let stdout = eval_fixture_pairs(
+            "topologies/grounding_encoder.toml",
+            profile,
+            &["--features-out", features.to_str().unwrap()],
         );
         assert!(stdout.contains("hallucination_check"), "{stdout}");
         let csv = std::fs::read_to_string(&features).unwrap();

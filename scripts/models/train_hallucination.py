@@ -120,6 +120,11 @@ def pairwise(scores, labels, rows):
     return float(np.mean(wins))
 
 
+def cache_prefix(operator, topology):
+    """Feature CSVs are named after the operator, or `encoder` for the encoder topology."""
+    return "encoder" if topology == "grounding_encoder.toml" else operator
+
+
 def swap_features(task, split, operator, cache, reuse, topology):
     """Features of fact-swap pairs made from `split` rows (scripts/models/halueval_swaps.py)."""
     pairs = os.path.join(ROOT, f".cache/halueval/swaps_{task}_{split}.jsonl")
@@ -127,9 +132,9 @@ def swap_features(task, split, operator, cache, reuse, topology):
         limit = SWAP_PAIRS[task] if split == "dev" else HELD_SWAP_PAIRS
         subprocess.run([sys.executable, os.path.join(ROOT, "scripts/models/halueval_swaps.py"), task, split,
                         "--limit", str(limit), "--out", pairs], check=True, cwd=ROOT)
-    prefix = "encoder" if topology == "grounding_encoder.toml" else operator
     suffix = "" if split == "dev" else "_held"
-    return features(task, operator, 0, os.path.join(cache, f"{prefix}_swaps_{task}{suffix}.csv"), reuse, topology,
+    name = f"{cache_prefix(operator, topology)}_swaps_{task}{suffix}.csv"
+    return features(task, operator, 0, os.path.join(cache, name), reuse, topology,
                     data=pairs)[1]
 
 
@@ -148,6 +153,31 @@ def held_report(predict, threshold, parts, held_swaps):
     return report
 
 
+def standardisation(x):
+    """Per-feature mean and scale (standard deviation; 1 where a feature is constant)."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    return mean, scale
+
+
+def training_set(parts, swaps, tasks):
+    """HaluEval dev rows of `tasks`, then every fact-swap pair (all made from dev rows)."""
+    blocks = [parts[t][parts[t][:, 1] == 0] for t in tasks] + [swaps[t] for t in tasks]
+    return np.vstack([b[:, 3:] for b in blocks]), np.concatenate([b[:, 2] for b in blocks])
+
+
+def task_data(operator, topology, limit, cache, reuse):
+    """Per task: HaluEval features, dev swap features and held-out swap features."""
+    names, parts, swaps, held_swaps = None, {}, {}, {}
+    for task in TASKS:
+        name = f"{cache_prefix(operator, topology)}_{task}.csv"
+        names, parts[task] = features(task, operator, limit, os.path.join(cache, name), reuse, topology)
+        swaps[task] = swap_features(task, "dev", operator, cache, reuse, topology)
+        held_swaps[task] = swap_features(task, "held", operator, cache, reuse, topology)
+    return names, parts, swaps, held_swaps
+
+
 def monotone_network(x, y, names):
     """A one-hidden-layer ReLU network whose score can only rise with each hard-evidence feature.
 
@@ -159,9 +189,7 @@ def monotone_network(x, y, names):
     response looks like. Fitted by L-BFGS-B (log loss + alpha / 2n |W|^2), best of RESTARTS
     seeded starts.
     Returns (predict, layers): the layers are the dense form railyard reads."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-6] = 1.0
+    mean, scale = standardisation(x)
     xs = (x - mean) / scale
     n, d = xs.shape
     hard = np.array([name in HARD_EVIDENCE for name in names])
@@ -229,19 +257,14 @@ def monotone_network(x, y, names):
 
 
 def train(operator, limit, cache, reuse):
-    names, parts, swaps, held_swaps = None, {}, {}, {}
-    for task in TASKS:
-        names, parts[task] = features(task, operator, limit, os.path.join(cache, f"{operator}_{task}.csv"), reuse)
-        swaps[task] = swap_features(task, "dev", operator, cache, reuse, "grounding.toml")
-        if limit:
-            # Trained on the first `limit` rows: keep swap pairs in the same proportion.
+    names, parts, swaps, held_swaps = task_data(operator, "grounding.toml", limit, cache, reuse)
+    if limit:
+        # Trained on the first `limit` rows: keep swap pairs in the same proportion.
+        for task in TASKS:
             with open(os.path.join(ROOT, f".cache/halueval/{task}.jsonl")) as f:
                 rows = sum(1 for _ in f)
             swaps[task] = swaps[task][swaps[task][:, 0] < (swaps[task][:, 0].max() + 1) * limit / rows]
-        held_swaps[task] = swap_features(task, "held", operator, cache, reuse, "grounding.toml")
-    # HaluEval dev rows, then every fact-swap pair (all made from dev rows).
-    train_x = np.vstack([parts[t][parts[t][:, 1] == 0][:, 3:] for t in TASKS] + [swaps[t][:, 3:] for t in TASKS])
-    train_y = np.concatenate([parts[t][parts[t][:, 1] == 0][:, 2] for t in TASKS] + [swaps[t][:, 2] for t in TASKS])
+    train_x, train_y = training_set(parts, swaps, TASKS)
     predict, layers = monotone_network(train_x, train_y, names)
     dev_scores = predict(train_x)
     threshold, dev_bal = best_threshold(dev_scores, train_y)
@@ -273,20 +296,11 @@ def bounded_logistic(x, y, lower):
 
 def train_encoder(cache, reuse):
     """One logistic regression per profile over lexical + encoder features."""
-    names, parts, swaps, held_swaps = None, {}, {}, {}
-    for task in TASKS:
-        names, parts[task] = features(task, "general", 0, os.path.join(cache, f"encoder_{task}.csv"), reuse,
-                                      "grounding_encoder.toml")
-        swaps[task] = swap_features(task, "dev", "general", cache, reuse, "grounding_encoder.toml")
-        held_swaps[task] = swap_features(task, "held", "general", cache, reuse, "grounding_encoder.toml")
+    names, parts, swaps, held_swaps = task_data("general", "grounding_encoder.toml", 0, cache, reuse)
     combiners = {}
     for profile, tasks in (("general", TASKS), ("dialogue", ("dialogue",)), ("summarization", ("summarization",))):
-        # HaluEval dev rows, then every fact-swap pair (all made from dev rows).
-        train_x = np.vstack([parts[t][parts[t][:, 1] == 0][:, 3:] for t in tasks] + [swaps[t][:, 3:] for t in tasks])
-        train_y = np.concatenate([parts[t][parts[t][:, 1] == 0][:, 2] for t in tasks] + [swaps[t][:, 2] for t in tasks])
-        mean = train_x.mean(axis=0)
-        scale = train_x.std(axis=0)
-        scale[scale < 1e-6] = 1.0
+        train_x, train_y = training_set(parts, swaps, tasks)
+        mean, scale = standardisation(train_x)
         # A bound on the raw feature's weight is the bound times its scale once standardised.
         lower = [EVIDENCE_FLOOR * scale[i] if n in HARD_EVIDENCE else None for i, n in enumerate(names)]
         weights, bias = bounded_logistic((train_x - mean) / scale, train_y, lower)

@@ -281,10 +281,6 @@ impl HallucinationChecker {
         self.threshold
     }
 
-    pub fn uses_embedding(&self) -> bool {
-        self.embedding.is_some()
-    }
-
     /// Names of the features the combiner reads, in order.
     pub fn feature_names(&self) -> &[String] {
         &self.combiner.features

@@ -1,5 +1,7 @@
-//! Fault tests against a real broker (tansu over TCP), each counting lost events (must be 0):
-//! the broker going away mid-stream and coming back, a model operator past its deadline
+//! Fault tests against Apache Kafka, each counting lost events (must be 0): the broker
+//! process killed mid-stream and restarted on its on-disk log, the leader of a partition
+//! killed in a 3-broker cluster (replication 3, `min.insync.replicas=2`, `acks=all`), a model
+//! operator past its deadline
 //! (`timeout_ms` with each `on_error`), a slow sink (backpressure: peak RSS), SIGTERM under
 //! load (drain, commit, exit 0 in time, resume without loss); plus the audit topic and the
 //! compacted vault topic read back by `railyard audit verify` and `railyard reveal`.
@@ -14,7 +16,6 @@ use std::time::{Duration, Instant};
 use common::http::{free_port, get, sample};
 use common::kafka::*;
 use common::process::*;
-use common::proxy::Proxy;
 use common::*;
 
 /// Topics and group of one test.
@@ -176,75 +177,168 @@ fn await_coverage(
     }
 }
 
-#[test]
-fn the_broker_going_away_mid_stream_loses_nothing_and_processing_resumes() {
-    const EVENTS: usize = 30_000;
-    let proxy_port = free_port();
-    let broker = Broker::start_advertising(free_port(), proxy_port);
-    let proxy = Proxy::start(proxy_port, broker.port);
-    let bootstrap = format!("127.0.0.1:{proxy_port}");
-    let names = Names::create(&bootstrap, 4);
-    produce_events(&bootstrap, &names.input, 4, 0..EVENTS);
+/// What a fault run measured.
+struct FaultRun {
+    covered: usize,
+    records: usize,
+    /// From the fault until reading resumed, and until the first commit after it.
+    acked_after: Duration,
+    committed_after: Duration,
+    /// Partition revocations (each may hand the in-flight window to a re-read).
+    revocations: usize,
+}
+
+impl FaultRun {
+    /// Duplicates are bounded by the in-flight window once per loss of the partitions (and
+    /// once for the fault itself): every event read again was read but not committed.
+    fn duplicate_bound(&self, max_in_flight: usize) -> usize {
+        (self.revocations + 1) * max_in_flight
+    }
+}
+
+/// Runs the rule operators over `EVENTS` events through `bootstrap`, calls `fault` once a
+/// quarter of them are read (it returns once the broker side is back), then waits until every
+/// input has a verdict.
+fn run_through_fault(
+    bootstrap: &str,
+    names: &Names,
+    events: usize,
+    max_in_flight: usize,
+    fault: impl FnOnce(),
+) -> FaultRun {
+    produce_events(bootstrap, &names.input, 4, 0..events);
     let dir = workspace();
     let port = free_port();
     let path = topology(
         dir.path(),
-        &bootstrap,
-        &names,
+        bootstrap,
+        names,
         port,
         RULE_OPERATORS,
-        &kafka_verdicts(&names),
+        &kafka_verdicts(names),
         "",
     );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "max_in_flight = 2000",
+        &format!("max_in_flight = {max_in_flight}"),
+    );
+    std::fs::write(&path, text).unwrap();
     let mut child = start(&path);
     wait_for("a quarter of the events", Duration::from_secs(120), || {
-        metric(port, EVENTS_IN) >= (EVENTS / 4) as f64
+        metric(port, EVENTS_IN) >= (events / 4) as f64
     });
-    let outage = Duration::from_secs(5);
-    proxy.cut();
-    std::thread::sleep(outage);
-    let in_flight_at_restore = metric(port, "railyard_in_flight_events");
-    let commits_at_restore = metric(
-        port,
-        "railyard_offset_commits_total{mode=\"async\",outcome=\"ok\"}",
-    );
-    proxy.restore();
-    let restored = Instant::now();
-    wait_for(
-        "outputs acknowledged again",
-        Duration::from_secs(60),
-        || {
-            metric(port, "railyard_in_flight_events") < in_flight_at_restore
-                || in_flight_at_restore == 0.0
-        },
-    );
-    let acked_after = restored.elapsed();
-    wait_for("a commit after the outage", Duration::from_secs(60), || {
+    let commits = || {
         metric(
             port,
             "railyard_offset_commits_total{mode=\"async\",outcome=\"ok\"}",
-        ) > commits_at_restore
+        )
+    };
+    let fault_at = Instant::now();
+    let commits_before = commits();
+    fault();
+    // Reading goes on only while fewer than max_in_flight events wait for acknowledgement.
+    let read_at_return = metric(port, EVENTS_IN);
+    wait_for("reading resumed", Duration::from_secs(90), || {
+        metric(port, EVENTS_IN) > read_at_return || read_at_return >= events as f64
     });
-    let committed_after = restored.elapsed();
-    let (positions, records) = await_coverage(
-        &bootstrap,
-        &names.verdicts,
-        EVENTS,
-        Duration::from_secs(180),
+    let acked_after = fault_at.elapsed();
+    wait_for("a commit after the fault", Duration::from_secs(90), || {
+        commits() > commits_before
+    });
+    let committed_after = fault_at.elapsed();
+    let (positions, records) =
+        await_coverage(bootstrap, &names.verdicts, events, Duration::from_secs(180));
+    let status = child.try_wait().unwrap();
+    assert!(
+        status.is_none(),
+        "railyard kept running through the fault: {status:?}"
     );
+    let revocations = metric(port, "railyard_rebalances_total{kind=\"revoke\"}") as usize;
     sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    FaultRun {
+        covered: positions.len(),
+        records,
+        acked_after,
+        committed_after,
+        revocations,
+    }
+}
+
+#[test]
+fn the_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing() {
+    const EVENTS: usize = 30_000;
+    const MAX_IN_FLIGHT: usize = 2000;
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let names = Names::create(&bootstrap, 4);
+    let outage = Duration::from_secs(3);
+    let run = run_through_fault(&bootstrap, &names, EVENTS, MAX_IN_FLIGHT, || {
+        broker.stop_node(1, true);
+        std::thread::sleep(outage);
+        broker.start_node(1);
+    });
+    let duplicates = run.records - run.covered;
     eprintln!(
-        "broker outage: {EVENTS} events, {}s outage after {:.0} events; outputs acknowledged {:.2}s and first commit {:.2}s after the broker came back; {} covered, {} lost, {} duplicate verdicts",
+        "broker restart: {EVENTS} events, SIGKILL after {} events, {}s down then restarted on its log; reading resumed {:.2}s and first commit {:.2}s after the kill; {} covered, {} lost, {duplicates} duplicate verdicts ({} revocations; bound {} = (revocations + 1) x max_in_flight {MAX_IN_FLIGHT})",
+        EVENTS / 4,
         outage.as_secs(),
-        (EVENTS / 4) as f64,
-        acked_after.as_secs_f64(),
-        committed_after.as_secs_f64(),
-        positions.len(),
-        EVENTS - positions.len().min(EVENTS),
-        records - positions.len()
+        run.acked_after.as_secs_f64(),
+        run.committed_after.as_secs_f64(),
+        run.covered,
+        EVENTS - run.covered.min(EVENTS),
+        run.revocations,
+        run.duplicate_bound(MAX_IN_FLIGHT),
     );
-    assert_eq!(positions.len(), EVENTS, "no event lost across the outage");
+    assert_eq!(run.covered, EVENTS, "no event lost across the restart");
+    assert!(
+        duplicates <= run.duplicate_bound(MAX_IN_FLIGHT),
+        "duplicates within the in-flight bound: {duplicates}"
+    );
+}
+
+#[test]
+fn killing_a_partition_leader_of_a_three_broker_cluster_loses_nothing() {
+    const EVENTS: usize = 30_000;
+    const MAX_IN_FLIGHT: usize = 2000;
+    let cluster = Broker::cluster(3);
+    let bootstrap = cluster.bootstrap();
+    let names = Names {
+        input: unique("in"),
+        verdicts: unique("verdicts"),
+        dead: unique("dead"),
+        group: unique("group"),
+    };
+    create_replicated_topics(
+        &bootstrap,
+        &[(&names.input, 4), (&names.verdicts, 4), (&names.dead, 1)],
+        3,
+        &[("min.insync.replicas", "2")],
+    );
+    let mut killed = 0;
+    let run = run_through_fault(&bootstrap, &names, EVENTS, MAX_IN_FLIGHT, || {
+        killed = partition_leader(&bootstrap, &names.verdicts, 0);
+        cluster.stop_node(killed, true);
+    });
+    let duplicates = run.records - run.covered;
+    let new_leader = partition_leader(&bootstrap, &names.verdicts, 0);
+    eprintln!(
+        "leader kill: {EVENTS} events, node {killed} (leader of {}/0) SIGKILLed after {} events, node {new_leader} leads now; reading resumed {:.2}s and first commit {:.2}s after the kill; {} covered, {} lost, {duplicates} duplicate verdicts ({} revocations; bound {} = (revocations + 1) x max_in_flight {MAX_IN_FLIGHT})",
+        names.verdicts,
+        EVENTS / 4,
+        run.acked_after.as_secs_f64(),
+        run.committed_after.as_secs_f64(),
+        run.covered,
+        EVENTS - run.covered.min(EVENTS),
+        run.revocations,
+        run.duplicate_bound(MAX_IN_FLIGHT),
+    );
+    assert_ne!(new_leader, killed, "leadership moved");
+    assert_eq!(run.covered, EVENTS, "no event lost with the leader gone");
+    assert!(
+        duplicates <= run.duplicate_bound(MAX_IN_FLIGHT),
+        "duplicates within the in-flight bound: {duplicates}"
+    );
 }
 
 const MODEL_OPERATORS: &str = r#"
@@ -264,7 +358,7 @@ inputs = ["pii", "toxicity"]
 #[test]
 fn a_model_operator_past_its_deadline_fails_events_under_its_on_error_policy() {
     const EVENTS: usize = 300;
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let dir = workspace();
     for on_error in ["fail_open", "dead_letter"] {
         let names = Names::create(&broker.bootstrap(), 2);
@@ -345,7 +439,7 @@ fn a_model_operator_past_its_deadline_fails_events_under_its_on_error_policy() {
 #[test]
 fn a_slow_sink_holds_memory_bounded_and_loses_nothing() {
     const EVENTS: usize = 20_000;
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let dir = workspace();
     let mut peaks = Vec::new();
     for slow in [false, true] {
@@ -437,7 +531,7 @@ fn a_slow_sink_holds_memory_bounded_and_loses_nothing() {
 #[test]
 fn sigterm_under_load_drains_commits_exits_zero_and_resumes_without_loss() {
     const EVENTS: usize = 40_000;
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let names = Names::create(&broker.bootstrap(), 4);
     produce_events(&broker.bootstrap(), &names.input, 4, 0..EVENTS);
     let dir = workspace();
@@ -495,7 +589,7 @@ fn sigterm_under_load_drains_commits_exits_zero_and_resumes_without_loss() {
 #[test]
 fn audit_and_vault_topics_verify_and_reveal_from_the_broker() {
     const EVENTS: usize = 400;
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let names = Names::create(&broker.bootstrap(), 3);
     let audit_topic = unique("audit");
     let vault_topic = unique("vault");

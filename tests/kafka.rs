@@ -1,5 +1,6 @@
-//! End-to-end tests against a real Kafka-compatible broker (tansu over TCP): produce events,
-//! run the `railyard` binary in a consumer group, consume what it wrote.
+//! End-to-end tests against Apache Kafka (a KRaft broker over TCP, shared by the tests of
+//! this binary): produce events, run the `railyard` binary in a consumer group, consume what
+//! it wrote.
 
 mod common;
 
@@ -122,6 +123,21 @@ fn metric(port: u16, series: &str) -> f64 {
     }
 }
 
+/// Consumer lag per partition of `topic` from the instance's `/metrics` (None: not reported).
+fn lags(port: u16, topic: &str, partitions: i32) -> Vec<Option<f64>> {
+    let body = get(&format!("http://127.0.0.1:{port}/metrics"))
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (0..partitions)
+        .map(|p| {
+            sample(
+                &body,
+                &format!("railyard_consumer_lag_events{{partition=\"{p}\",topic=\"{topic}\"}}"),
+            )
+        })
+        .collect()
+}
+
 /// Where each input offset's verdict came from, per the provenance headers.
 fn source_positions(records: &[Received]) -> Vec<(i32, i64)> {
     records
@@ -137,7 +153,7 @@ fn source_positions(records: &[Received]) -> Vec<(i32, i64)> {
 
 #[test]
 fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let topics = Topics::new(&broker, 3);
     let dir = workspace();
     let port = free_port();
@@ -272,18 +288,7 @@ fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
     // each input partition, and back to 0 once everything is read.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let body = get(&format!("http://127.0.0.1:{port}/metrics")).unwrap().1;
-        let lags: Vec<Option<f64>> = (0..3)
-            .map(|p| {
-                sample(
-                    &body,
-                    &format!(
-                        "railyard_consumer_lag_events{{partition=\"{p}\",topic=\"{}\"}}",
-                        topics.input
-                    ),
-                )
-            })
-            .collect();
+        let lags = lags(port, &topics.input, 3);
         if lags.iter().all(|l| *l == Some(0.0)) {
             break;
         }
@@ -321,7 +326,7 @@ fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
 
 #[test]
 fn two_instances_in_one_group_split_the_partitions() {
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let topics = Topics::new(&broker, 4);
     let dir = workspace();
     let (port_a, port_b) = (free_port(), free_port());
@@ -371,7 +376,7 @@ fn two_instances_in_one_group_split_the_partitions() {
 #[test]
 fn killing_an_instance_three_times_loses_no_event() {
     const EVENTS: usize = 100_000;
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let topics = Topics::new(&broker, 4);
     let dir = workspace();
     let records: Vec<(String, Vec<u8>)> =
@@ -386,7 +391,11 @@ fn killing_an_instance_three_times_loses_no_event() {
     // Kill with SIGKILL once a quarter, half and three quarters of the events are processed
     // by the current process (no drain, no commit), then restart.
     let mut seen_before_kill = 0.0;
+    let mut most_lag = 0.0f64;
     while kills < 3 {
+        // Lag from the broker's high watermarks: events produced and not yet committed.
+        let lag: f64 = lags(port, &topics.input, 4).into_iter().flatten().sum();
+        most_lag = most_lag.max(lag);
         assert!(Instant::now() < deadline, "kill loop timed out");
         let processed = get(&format!("http://127.0.0.1:{port}/metrics"))
             .and_then(|(_, body)| sample(&body, "railyard_events_in_total{source=\"events\"}"))
@@ -423,8 +432,26 @@ fn killing_an_instance_three_times_loses_no_event() {
         all = more.len();
         positions = source_positions(&more).into_iter().collect();
     }
+    // Once everything is committed, the lag of every partition is 0.
+    let lag_deadline = Instant::now() + Duration::from_secs(30);
+    let final_lags = loop {
+        let now = lags(port, &topics.input, 4);
+        if now.iter().all(|l| *l == Some(0.0)) || Instant::now() > lag_deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    eprintln!("lag: at most {most_lag} events while the kills ran, {final_lags:?} at the end");
+    assert!(
+        most_lag > 0.0 && most_lag <= EVENTS as f64,
+        "lag from real high watermarks while events wait: {most_lag}"
+    );
+    assert!(
+        final_lags.iter().all(|l| *l == Some(0.0)),
+        "lag back to 0 per partition: {final_lags:?}"
+    );
     let duplicates = all - positions.len();
     eprintln!(
         "kill test: {kills} SIGKILLs, {EVENTS} events, {} with verdicts, {duplicates} duplicate verdicts ({seen_before_kill} events read by killed instances)",
@@ -461,4 +488,221 @@ fn sigterm_ends_the_process_even_when_the_broker_is_gone() {
     // drain_timeout_ms (10 s) plus the 15 s allowance for commit and close.
     let status = wait_exit(&mut child, Duration::from_secs(40));
     eprintln!("exit after broker loss: {status:?}");
+}
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`NAME.pem`, `NAME.key`) made for this test.
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+}
+
+/// The broker's certificate for 127.0.0.1, signed by `ca`, in a PKCS12 keystore.
+fn make_broker_keystore(dir: &Path, ca: &str, password: &str) -> PathBuf {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "broker.key",
+            "-out",
+            "broker.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "broker.csr",
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            "broker.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "broker.pem",
+            "-inkey",
+            "broker.key",
+            "-certfile",
+            &format!("{ca}.pem"),
+            "-out",
+            "broker.p12",
+            "-passout",
+            &format!("pass:{password}"),
+        ],
+    );
+    dir.join("broker.p12")
+}
+
+/// Starts `railyard run` with stderr piped and the SASL password in the environment.
+fn start_with_password(topology: &Path, password: &str) -> Instance {
+    let mut command = binary();
+    command
+        .args(["run", topology.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .env("RAILYARD_TEST_KAFKA_PASSWORD", password)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    Instance(command.spawn().expect("railyard starts"))
+}
+
+#[test]
+fn sasl_ssl_with_scram_connects_and_bad_credentials_or_an_unknown_ca_fail_at_start() {
+    const PASSWORD: &str = "right-Pa55word-4-railyard";
+    let certs = tempfile::tempdir().unwrap();
+    make_ca(certs.path(), "ca");
+    make_ca(certs.path(), "other-ca");
+    let keystore = make_broker_keystore(certs.path(), "ca", "store-secret");
+    let broker = Broker::start_with(BrokerOptions {
+        nodes: 1,
+        listeners: vec!["EXTERNAL:SASL_SSL".into()],
+        properties: format!(
+            "sasl.enabled.mechanisms=SCRAM-SHA-256\n\
+             listener.name.external.sasl.enabled.mechanisms=SCRAM-SHA-256\n\
+             listener.name.external.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+             ssl.keystore.type=PKCS12\n\
+             ssl.keystore.location={}\n\
+             ssl.keystore.password=store-secret\n\
+             ssl.key.password=store-secret\n",
+            keystore.display()
+        ),
+        format_args: vec![
+            "--add-scram".into(),
+            format!("SCRAM-SHA-256=[name=railyard,password={PASSWORD}]"),
+        ],
+    });
+    let secure = broker.listener(1, "EXTERNAL");
+    let topics = Topics::new(&broker, 1);
+    let dir = workspace();
+    let port = free_port();
+    let topology_with_ca = |ca: &str| {
+        let path = write_topology(dir.path(), &broker, &topics, port, "")
+            .to_str()
+            .unwrap()
+            .to_string();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&format!("brokers = \"{}\"", broker.bootstrap()), &format!("brokers = \"{secure}\""))
+            .replace(
+                "[kafka.properties]\n",
+                &format!(
+                    "[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanisms\" = \"SCRAM-SHA-256\"\n\"sasl.username\" = \"railyard\"\n\"sasl.password\" = \"${{RAILYARD_TEST_KAFKA_PASSWORD}}\"\n\"ssl.ca.location\" = \"{}\"\n",
+                    certs.path().join(format!("{ca}.pem")).display()
+                ),
+            );
+        let path = dir.path().join(format!("secure-{ca}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let trusted = topology_with_ca("ca");
+    let untrusted = topology_with_ca("other-ca");
+
+    // Right password, trusted CA: events flow over SASL_SSL.
+    let records: Vec<(String, Vec<u8>)> = (0..20).map(|i| (format!("k{i}"), event(i))).collect();
+    produce(&broker.bootstrap(), &topics.input, 1, &records);
+    let mut child = start_with_password(&trusted, PASSWORD);
+    let verdicts = consume(
+        &broker.bootstrap(),
+        &topics.verdicts,
+        20,
+        Duration::from_secs(60),
+    );
+    let exposition = get(&format!("http://127.0.0.1:{port}/metrics")).map(|(_, b)| b);
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let logs = child.kill_and_read_stderr();
+    assert_eq!(verdicts.len(), 20, "verdicts over SASL_SSL; logs:\n{logs}");
+    assert!(status.success(), "{status:?}");
+    let exposition = exposition.expect("metrics served");
+    assert!(exposition.contains("railyard_events_in_total"));
+    for (what, text) in [("logs", &logs), ("/metrics", &exposition)] {
+        assert!(!text.contains(PASSWORD), "the password appears in {what}");
+        assert!(
+            !text.contains("store-secret"),
+            "a keystore secret appears in {what}"
+        );
+    }
+
+    // A wrong password and an unknown CA fail at start-up, each with a clear reason.
+    for (topology, password, expect) in [
+        (&trusted, "wrong-password", "authentication"),
+        (&untrusted, PASSWORD, "certificate verify failed"),
+    ] {
+        let started = Instant::now();
+        let mut child = start_with_password(topology, password);
+        let status = wait_exit(&mut child, Duration::from_secs(60));
+        let logs = child.kill_and_read_stderr();
+        eprintln!(
+            "{expect}: exit {status:?} after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        assert!(!status.success(), "{expect}: exits non-zero");
+        let error = logs
+            .lines()
+            .find(|l| l.contains("cannot connect to the Kafka brokers"))
+            .unwrap_or_else(|| panic!("{expect}: no start-up error in:\n{logs}"));
+        assert!(
+            error.to_lowercase().contains(expect),
+            "{expect}: the error names the cause: {error}"
+        );
+        assert!(!logs.contains(PASSWORD) && !logs.contains("wrong-password"));
+    }
 }

@@ -1,94 +1,80 @@
-//! Exactly-once delivery (Kafka transactions) against librdkafka's in-process MockCluster:
-//! tansu does not implement transactions (EndTxn), the mock cluster does.
+//! Exactly-once delivery (Kafka transactions, `send_offsets_to_transaction`) on Apache Kafka:
+//! outputs and input positions commit together; three SIGKILLs during 100,000 events leave
+//! every input with exactly one verdict visible to read_committed (while read_uncommitted
+//! sees the aborted attempts, so the same run under at-least-once would have duplicated);
+//! a stale instance with the same `transactional.id` is fenced.
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-use railyard::config::Topology;
-use railyard::topology::RunOptions;
+use common::http::{free_port, get, sample};
+use common::kafka::*;
+use common::process::*;
 
-fn read_committed(bootstrap: &str, topic: &str, want: usize) -> Vec<Vec<u8>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut out = Vec::new();
-    while out.len() < want && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push(m.payload().unwrap_or_default().to_vec());
-        }
-    }
-    // Nothing beyond what was expected (no duplicate from an aborted attempt).
-    let extra_deadline = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < extra_deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push(m.payload().unwrap_or_default().to_vec());
-        }
-    }
-    out
+/// Topics and group of one test.
+struct Names {
+    input: String,
+    verdicts: String,
+    audit: String,
+    dead: String,
+    group: String,
 }
 
-#[test]
-fn outputs_and_offsets_commit_together_in_transactions() {
-    let mock = MockCluster::new(3).expect("mock cluster");
-    mock.create_topic("in", 2, 1).unwrap();
-    mock.create_topic("verdicts", 2, 1).unwrap();
-    mock.create_topic("dead", 1, 1).unwrap();
-    mock.create_topic("audit", 2, 1).unwrap();
-    let bootstrap = mock.bootstrap_servers();
-
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .unwrap();
-    for i in 0..50 {
-        let payload = serde_json::json!({"id": format!("e{i}"), "text": format!("mail me at a{i}@example.com")}).to_string();
-        producer
-            .send(
-                BaseRecord::to("in")
-                    .key(&format!("k{i}"))
-                    .payload(&payload)
-                    .partition(i % 2),
-            )
-            .unwrap();
+impl Names {
+    fn create(bootstrap: &str, partitions: i32) -> Names {
+        let names = Names {
+            input: unique("eos-in"),
+            verdicts: unique("eos-verdicts"),
+            audit: unique("eos-audit"),
+            dead: unique("eos-dead"),
+            group: unique("eos-group"),
+        };
+        create_topics(
+            bootstrap,
+            &[
+                (&names.input, partitions),
+                (&names.verdicts, partitions),
+                (&names.audit, partitions),
+                (&names.dead, 1),
+            ],
+        );
+        names
     }
-    producer
-        .send(
-            BaseRecord::to("in")
-                .key("poison")
-                .payload("{oops")
-                .partition(0),
-        )
-        .unwrap();
-    producer.flush(Duration::from_secs(10)).unwrap();
+}
 
-    let dir = common::workspace();
-    let path = dir.path().join("eos.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
+fn write_topology(
+    dir: &Path,
+    bootstrap: &str,
+    names: &Names,
+    port: u16,
+    transactional_id: &str,
+) -> PathBuf {
+    let text = format!(
+        r#"
 name = "eos"
+[settings]
+batch_size = 500
+[telemetry]
+bind = "127.0.0.1:{port}"
 [kafka]
 brokers = "{bootstrap}"
 delivery = "exactly_once"
+transactional_id = "{transactional_id}"
+statistics_interval_ms = 0
+[kafka.properties]
+"session.timeout.ms" = 6000
+"heartbeat.interval.ms" = 500
 [sources.events]
 type = "kafka"
-topics = ["in"]
-group_id = "eos-group"
+topics = ["{input}"]
+group_id = "{group}"
 [operators.pii]
 type = "pii_detect"
 inputs = ["events"]
@@ -98,69 +84,391 @@ inputs = ["pii"]
 [sinks.verdicts]
 type = "kafka"
 inputs = ["policy"]
-topic = "verdicts"
+topic = "{verdicts}"
 [sinks.audit]
 type = "audit_log"
 inputs = ["policy"]
-topic = "audit"
+topic = "{audit}"
 [sinks.dead]
 type = "kafka"
 records = "dead_letters"
-topic = "dead"
-"#
-        ),
-    )
-    .unwrap();
-    let topology = Topology::from_file(&path).expect("valid topology");
-    let stop = Arc::new(AtomicBool::new(false));
-    let metrics = Arc::new(railyard::telemetry::metrics::Metrics::new());
-    let runner = {
-        let (stop, metrics) = (stop.clone(), metrics.clone());
-        std::thread::spawn(move || {
-            railyard::kafka::run(&topology, &RunOptions::default(), stop, metrics)
-        })
+topic = "{dead}"
+"#,
+        input = names.input,
+        group = names.group,
+        verdicts = names.verdicts,
+        audit = names.audit,
+        dead = names.dead,
+    );
+    let path = dir.join(format!("eos-{port}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn event(i: usize) -> Vec<u8> {
+    let text = match i % 2 {
+        0 => format!("mail me at a{i}@example.com"),
+        _ => format!("what is the weather in town {i}?"),
     };
-    let verdicts = read_committed(&bootstrap, "verdicts", 50);
-    let dead = read_committed(&bootstrap, "dead", 1);
-    stop.store(true, Ordering::Release);
-    let report = runner.join().unwrap().expect("the run ends cleanly");
-    assert_eq!(report.events, 50);
-    assert_eq!(report.dead_letters, 1);
+    serde_json::json!({"id": format!("e{i}"), "text": text})
+        .to_string()
+        .into_bytes()
+}
+
+fn produce_events(bootstrap: &str, topic: &str, partitions: i32, count: usize) {
+    produce_events_from(bootstrap, topic, partitions, 0..count);
+}
+
+fn produce_events_from(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    range: std::ops::Range<usize>,
+) {
+    let records: Vec<(String, Vec<u8>)> = range.map(|i| (format!("k{i}"), event(i))).collect();
+    produce(bootstrap, topic, partitions, &records);
+}
+
+/// Reads `topic` from the start at `isolation` until `want` records arrived and then
+/// `settle` passed with nothing new (so a duplicate after the expected count shows).
+fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    want: usize,
+    within: Duration,
+    settle: Duration,
+) -> Vec<Received> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    let mut last_new = Instant::now();
+    while Instant::now() < deadline && (out.len() < want || last_new.elapsed() < settle) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let header = |name: &str| {
+                use rdkafka::message::Headers;
+                m.headers()
+                    .and_then(|h| h.iter().find(|x| x.key == name))
+                    .and_then(|x| x.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            let mut headers = std::collections::HashMap::new();
+            for name in ["railyard.source.partition", "railyard.source.offset"] {
+                if let Some(v) = header(name) {
+                    headers.insert(name.to_string(), v);
+                }
+            }
+            out.push(Received {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+            last_new = Instant::now();
+        }
+    }
+    out
+}
+
+/// How many verdicts each input position has.
+fn verdicts_per_input(records: &[Received]) -> BTreeMap<(i32, i64), usize> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        let position = (
+            r.headers["railyard.source.partition"].parse().unwrap(),
+            r.headers["railyard.source.offset"].parse().unwrap(),
+        );
+        *counts.entry(position).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A client that reads watermarks at `isolation` (read_committed: the last stable offset).
+fn watermark_reader(bootstrap: &str, isolation: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("watermarks"))
+        .set("isolation.level", isolation)
+        .create()
+        .unwrap()
+}
+
+/// The group's committed position per partition of `topic`.
+fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let positions = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(
+            |p| match positions.find_partition(topic, p).unwrap().offset() {
+                Offset::Offset(o) => o,
+                _ => -1,
+            },
+        )
+        .collect()
+}
+
+fn events_in(port: u16) -> f64 {
+    get(&format!("http://127.0.0.1:{port}/metrics"))
+        .and_then(|(_, body)| sample(&body, "railyard_events_in_total{source=\"events\"}"))
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn outputs_audit_and_offsets_commit_together_in_transactions() {
+    let broker = Broker::shared();
+    let bootstrap = broker.bootstrap();
+    let names = Names::create(&bootstrap, 2);
+    let mut records: Vec<(String, Vec<u8>)> =
+        (0..50).map(|i| (format!("k{i}"), event(i))).collect();
+    records.push(("poison".into(), b"{oops".to_vec()));
+    produce(&bootstrap, &names.input, 2, &records);
+
+    let dir = common::workspace();
+    let port = free_port();
+    let path = write_topology(dir.path(), &bootstrap, &names, port, &unique("tx"));
+    let mut child = start(&path);
+    let verdicts = read_all(
+        &bootstrap,
+        &names.verdicts,
+        "read_committed",
+        50,
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+    );
+    let dead = read_all(
+        &bootstrap,
+        &names.dead,
+        "read_committed",
+        1,
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+    );
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+
     assert_eq!(verdicts.len(), 50, "each event's verdict exactly once");
     for v in &verdicts {
-        let v: serde_json::Value = serde_json::from_slice(v).unwrap();
-        assert_eq!(v["action"], "redact");
+        let json = v.json();
+        let n: usize = json["event_id"].as_str().unwrap()[1..].parse().unwrap();
+        let want = if n % 2 == 0 { "redact" } else { "allow" };
+        assert_eq!(json["action"], want);
     }
-    assert_eq!(
-        dead,
-        vec![b"{oops".to_vec()],
-        "the poison message, as it was"
-    );
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload, b"{oops", "the poison message, as it was");
 
-    // Every batch ended in a committed transaction carrying its input positions. (The mock
-    // cluster acknowledges TxnOffsetCommit without storing the offsets, so the group's
-    // position cannot be read back here.)
-    let transactions = metrics
-        .commits
-        .with_label_values(&["transaction", "ok"])
-        .get();
-    assert!(transactions >= 1, "transactions committed: {transactions}");
+    // The input positions went in the transactions: the group's committed positions are the
+    // end of each input partition (26 and 25 records, the poison one included).
     assert_eq!(
-        metrics
-            .commits
-            .with_label_values(&["transaction", "error"])
-            .get(),
-        0
+        committed(&bootstrap, &names.group, &names.input, 2),
+        vec![26, 25]
     );
 
     // The audit log went in the same transactions, and its seals in one of their own: one
     // chain per input partition, each decision once, each chain sealed.
-    let audit = read_committed(&bootstrap, "audit", 52);
+    let audit = read_all(
+        &bootstrap,
+        &names.audit,
+        "read_committed",
+        52,
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    );
     let mut verifier = railyard::audit::Verifier::new(Default::default());
     for (i, record) in audit.iter().enumerate() {
-        verifier.feed(&format!("audit record {i}"), record);
+        verifier.feed(&format!("audit record {i}"), &record.payload);
     }
     let report = verifier.finish();
     assert!(!report.tampered(), "{:#?}", report.problems);
     assert_eq!((report.records, report.chains, report.sealed), (52, 2, 2));
+}
+
+#[test]
+fn three_sigkills_during_100k_events_leave_exactly_one_verdict_per_event() {
+    const EVENTS: usize = 100_000;
+    const PARTITIONS: i32 = 4;
+    let broker = Broker::shared();
+    let bootstrap = broker.bootstrap();
+    let names = Names::create(&bootstrap, PARTITIONS);
+    produce_events(&bootstrap, &names.input, PARTITIONS, EVENTS);
+
+    let dir = common::workspace();
+    let port = free_port();
+    // The same transactional.id on every restart, as a restarted member has.
+    let path = write_topology(dir.path(), &bootstrap, &names, port, &unique("tx"));
+    let mut child = start(&path);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut kills = 0;
+    let mut kills_in_open_transactions = 0;
+    let mut read_by_killed = 0.0;
+    let committed_reader = watermark_reader(&bootstrap, "read_committed");
+    let uncommitted_reader = watermark_reader(&bootstrap, "read_uncommitted");
+    // SIGKILL (no drain, no commit) once each process has read 15,000 events, at a moment a
+    // transaction holds written verdicts (high watermark above the last stable offset) when
+    // one is seen within 5 s, then restart.
+    let mut due: Option<Instant> = None;
+    while kills < 3 {
+        assert!(Instant::now() < deadline, "kill loop timed out");
+        let read = events_in(port);
+        if read < 15_000.0 {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let due_at = *due.get_or_insert_with(|| Instant::now() + Duration::from_secs(5));
+        let open = (0..PARTITIONS).any(|p| {
+            let high = |reader: &BaseConsumer| {
+                reader
+                    .fetch_watermarks(&names.verdicts, p, Duration::from_secs(5))
+                    .map(|(_, high)| high)
+                    .unwrap_or(0)
+            };
+            high(&uncommitted_reader) > high(&committed_reader)
+        });
+        if open || Instant::now() >= due_at {
+            kills_in_open_transactions += usize::from(open);
+            due = None;
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills += 1;
+            read_by_killed += read;
+            child = start(&path);
+        }
+    }
+    let committed_view = read_all(
+        &bootstrap,
+        &names.verdicts,
+        "read_committed",
+        EVENTS,
+        Duration::from_secs(240),
+        Duration::from_secs(3),
+    );
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    let uncommitted_view = read_all(
+        &bootstrap,
+        &names.verdicts,
+        "read_uncommitted",
+        EVENTS,
+        Duration::from_secs(120),
+        Duration::from_secs(3),
+    );
+
+    let counts = verdicts_per_input(&committed_view);
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    let aborted = uncommitted_view.len() - committed_view.len();
+    eprintln!(
+        "exactly-once kill test: {kills} SIGKILLs ({kills_in_open_transactions} with a transaction seen open), {EVENTS} events ({read_by_killed} read by killed instances); read_committed: {} verdicts for {} inputs, {} lost, {duplicates} duplicates; read_uncommitted: {} records ({aborted} from aborted transactions)",
+        committed_view.len(),
+        counts.len(),
+        EVENTS - counts.len(),
+        uncommitted_view.len(),
+    );
+    assert_eq!(counts.len(), EVENTS, "no event lost across {kills} kills");
+    assert_eq!(duplicates, 0, "no event has two committed verdicts");
+    assert!(
+        aborted > 0,
+        "the kills interrupted open transactions (without transactions these would be duplicates)"
+    );
+    let ends: Vec<i64> = committed(&bootstrap, &names.group, &names.input, PARTITIONS);
+    assert_eq!(
+        ends.iter().sum::<i64>(),
+        EVENTS as i64,
+        "positions: {ends:?}"
+    );
+}
+
+#[test]
+fn a_stale_instance_with_the_same_transactional_id_is_fenced() {
+    const EVENTS: usize = 2_000;
+    let broker = Broker::shared();
+    let bootstrap = broker.bootstrap();
+    let names = Names::create(&bootstrap, 2);
+    let dir = common::workspace();
+    let id = unique("tx");
+    let (port_a, port_b) = (free_port(), free_port());
+    let path_a = write_topology(dir.path(), &bootstrap, &names, port_a, &id);
+    let path_b = write_topology(dir.path(), &bootstrap, &names, port_b, &id);
+
+    // A takes the partitions and is frozen (SIGSTOP) while it holds them: a zombie.
+    let mut stale = common::binary();
+    stale
+        .args(["run", path_a.to_str().unwrap()])
+        .env("RUST_LOG", "railyard=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut a = Instance(stale.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&format!("http://127.0.0.1:{port_a}/metrics"))
+        .and_then(|(_, body)| sample(&body, "railyard_rebalances_total{kind=\"assign\"}"))
+        .unwrap_or(0.0)
+        < 1.0
+    {
+        assert!(Instant::now() < deadline, "A never got its partitions");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&a, "STOP");
+
+    // B starts with the same transactional.id: its producer fences A's. B gets the partitions
+    // once A's session times out, and does all the work.
+    let mut b = start(&path_b);
+    produce_events(&bootstrap, &names.input, 2, EVENTS);
+    let verdicts = read_all(
+        &bootstrap,
+        &names.verdicts,
+        "read_committed",
+        EVENTS,
+        Duration::from_secs(120),
+        Duration::from_secs(2),
+    );
+    // A wakes up still believing it holds partitions; it rejoins the group, and its next
+    // transaction (over the second half of the events) is refused.
+    signal(&a, "CONT");
+    produce_events_from(&bootstrap, &names.input, 2, EVENTS..2 * EVENTS);
+    let status = wait_exit(&mut a, Duration::from_secs(90));
+    let stderr = a.kill_and_read_stderr();
+    let all = read_all(
+        &bootstrap,
+        &names.verdicts,
+        "read_committed",
+        2 * EVENTS,
+        Duration::from_secs(120),
+        Duration::from_secs(3),
+    );
+    sigterm(&b);
+    assert!(wait_exit(&mut b, Duration::from_secs(30)).success());
+
+    let counts = verdicts_per_input(&all);
+    eprintln!(
+        "fencing: stale instance exited {status:?}; {} verdicts before it woke, {} in all, for {} inputs",
+        verdicts.len(),
+        all.len(),
+        counts.len()
+    );
+    assert_eq!(verdicts.len(), EVENTS, "B did the first half alone");
+    assert!(!status.success(), "the fenced instance stops with an error");
+    assert!(
+        stderr.to_lowercase().contains("fenced"),
+        "the error says the producer was fenced: {stderr}"
+    );
+    assert_eq!(counts.len(), 2 * EVENTS, "every event has a verdict");
+    assert!(counts.values().all(|&c| c == 1), "and only one");
 }

@@ -63,6 +63,14 @@ pub struct SchemaRegistryConfig {
     /// Basic-auth password (use `${VAR}` for secrets).
     #[serde(default)]
     pub password: Option<String>,
+    /// How long an unreachable registry is retried before the run stops (without committing
+    /// past the event it could not decode or encode).
+    #[serde(default = "default_registry_retry_ms")]
+    pub retry_ms: u64,
+}
+
+fn default_registry_retry_ms() -> u64 {
+    60_000
 }
 
 /// `[kafka]`: settings shared by every Kafka source and sink of the topology.
@@ -92,7 +100,13 @@ pub struct KafkaConfig {
     /// How often librdkafka reports statistics (consumer lag per partition); 0 disables.
     #[serde(default = "default_statistics_interval_ms")]
     pub statistics_interval_ms: u64,
-    /// `transactional.id` for exactly-once (one per instance); default: `railyard-<group>-<host>-<pid>`.
+    /// At start-up, how long to wait for the brokers to answer a metadata request before the
+    /// run fails; an authentication or TLS failure fails at once.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// `transactional.id` for exactly-once: stable across restarts of the same instance and
+    /// unique among running ones (e.g. `"railyard-${POD_NAME}"`); suffixed with the source id
+    /// when there are several sources. Default: `railyard-<group>-<source>-<host name>`.
     #[serde(default)]
     pub transactional_id: Option<String>,
     #[serde(default)]
@@ -110,6 +124,9 @@ fn default_commit_interval_ms() -> u64 {
 }
 fn default_drain_timeout_ms() -> u64 {
     10_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    30_000
 }
 fn default_statistics_interval_ms() -> u64 {
     5_000

@@ -25,9 +25,6 @@ use crate::verdict::Verdict;
 /// The verdict schema, as registered for Avro verdict sinks.
 pub const VERDICT_SCHEMA: &str = include_str!("../../schemas/verdict.avsc");
 
-/// How long registry calls are retried before the run stops.
-const REGISTRY_RETRY: Duration = Duration::from_secs(30);
-
 #[derive(Debug, thiserror::Error)]
 pub enum AvroError {
     #[error("schema registry: {0}")]
@@ -50,12 +47,14 @@ fn settings(config: &SchemaRegistryConfig) -> Result<SrSettings, AvroError> {
 /// Decodes Avro events; safe to share across threads (caches are concurrent).
 pub struct EventDecoder {
     decoder: AvroDecoder,
+    retry: Duration,
 }
 
 impl EventDecoder {
     pub fn new(config: &SchemaRegistryConfig) -> Result<Self, AvroError> {
         Ok(EventDecoder {
             decoder: AvroDecoder::new(settings(config)?),
+            retry: Duration::from_millis(config.retry_ms),
         })
     }
 
@@ -66,6 +65,7 @@ impl EventDecoder {
         origin: Origin,
     ) -> Result<Result<Event, DecodeError>, AvroError> {
         let decoded = retry_registry(
+            self.retry,
             || self.decoder.decode(Some(bytes)),
             || self.decoder.remove_errors_from_cache(),
         )?;
@@ -80,6 +80,7 @@ impl EventDecoder {
 pub struct VerdictEncoder {
     encoder: AvroEncoder,
     strategy: SubjectNameStrategy,
+    retry: Duration,
 }
 
 impl VerdictEncoder {
@@ -96,11 +97,13 @@ impl VerdictEncoder {
                 false,
                 schema,
             ),
+            retry: Duration::from_millis(config.retry_ms),
         })
     }
 
     pub fn encode(&self, verdict: &Verdict) -> Result<Vec<u8>, AvroError> {
         let outcome = retry_registry(
+            self.retry,
             || self.encoder.encode(verdict_fields(verdict), &self.strategy),
             || self.encoder.remove_errors_from_cache(),
         )?;
@@ -108,18 +111,24 @@ impl VerdictEncoder {
     }
 }
 
-/// Retries retriable registry errors until [`REGISTRY_RETRY`] passes. Returns the call's
-/// own result for non-retriable outcomes.
+/// Retries retriable registry errors (no answer, 5xx) until `retry` passes. Returns the
+/// call's own result for non-retriable outcomes.
 fn retry_registry<T>(
+    retry: Duration,
     mut call: impl FnMut() -> Result<T, SRCError>,
     mut clear: impl FnMut(),
 ) -> Result<Result<T, SRCError>, AvroError> {
-    let deadline = Instant::now() + REGISTRY_RETRY;
+    let deadline = Instant::now() + retry;
     let mut pause = Duration::from_millis(100);
+    let mut warned = false;
     loop {
         match call() {
             Err(e) if e.retriable => {
                 clear();
+                if !warned {
+                    warned = true;
+                    tracing::warn!(error = %e.error, retry_ms = retry.as_millis() as u64, "schema registry unreachable; retrying");
+                }
                 if Instant::now() >= deadline {
                     return Err(AvroError::Registry(describe(&e)));
                 }

@@ -145,6 +145,7 @@ fn over_kafka(
         commit_interval_ms: 200,
         drain_timeout_ms: 10_000,
         statistics_interval_ms: 0,
+        connect_timeout_ms: 30_000,
         transactional_id: None,
         schema_registry: None,
     });

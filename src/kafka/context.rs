@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tracing::{info, warn};
@@ -62,9 +63,47 @@ pub struct SourceContext {
     pub revoked: Mutex<HashSet<PartitionKey>>,
     /// Exactly-once: offsets go with transactions, nothing to commit here.
     pub transactional: bool,
+    /// The client's last error (librdkafka's text: broker addresses and causes, no secrets).
+    pub last_error: Mutex<Option<ClientError>>,
+}
+
+/// An error librdkafka reported outside any call.
+#[derive(Debug, Clone)]
+pub struct ClientError {
+    /// Credentials or certificates were refused: retrying cannot help.
+    pub refused: bool,
+    pub message: String,
+}
+
+impl SourceContext {
+    pub fn last_error(&self) -> Option<ClientError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let refused = matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::SSL
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::GroupAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+            )
+        );
+        warn!(%error, reason, "kafka client error");
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(ClientError {
+            refused,
+            message: reason.to_string(),
+        });
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (partition, p) in &stats.partitions {

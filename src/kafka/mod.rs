@@ -32,6 +32,8 @@ pub enum KafkaRunError {
     Serve(#[from] ServeError),
     #[error("cannot create the Kafka {0}")]
     Client(String),
+    #[error("cannot connect to the Kafka brokers {brokers}: {reason}")]
+    Connect { brokers: String, reason: String },
     #[error("cannot produce to topic `{topic}`: {message}")]
     Produce { topic: String, message: String },
     #[error("{0}; the run stopped without committing past the undelivered event")]

@@ -89,19 +89,18 @@ impl<'a> KafkaSource<'a> {
             generation: AtomicU64::new(0),
             revoked: Mutex::new(HashSet::new()),
             transactional,
+            last_error: Mutex::new(None),
         };
         let consumer: BaseConsumer<SourceContext> = consumer_config(kafka, parts.config)
             .create_with_context(context)
             .map_err(|e| KafkaRunError::Client(format!("consumer: {e}")))?;
         let transactional_id = transactional.then(|| {
-            kafka.transactional_id.clone().unwrap_or_else(|| {
-                format!(
-                    "railyard-{}-{}-{}",
-                    parts.config.group_id,
-                    parts.source_id,
-                    std::process::id()
-                )
-            })
+            transactional_id(
+                kafka,
+                &parts.config.group_id,
+                &parts.source_id,
+                parts.topology.sources.len(),
+            )
         });
         let mut producer_settings = producer_config(kafka, transactional_id.as_deref());
         let max_message = (2 * parts.topology.settings.max_event_bytes + 64 * 1024).max(1_000_000);
@@ -138,6 +137,7 @@ impl<'a> KafkaSource<'a> {
             _ => None,
         };
         let topics: Vec<&str> = parts.config.topics.iter().map(String::as_str).collect();
+        await_brokers(&consumer, kafka, topics[0])?;
         consumer
             .subscribe(&topics)
             .map_err(|e| KafkaRunError::Client(format!("subscribe: {e}")))?;
@@ -849,6 +849,62 @@ fn encode(
         enriched,
         avro,
     })
+}
+
+/// Start-up check: the brokers answer a metadata request within `connect_timeout_ms`. Wrong
+/// credentials or an unknown CA fail at once with librdkafka's reason; nothing else would
+/// report them (the client retries forever).
+fn await_brokers(
+    consumer: &BaseConsumer<SourceContext>,
+    kafka: &KafkaConfig,
+    topic: &str,
+) -> Result<(), KafkaRunError> {
+    let deadline = Instant::now() + Duration::from_millis(kafka.connect_timeout_ms);
+    let failed = |reason: String| KafkaRunError::Connect {
+        brokers: kafka.brokers.clone(),
+        reason,
+    };
+    loop {
+        let attempt = consumer.fetch_metadata(Some(topic), Duration::from_millis(1000));
+        let last = consumer.context().last_error();
+        match (attempt, last) {
+            (Ok(_), _) => return Ok(()),
+            (Err(_), Some(error)) if error.refused => return Err(failed(error.message)),
+            (Err(error), last) if Instant::now() >= deadline => {
+                return Err(failed(match last {
+                    Some(last) => last.message,
+                    None => error.to_string(),
+                }))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The `transactional.id` of a source's producer. It must be the same each time the same
+/// member restarts, so that the restarted producer fences the one it replaces and aborts its
+/// open transaction at once (a fresh id would leave that transaction, and every
+/// read_committed reader and offset fetch behind it, waiting for `transaction.timeout.ms`);
+/// and different for every concurrent member. `kafka.transactional_id` when set (suffixed
+/// with the source id when the topology has several sources), else
+/// `railyard-<group>-<source>-<host name>`: one instance per host (a StatefulSet pod name is
+/// stable across restarts). No pid: a pid changes on every restart.
+pub fn transactional_id(kafka: &KafkaConfig, group: &str, source: &str, sources: usize) -> String {
+    match &kafka.transactional_id {
+        Some(id) if sources > 1 => format!("{id}-{source}"),
+        Some(id) => id.clone(),
+        None => format!("railyard-{group}-{source}-{}", host_name()),
+    }
+}
+
+/// This machine's host name (`HOSTNAME`, else the kernel's), `localhost` if neither is known.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 fn origin_of(record: &InputRecord) -> Origin {

@@ -1,11 +1,15 @@
-//! A real Kafka-compatible broker for integration tests: tansu with in-memory storage on a
-//! free local port, one per test, stopped when the handle drops. Topics and groups get random
-//! names so nothing leaks between tests.
+//! Apache Kafka for the integration tests: KRaft brokers started by `scripts/kafka/broker.sh`
+//! (plain JVM processes, logs on disk, free local ports). One broker is shared by every test
+//! of a test binary (`Broker::shared`); tests that stop, restart or reconfigure brokers start
+//! their own (`Broker::start`, `Broker::cluster`, `Broker::start_with`). Topics and groups get
+//! unique names so tests sharing a broker never see each other's records. Brokers are
+//! stopped by pid when their handle drops, and by the script's watchdog when the test process
+//! ends (a shared broker's handle is never dropped).
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -15,96 +19,177 @@ use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message};
 
-/// Where the tansu binary is: `RAILYARD_TANSU`, then `PATH`, then `~/.cargo/bin`.
-fn tansu_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("RAILYARD_TANSU") {
-        return PathBuf::from(path);
-    }
-    if let Some(found) = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("tansu"))
-            .find(|p| p.is_file())
-    }) {
-        return found;
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let cargo = Path::new(&home).join(".cargo/bin/tansu");
-    assert!(
-        cargo.is_file(),
-        "the Kafka tests need the tansu broker: `cargo install tansu --locked` (or set RAILYARD_TANSU)"
-    );
-    cargo
+fn script() -> PathBuf {
+    super::repo().join("scripts/kafka/broker.sh")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
+/// How to start a dedicated broker or cluster.
+#[derive(Default)]
+pub struct BrokerOptions {
+    pub nodes: usize,
+    /// Extra listeners, `NAME:PROTOCOL` (configured through `properties`).
+    pub listeners: Vec<String>,
+    /// Lines appended to every node's server.properties.
+    pub properties: String,
+    /// Extra arguments of the storage format (`--add-scram ...`).
+    pub format_args: Vec<String>,
 }
 
-/// A running broker.
+/// A running broker or cluster.
 pub struct Broker {
-    child: Option<Child>,
-    pub port: u16,
+    dir: PathBuf,
+    bootstrap: String,
+    listeners: HashMap<String, String>,
+    stopped: bool,
 }
 
 impl Broker {
+    /// The broker every test of this binary shares (started on first use).
+    pub fn shared() -> &'static Broker {
+        static SHARED: OnceLock<Broker> = OnceLock::new();
+        SHARED.get_or_init(Broker::start)
+    }
+
+    /// A dedicated single-node broker.
     pub fn start() -> Broker {
-        Self::start_on(free_port())
+        Self::start_with(BrokerOptions::default())
     }
 
-    /// Starts on a given port (a restarted broker keeps its address, not its data).
-    pub fn start_on(port: u16) -> Broker {
-        Self::start_advertising(port, port)
+    /// A dedicated cluster of `nodes` combined broker and controller nodes.
+    pub fn cluster(nodes: usize) -> Broker {
+        Self::start_with(BrokerOptions {
+            nodes,
+            ..BrokerOptions::default()
+        })
     }
 
-    /// Listens on `port` but tells clients to connect to `advertised` (a proxy in front).
-    pub fn start_advertising(port: u16, advertised: u16) -> Broker {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let advertised = format!("tcp://127.0.0.1:{advertised}");
-        let child = Command::new(tansu_binary())
-            .args([
-                "broker",
-                "--storage-engine",
-                "memory://tansu/",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &advertised,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        let broker = Broker {
-            child: Some(child),
-            port,
-        };
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
+    pub fn start_with(options: BrokerOptions) -> Broker {
+        let dir = tempfile::Builder::new()
+            .prefix("railyard-kafka-")
+            .tempdir()
+            .expect("broker dir")
+            .keep();
+        let mut command = Command::new("bash");
+        command
+            .arg(script())
+            .arg("start")
+            .arg(&dir)
+            .args(["--nodes", &options.nodes.max(1).to_string()])
+            .args(["--watch", &std::process::id().to_string()]);
+        for listener in &options.listeners {
+            command.args(["--listener", listener]);
         }
-        broker
+        if !options.properties.is_empty() {
+            let path = dir.join("extra.properties");
+            std::fs::write(&path, &options.properties).unwrap();
+            command.arg("--properties").arg(path);
+        }
+        for arg in &options.format_args {
+            command.args(["--format-arg", arg]);
+        }
+        let started = Instant::now();
+        let out = command.output().expect("bash runs scripts/kafka/broker.sh");
+        assert!(
+            out.status.success(),
+            "the Kafka broker did not start:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bootstrap = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let listeners = std::fs::read_to_string(dir.join("listeners"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        eprintln!(
+            "kafka: {} node(s) at {bootstrap} ready in {:.1} s",
+            options.nodes.max(1),
+            started.elapsed().as_secs_f64()
+        );
+        Broker {
+            dir,
+            bootstrap,
+            listeners,
+            stopped: false,
+        }
     }
 
+    /// The PLAINTEXT bootstrap servers of every node.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.bootstrap.clone()
     }
 
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+    /// `host:port` of a listener (`PLAINTEXT`, or one named in the options) of node `node`
+    /// (1-based).
+    pub fn listener(&self, node: usize, name: &str) -> String {
+        self.listeners[&format!("node{node}.{name}")].clone()
+    }
+
+    /// The node listening on a PLAINTEXT `host:port`.
+    pub fn node_at(&self, address: &str) -> usize {
+        self.listeners
+            .iter()
+            .find(|(k, v)| v.as_str() == address && k.ends_with(".PLAINTEXT"))
+            .map(|(k, _)| k[4..k.find('.').unwrap()].parse().unwrap())
+            .unwrap_or_else(|| panic!("no node listens on {address}"))
+    }
+
+    fn run_script(&self, args: &[&str]) {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(args[0])
+            .arg(&self.dir)
+            .args(&args[1..])
+            .output()
+            .expect("bash runs scripts/kafka/broker.sh");
+        assert!(
+            out.status.success(),
+            "broker.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops one node: SIGKILL when `kill`, else SIGTERM and a controlled shutdown.
+    pub fn stop_node(&self, node: usize, kill: bool) {
+        let node = node.to_string();
+        let mut args = vec!["stop", "--node", &node];
+        if kill {
+            args.push("--kill");
         }
+        self.run_script(&args);
+    }
+
+    /// Starts a stopped node again on its ports and its on-disk log; returns once the
+    /// cluster lists every broker.
+    pub fn start_node(&self, node: usize) {
+        self.run_script(&["start-node", &node.to_string()]);
+    }
+
+    /// Stops every node (SIGKILL); the handle can no longer be used.
+    pub fn stop(&mut self) {
+        if !self.stopped {
+            self.stopped = true;
+            self.run_script(&["stop", "--kill"]);
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        self.stop();
+        if !self.stopped {
+            self.stopped = true;
+            let _ = Command::new("bash")
+                .arg(script())
+                .arg("stop")
+                .arg(&self.dir)
+                .arg("--kill")
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -131,15 +216,30 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-/// Creates topics explicitly (tansu does not create on produce).
+/// Creates topics explicitly (the test brokers do not create topics on produce).
 pub fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
+    create_replicated_topics(bootstrap, topics, 1, &[]);
+}
+
+/// Creates topics with a replication factor and topic settings (`min.insync.replicas`).
+pub fn create_replicated_topics(
+    bootstrap: &str,
+    topics: &[(&str, i32)],
+    replication: i32,
+    settings: &[(&str, &str)],
+) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client");
     let new: Vec<NewTopic> = topics
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            settings.iter().fold(
+                NewTopic::new(name, *partitions, TopicReplication::Fixed(replication)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     let results = block_on(admin.create_topics(
         &new,
@@ -168,15 +268,14 @@ pub fn create_compacted_topic(bootstrap: &str, topic: &str) {
     }
 }
 
-/// A producer that sends each record in its own request (`batch.num.messages=1`), so a
-/// consumer resuming from any offset never lands inside a multi-record batch.
+/// An idempotent producer (a retried send is never written twice), batching for speed.
 pub fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "0")
-        .set("batch.num.messages", "1")
-        .set("enable.idempotence", "false")
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "true")
         .set("acks", "all")
+        .set("queue.buffering.max.messages", "500000")
         .create()
         .expect("producer")
 }
@@ -255,4 +354,31 @@ pub fn consume(bootstrap: &str, topic: &str, count: usize, timeout: Duration) ->
         }
     }
     out
+}
+
+/// The node id (1-based, as broker.sh numbers them) leading `topic`'s `partition`.
+pub fn partition_leader(bootstrap: &str, topic: &str, partition: i32) -> usize {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("metadata client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            let leader = metadata
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions())
+                .find(|p| p.id() == partition)
+                .map(|p| p.leader());
+            if let Some(leader) = leader.filter(|l| *l > 0) {
+                return leader as usize;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader for {topic}/{partition}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -6,7 +6,7 @@ pub mod http;
 pub mod kafka;
 pub mod operators;
 pub mod process;
-pub mod proxy;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

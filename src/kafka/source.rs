@@ -866,6 +866,11 @@ fn await_brokers(
     };
     loop {
         let attempt = consumer.fetch_metadata(Some(topic), Duration::from_millis(1000));
+        // Client errors (authentication, TLS) reach the context only while the consumer is
+        // polled; before the subscription a poll returns no message.
+        if attempt.is_err() {
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
         let last = consumer.context().last_error();
         match (attempt, last) {
             (Ok(_), _) => return Ok(()),

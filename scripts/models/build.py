@@ -1,6 +1,6 @@
 """Builds models/minilm/: model.onnx (encoder + committed heads), tokenizer.json, and
 reference.json (onnxruntime's outputs for tests/fixtures/inference_texts.json, which the Rust
-test `tests/inference.rs` must reproduce to 1e-4).
+test `tests/it/inference.rs` must reproduce to 1e-4).
 
     python scripts/models/build.py --minilm DIR [--heads models/heads/minilm_heads.json] [--out models/minilm]
 """

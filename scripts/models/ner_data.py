@@ -4,7 +4,7 @@ pieces, the PII JSONL format, and the token shape feature.
 The tokenizer is uncased, so the encoder never sees capitals, the strongest cue for names in
 English. The graph therefore takes a second input, `token_shape` [batch, seq]: one id per token
 computed from the original text at the token's offsets (`shape_id`). The Rust runtime
-(src/inference/shape.rs) computes the same ids; tests/inference.rs checks both agree.
+(src/inference/shape.rs) computes the same ids; tests/it/inference.rs checks both agree.
 """
 
 import json

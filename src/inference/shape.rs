@@ -2,7 +2,7 @@
 //!
 //! Models with a `token_shape` input (railyard's MiniLM NER head) get one id per token,
 //! computed from the original text at the token's offsets. The rules are those of
-//! `scripts/models/ner_data.py`, which trained the head; `tests/inference.rs` checks that both
+//! `scripts/models/ner_data.py`, which trained the head; `tests/it/inference.rs` checks that both
 //! produce the same ids. Id 0 is special tokens and padding; otherwise
 //! `1 + casing * 4 + continues_word * 2 + opens_sentence`.
 

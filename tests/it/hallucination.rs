@@ -2,7 +2,7 @@
 //! change one fact, responses without context, the embedding and encoder signals, the grounding
 //! topologies through the CLI, and `railyard eval` on HaluEval-format pairs.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The embedded default end to end: shipped topologies over files and standard streams.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Stdio;

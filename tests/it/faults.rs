@@ -6,7 +6,7 @@
 //! load (drain, commit, exit 0 in time, resume without loss); plus the audit topic and the
 //! compacted vault topic read back by `railyard audit verify` and `railyard reveal`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::Read;

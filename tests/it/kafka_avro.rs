@@ -5,7 +5,7 @@
 //! registry outage mid-run (the process killed, then restarted on its storage) is retried and
 //! loses nothing.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! 1e-4) for the same model and inputs, batching
 //! does not change scores, long texts are windowed, and a missing runtime fails clearly.
 
-mod common;
+use crate::common;
 
 use common::operators::{run_operator, TOPOLOGY_HEAD};
 

@@ -1,6 +1,6 @@
 //! `/metrics`, `/healthz` and `/readyz` scraped over real HTTP from a live run.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! this binary): produce events, run the `railyard` binary in a consumer group, consume what
 //! it wrote.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

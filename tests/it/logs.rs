@@ -1,6 +1,6 @@
 //! Logs never carry payload text or detected values, at any level.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

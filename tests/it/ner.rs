@@ -2,7 +2,7 @@
 //! `ner_detect` on its own, merged into `pii_detect`, allow-lists and suppressing context,
 //! long texts across windows, redaction end to end, validation, and `railyard eval` on CoNLL.
 
-mod common;
+use crate::common;
 
 use common::operators::{run_operator, TOPOLOGY_HEAD};
 use railyard::event::Event;

@@ -1,6 +1,6 @@
 //! The CLI's other commands: validate, graph, eval, bench.
 
-mod common;
+use crate::common;
 
 use common::*;
 

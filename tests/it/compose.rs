@@ -4,7 +4,7 @@
 //! repository: the topology it runs validates, the files it mounts exist, dependencies name
 //! real services, Prometheus scrapes the port railyard serves metrics on.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

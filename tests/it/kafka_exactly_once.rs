@@ -4,7 +4,7 @@
 //! sees the aborted attempts, so the same run under at-least-once would have duplicated);
 //! a stale instance with the same `transactional.id` is fenced.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

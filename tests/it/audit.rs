@@ -2,7 +2,7 @@
 //! randomized tamper test (edit, delete, swap, insert; signed and unsigned logs) shows every
 //! single-record change is found at its position. Also the vault and `railyard reveal`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

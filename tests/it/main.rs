@@ -1,0 +1,19 @@
+//! The integration tests, one binary (one build and link of the dependencies), one module
+//! per concern. Kafka tests share one Apache Kafka broker per run (`common::kafka`).
+
+mod common;
+
+mod audit;
+mod cli;
+mod compose;
+mod faults;
+mod file_mode;
+mod hallucination;
+mod inference;
+mod kafka;
+mod kafka_avro;
+mod kafka_exactly_once;
+mod logs;
+mod metrics;
+mod ner;
+mod properties;

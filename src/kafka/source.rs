@@ -938,3 +938,36 @@ fn decode_record(
         None => decode_json(&record.payload, origin, max_bytes),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kafka(transactional_id: Option<&str>) -> KafkaConfig {
+        let mut text = String::from("brokers = \"b:9092\"\ndelivery = \"exactly_once\"\n");
+        if let Some(id) = transactional_id {
+            text.push_str(&format!("transactional_id = \"{id}\"\n"));
+        }
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn the_transactional_id_is_stable_across_restarts_and_has_no_pid() {
+        let default = transactional_id(&kafka(None), "guards", "events", 1);
+        assert_eq!(
+            default,
+            transactional_id(&kafka(None), "guards", "events", 1)
+        );
+        // Group, source and host only: nothing that changes when the process restarts.
+        assert_eq!(default, format!("railyard-guards-events-{}", host_name()));
+        assert_eq!(
+            transactional_id(&kafka(Some("railyard-pod-0")), "guards", "events", 1),
+            "railyard-pod-0"
+        );
+        // Two sources of one instance never share a producer id.
+        assert_eq!(
+            transactional_id(&kafka(Some("railyard-pod-0")), "guards", "events", 2),
+            "railyard-pod-0-events"
+        );
+    }
+}

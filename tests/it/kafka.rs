@@ -154,10 +154,10 @@ fn source_positions(records: &[Received]) -> Vec<(i32, i64)> {
 #[test]
 fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
     let broker = Broker::shared();
-    let topics = Topics::new(&broker, 3);
+    let topics = Topics::new(broker, 3);
     let dir = workspace();
     let port = free_port();
-    let topology = write_topology(dir.path(), &broker, &topics, port, "");
+    let topology = write_topology(dir.path(), broker, &topics, port, "");
 
     let mut records: Vec<(String, Vec<u8>)> =
         (0..120).map(|i| (format!("k{i}"), event(i))).collect();
@@ -306,7 +306,7 @@ fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
     let port2 = free_port();
-    let topology2 = write_topology(dir.path(), &broker, &topics, port2, "");
+    let topology2 = write_topology(dir.path(), broker, &topics, port2, "");
     let mut second = start(&topology2);
     std::thread::sleep(Duration::from_secs(4));
     let again = consume(
@@ -327,11 +327,11 @@ fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
 #[test]
 fn two_instances_in_one_group_split_the_partitions() {
     let broker = Broker::shared();
-    let topics = Topics::new(&broker, 4);
+    let topics = Topics::new(broker, 4);
     let dir = workspace();
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = start(&write_topology(dir.path(), &broker, &topics, port_a, ""));
-    let mut b = start(&write_topology(dir.path(), &broker, &topics, port_b, ""));
+    let mut a = start(&write_topology(dir.path(), broker, &topics, port_a, ""));
+    let mut b = start(&write_topology(dir.path(), broker, &topics, port_b, ""));
     // Let both join before any input exists, so the split is visible.
     let deadline = Instant::now() + Duration::from_secs(30);
     while metric(port_a, "railyard_rebalances_total{kind=\"assign\"}") < 1.0
@@ -377,14 +377,14 @@ fn two_instances_in_one_group_split_the_partitions() {
 fn killing_an_instance_three_times_loses_no_event() {
     const EVENTS: usize = 100_000;
     let broker = Broker::shared();
-    let topics = Topics::new(&broker, 4);
+    let topics = Topics::new(broker, 4);
     let dir = workspace();
     let records: Vec<(String, Vec<u8>)> =
         (0..EVENTS).map(|i| (format!("k{i}"), event(i))).collect();
     produce(&broker.bootstrap(), &topics.input, 4, &records);
 
     let port = free_port();
-    let topology = write_topology(dir.path(), &broker, &topics, port, "");
+    let topology = write_topology(dir.path(), broker, &topics, port, "");
     let mut kills = 0;
     let mut child = start(&topology);
     let deadline = Instant::now() + Duration::from_secs(300);

@@ -270,7 +270,11 @@ fn outputs_audit_and_offsets_commit_together_in_transactions() {
     for v in &verdicts {
         let json = v.json();
         let n: usize = json["event_id"].as_str().unwrap()[1..].parse().unwrap();
-        let want = if n % 2 == 0 { "redact" } else { "allow" };
+        let want = if n.is_multiple_of(2) {
+            "redact"
+        } else {
+            "allow"
+        };
         assert_eq!(json["action"], want);
     }
     assert_eq!(dead.len(), 1);

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -19,9 +18,7 @@ use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message};
 
-fn script() -> PathBuf {
-    super::repo().join("scripts/kafka/broker.sh")
-}
+use super::scripts::{self, watch_this_process};
 
 /// How to start a dedicated broker or cluster.
 #[derive(Default)]
@@ -69,32 +66,21 @@ impl Broker {
             .tempdir()
             .expect("broker dir")
             .keep();
-        let mut command = Command::new("bash");
-        command
-            .arg(script())
-            .arg("start")
-            .arg(&dir)
-            .args(["--nodes", &options.nodes.max(1).to_string()])
-            .args(["--watch", &std::process::id().to_string()]);
+        let mut args: Vec<String> = vec!["--nodes".into(), options.nodes.max(1).to_string()];
+        args.extend(watch_this_process());
         for listener in &options.listeners {
-            command.args(["--listener", listener]);
+            args.extend(["--listener".to_string(), listener.clone()]);
         }
         if !options.properties.is_empty() {
             let path = dir.join("extra.properties");
             std::fs::write(&path, &options.properties).unwrap();
-            command.arg("--properties").arg(path);
+            args.extend(["--properties".to_string(), path.display().to_string()]);
         }
         for arg in &options.format_args {
-            command.args(["--format-arg", arg]);
+            args.extend(["--format-arg".to_string(), arg.clone()]);
         }
         let started = Instant::now();
-        let out = command.output().expect("bash runs scripts/kafka/broker.sh");
-        assert!(
-            out.status.success(),
-            "the Kafka broker did not start:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bootstrap = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let bootstrap = scripts::run("broker.sh", "start", &dir, &args, true);
         let listeners = std::fs::read_to_string(dir.join("listeners"))
             .unwrap()
             .lines()
@@ -135,18 +121,7 @@ impl Broker {
     }
 
     fn run_script(&self, args: &[&str]) {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(args[0])
-            .arg(&self.dir)
-            .args(&args[1..])
-            .output()
-            .expect("bash runs scripts/kafka/broker.sh");
-        assert!(
-            out.status.success(),
-            "broker.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        scripts::run("broker.sh", args[0], &self.dir, &args[1..], true);
     }
 
     /// Stops one node: SIGKILL when `kill`, else SIGTERM and a controlled shutdown.
@@ -182,12 +157,7 @@ impl Drop for Broker {
     fn drop(&mut self) {
         if !self.stopped {
             self.stopped = true;
-            let _ = Command::new("bash")
-                .arg(script())
-                .arg("stop")
-                .arg(&self.dir)
-                .arg("--kill")
-                .output();
+            scripts::run("broker.sh", "stop", &self.dir, ["--kill"], false);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -7,6 +7,7 @@ pub mod kafka;
 pub mod operators;
 pub mod process;
 pub mod registry;
+pub mod scripts;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

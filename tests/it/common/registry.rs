@@ -4,12 +4,9 @@
 //! watchdog when the test process ends.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
-fn script() -> PathBuf {
-    super::repo().join("scripts/kafka/registry.sh")
-}
+use super::scripts::{self, watch_this_process};
 
 pub struct Registry {
     dir: PathBuf,
@@ -25,19 +22,7 @@ impl Registry {
             .expect("registry dir")
             .keep();
         let started = Instant::now();
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(&dir)
-            .args(["--watch", &std::process::id().to_string()])
-            .output()
-            .expect("bash runs scripts/kafka/registry.sh");
-        assert!(
-            out.status.success(),
-            "the registry did not start:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let url = scripts::run("registry.sh", "start", &dir, watch_this_process(), true);
         eprintln!(
             "registry: {url} ready in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -46,18 +31,7 @@ impl Registry {
     }
 
     fn script(&self, args: &[&str]) {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(args[0])
-            .arg(&self.dir)
-            .args(&args[1..])
-            .output()
-            .expect("bash runs scripts/kafka/registry.sh");
-        assert!(
-            out.status.success(),
-            "registry.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        scripts::run("registry.sh", args[0], &self.dir, &args[1..], true);
     }
 
     /// Kills the registry process (an outage).
@@ -81,12 +55,7 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(&self.dir)
-            .arg("--kill")
-            .output();
+        scripts::run("registry.sh", "stop", &self.dir, ["--kill"], false);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

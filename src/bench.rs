@@ -137,17 +137,8 @@ pub fn without_ner(topology: &Topology) -> Topology {
     t
 }
 
-/// Runs `topology` and its pass-through baseline on the same input.
-pub fn compare(
-    topology: &Topology,
-    threads: usize,
-) -> Result<(BenchFigures, BenchFigures), RunError> {
-    let (measured, baseline, _) = compare_with(topology, None, threads)?;
-    Ok((measured, baseline))
-}
-
-/// Like [`compare`], plus a `variant` of the topology (e.g. [`without_ner`]) timed in the
-/// same command, after the topology.
+/// Runs `topology` and its pass-through baseline on the same input, plus a `variant` of the
+/// topology (e.g. [`without_ner`]) timed in the same command, after the topology.
 pub fn compare_with(
     topology: &Topology,
     variant: Option<&Topology>,

@@ -22,12 +22,6 @@ pub fn library_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_LIBRARY))
 }
 
-/// Loads ONNX Runtime and creates the process's environment, once. Every later call returns
-/// the first outcome.
-pub fn ensure() -> Result<(), InferenceError> {
-    environment().map(|_| ())
-}
-
 /// The process's ONNX Runtime environment (loading the library on first use).
 pub fn environment() -> Result<&'static ort::environment::Environment, InferenceError> {
     ENVIRONMENT

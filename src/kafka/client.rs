@@ -5,16 +5,6 @@ use rdkafka::ClientConfig;
 
 use crate::config::{Delivery, KafkaConfig, KafkaSourceConfig};
 
-/// Bootstrap servers and the user's pass-through properties.
-pub fn base_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &kafka.brokers);
-    for (key, value) in &kafka.properties {
-        config.set(key, value.to_text());
-    }
-    config
-}
-
 /// A consumer in the source's group. Offsets are stored and committed by railyard only;
 /// `read_committed` so transactional outputs of an upstream job are read once committed.
 pub fn consumer_config(kafka: &KafkaConfig, source: &KafkaSourceConfig) -> ClientConfig {

@@ -154,7 +154,8 @@ impl OperatorSpec {
             }
             "onnx_classify" => parse_table(body, path, errors).map(OperatorSpec::OnnxClassify),
             "toxicity_classify" => {
-                let merged = onnx_classify::merge_over(onnx_classify::toxicity_defaults(), body);
+                let defaults = onnx_classify::toxicity_defaults_for(&body);
+                let merged = onnx_classify::merge_over(defaults, body);
                 parse_table(merged, path, errors).map(OperatorSpec::ToxicityClassify)
             }
             "injection_classify" => {

@@ -98,6 +98,23 @@ pub fn toxicity_defaults() -> toml::Value {
     toml::Value::Table(table)
 }
 
+/// Defaults of `toxicity_classify` for the user's table `user`: when it names its own
+/// `labels`, the MiniLM head's per-label thresholds apply only to the labels it keeps (a
+/// threshold for a label the user never listed is not the user's mistake).
+pub fn toxicity_defaults_for(user: &toml::Value) -> toml::Value {
+    let mut defaults = toxicity_defaults();
+    let kept: Option<Vec<&str>> = user
+        .get("labels")
+        .and_then(toml::Value::as_array)
+        .map(|labels| labels.iter().filter_map(toml::Value::as_str).collect());
+    if let (Some(kept), Some(toml::Value::Table(thresholds))) =
+        (kept, defaults.get_mut("thresholds"))
+    {
+        thresholds.retain(|label, _| kept.contains(&label));
+    }
+    defaults
+}
+
 /// `defaults` with `user` merged over it (tables recursively, other values replaced).
 pub fn merge_over(defaults: toml::Value, user: toml::Value) -> toml::Value {
     match (defaults, user) {
@@ -320,5 +337,41 @@ impl Inspector for ModelClassifier {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threshold_errors(user: &str) -> Vec<String> {
+        let user: toml::Value = toml::from_str(user).unwrap();
+        let merged = merge_over(toxicity_defaults_for(&user), user);
+        let config: ClassifyConfig = merged.try_into().expect("parses");
+        let mut errors = Errors::default();
+        config.validate("operators.tox", &mut errors);
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .filter(|e| e.contains("thresholds"))
+            .collect()
+    }
+
+    #[test]
+    fn custom_labels_are_not_checked_against_default_thresholds() {
+        // Before: `operators.tox.thresholds.toxic: not one of the labels ["spam", "ham"]`,
+        // for thresholds the user never wrote.
+        assert_eq!(
+            threshold_errors("labels = [\"spam\", \"ham\"]"),
+            Vec::<String>::new()
+        );
+        // Kept labels keep their default threshold; the user's own thresholds are checked.
+        let user: toml::Value = toml::from_str("labels = [\"toxic\", \"spam\"]").unwrap();
+        let merged = merge_over(toxicity_defaults_for(&user), user);
+        assert!(merged["thresholds"].get("toxic").is_some());
+        assert!(merged["thresholds"].get("hate").is_none());
+        let errors = threshold_errors("labels = [\"spam\"]\nthresholds = { eggs = 0.5 }");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("eggs"), "{errors:?}");
     }
 }

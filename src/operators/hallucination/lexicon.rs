@@ -382,10 +382,6 @@ fn stem(lower: &str) -> String {
     })
 }
 
-pub fn is_stop_word(lower: &str) -> bool {
-    matches!(listed().get(lower), Some((WordClass::Stop, _)))
-}
-
 /// The normalised value of a numeric token (`1,000` -> `1000`, `3.50` -> `3.5`,
 /// `1990s` -> `1990`, `2nd` -> `2nd`), or `None` when it is not a number.
 pub fn number_value(lower: &str) -> Option<String> {

@@ -28,18 +28,6 @@ source "$here/env.sh"
 
 usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
-
 cluster_id() {
   python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
 }
@@ -163,26 +151,10 @@ PROPS
     launch_node "$dir" "$i"
   done
   if [ -n "$watch" ]; then
-    # Detached: outlives this script, not the watched process.
-    setsid bash -c '
-      while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
-      for pidfile in "$2"/node-*/pid; do kill -9 "$(cat "$pidfile")" 2>/dev/null || true; done
-      sleep 0.5
-      rm -rf "$2"' watchdog "$watch" "$dir" >/dev/null 2>&1 </dev/null &
+    start_watchdog "$watch" "$dir"
   fi
   await_ready "$dir"
   echo "$bootstrap"
-}
-
-stop_pid() {
-  local pid="$1" signal="$2"
-  kill "-$signal" "$pid" 2>/dev/null || return 0
-  local i
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
 }
 
 stop() {

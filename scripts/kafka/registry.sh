@@ -61,14 +61,10 @@ start() {
   bash "$here/fetch.sh" registry
   mkdir -p "$dir/storage"
   dir="$(cd "$dir" && pwd)"
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$dir/port"
+  free_ports 1 >"$dir/port"
   echo "http://127.0.0.1:$(cat "$dir/port")/apis/ccompat/v7" >"$dir/url"
   if [ -n "$watch" ]; then
-    setsid bash -c '
-      while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
-      [ -f "$2/pid" ] && kill -9 "$(cat "$2/pid")" 2>/dev/null
-      sleep 0.5
-      rm -rf "$2"' watchdog "$watch" "$dir" >/dev/null 2>&1 </dev/null &
+    start_watchdog "$watch" "$dir"
   fi
   launch "$dir"
   cat "$dir/url"
@@ -79,14 +75,7 @@ stop() {
   [ -n "$dir" ] || usage
   [ "${2:-}" = "--kill" ] && signal=KILL
   [ -f "$dir/pid" ] || return 0
-  local pid i
-  pid="$(cat "$dir/pid")"
-  kill "-$signal" "$pid" 2>/dev/null || true
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
+  stop_pid "$(cat "$dir/pid")" "$signal"
   rm -f "$dir/pid"
 }
 

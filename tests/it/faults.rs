@@ -46,6 +46,9 @@ impl Names {
     }
 }
 
+/// Most events in flight in the fault topologies (the unit of the duplicate bound).
+const MAX_IN_FLIGHT: usize = 2000;
+
 /// A Kafka topology: `operators` (TOML) feed `policy`; verdicts go to `verdict_sink` (TOML
 /// body of `[sinks.verdicts]`), dead letters to their topic.
 fn topology(
@@ -68,7 +71,7 @@ bind = "127.0.0.1:{port}"
 brokers = "{bootstrap}"
 commit_interval_ms = 100
 drain_timeout_ms = 10000
-max_in_flight = 2000
+max_in_flight = {MAX_IN_FLIGHT}
 [kafka.properties]
 "session.timeout.ms" = 6000
 "heartbeat.interval.ms" = 500
@@ -191,8 +194,8 @@ struct FaultRun {
 impl FaultRun {
     /// Duplicates are bounded by the in-flight window once per loss of the partitions (and
     /// once for the fault itself): every event read again was read but not committed.
-    fn duplicate_bound(&self, max_in_flight: usize) -> usize {
-        (self.revocations + 1) * max_in_flight
+    fn duplicate_bound(&self) -> usize {
+        (self.revocations + 1) * MAX_IN_FLIGHT
     }
 }
 
@@ -203,7 +206,6 @@ fn run_through_fault(
     bootstrap: &str,
     names: &Names,
     events: usize,
-    max_in_flight: usize,
     fault: impl FnOnce(),
 ) -> FaultRun {
     produce_events(bootstrap, &names.input, 4, 0..events);
@@ -218,11 +220,6 @@ fn run_through_fault(
         &kafka_verdicts(names),
         "",
     );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "max_in_flight = 2000",
-        &format!("max_in_flight = {max_in_flight}"),
-    );
-    std::fs::write(&path, text).unwrap();
     let mut child = start(&path);
     wait_for("a quarter of the events", Duration::from_secs(120), || {
         metric(port, EVENTS_IN) >= (events / 4) as f64
@@ -268,12 +265,11 @@ fn run_through_fault(
 #[test]
 fn the_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing() {
     const EVENTS: usize = 30_000;
-    const MAX_IN_FLIGHT: usize = 2000;
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     let names = Names::create(&bootstrap, 4);
     let outage = Duration::from_secs(3);
-    let run = run_through_fault(&bootstrap, &names, EVENTS, MAX_IN_FLIGHT, || {
+    let run = run_through_fault(&bootstrap, &names, EVENTS, || {
         broker.stop_node(1, true);
         std::thread::sleep(outage);
         broker.start_node(1);
@@ -288,11 +284,11 @@ fn the_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing() {
         run.covered,
         EVENTS - run.covered.min(EVENTS),
         run.revocations,
-        run.duplicate_bound(MAX_IN_FLIGHT),
+        run.duplicate_bound(),
     );
     assert_eq!(run.covered, EVENTS, "no event lost across the restart");
     assert!(
-        duplicates <= run.duplicate_bound(MAX_IN_FLIGHT),
+        duplicates <= run.duplicate_bound(),
         "duplicates within the in-flight bound: {duplicates}"
     );
 }
@@ -300,7 +296,6 @@ fn the_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing() {
 #[test]
 fn killing_a_partition_leader_of_a_three_broker_cluster_loses_nothing() {
     const EVENTS: usize = 30_000;
-    const MAX_IN_FLIGHT: usize = 2000;
     let cluster = Broker::cluster(3);
     let bootstrap = cluster.bootstrap();
     let names = Names {
@@ -316,7 +311,7 @@ fn killing_a_partition_leader_of_a_three_broker_cluster_loses_nothing() {
         &[("min.insync.replicas", "2")],
     );
     let mut killed = 0;
-    let run = run_through_fault(&bootstrap, &names, EVENTS, MAX_IN_FLIGHT, || {
+    let run = run_through_fault(&bootstrap, &names, EVENTS, || {
         killed = partition_leader(&bootstrap, &names.verdicts, 0);
         cluster.stop_node(killed, true);
     });
@@ -331,12 +326,12 @@ fn killing_a_partition_leader_of_a_three_broker_cluster_loses_nothing() {
         run.covered,
         EVENTS - run.covered.min(EVENTS),
         run.revocations,
-        run.duplicate_bound(MAX_IN_FLIGHT),
+        run.duplicate_bound(),
     );
     assert_ne!(new_leader, killed, "leadership moved");
     assert_eq!(run.covered, EVENTS, "no event lost with the leader gone");
     assert!(
-        duplicates <= run.duplicate_bound(MAX_IN_FLIGHT),
+        duplicates <= run.duplicate_bound(),
         "duplicates within the in-flight bound: {duplicates}"
     );
 }

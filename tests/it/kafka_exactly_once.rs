@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use common::http::{free_port, get, sample};
 use common::kafka::*;
@@ -129,56 +129,6 @@ fn produce_events_from(
     produce(bootstrap, topic, partitions, &records);
 }
 
-/// Reads `topic` from the start at `isolation` until `want` records arrived and then
-/// `settle` passed with nothing new (so a duplicate after the expected count shows).
-fn read_all(
-    bootstrap: &str,
-    topic: &str,
-    isolation: &str,
-    want: usize,
-    within: Duration,
-    settle: Duration,
-) -> Vec<Received> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", isolation)
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let deadline = Instant::now() + within;
-    let mut out = Vec::new();
-    let mut last_new = Instant::now();
-    while Instant::now() < deadline && (out.len() < want || last_new.elapsed() < settle) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let header = |name: &str| {
-                use rdkafka::message::Headers;
-                m.headers()
-                    .and_then(|h| h.iter().find(|x| x.key == name))
-                    .and_then(|x| x.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            };
-            let mut headers = std::collections::HashMap::new();
-            for name in ["railyard.source.partition", "railyard.source.offset"] {
-                if let Some(v) = header(name) {
-                    headers.insert(name.to_string(), v);
-                }
-            }
-            out.push(Received {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().unwrap_or_default().to_vec(),
-                headers,
-            });
-            last_new = Instant::now();
-        }
-    }
-    out
-}
-
 /// How many verdicts each input position has.
 fn verdicts_per_input(records: &[Received]) -> BTreeMap<(i32, i64), usize> {
     let mut counts = BTreeMap::new();
@@ -247,7 +197,7 @@ fn outputs_audit_and_offsets_commit_together_in_transactions() {
     let port = free_port();
     let path = write_topology(dir.path(), &bootstrap, &names, port, &unique("tx"));
     let mut child = start(&path);
-    let verdicts = read_all(
+    let verdicts = consume_at(
         &bootstrap,
         &names.verdicts,
         "read_committed",
@@ -255,7 +205,7 @@ fn outputs_audit_and_offsets_commit_together_in_transactions() {
         Duration::from_secs(60),
         Duration::from_secs(2),
     );
-    let dead = read_all(
+    let dead = consume_at(
         &bootstrap,
         &names.dead,
         "read_committed",
@@ -289,7 +239,7 @@ fn outputs_audit_and_offsets_commit_together_in_transactions() {
 
     // The audit log went in the same transactions, and its seals in one of their own: one
     // chain per input partition, each decision once, each chain sealed.
-    let audit = read_all(
+    let audit = consume_at(
         &bootstrap,
         &names.audit,
         "read_committed",
@@ -357,7 +307,7 @@ fn three_sigkills_during_100k_events_leave_exactly_one_verdict_per_event() {
             child = start(&path);
         }
     }
-    let committed_view = read_all(
+    let committed_view = consume_at(
         &bootstrap,
         &names.verdicts,
         "read_committed",
@@ -367,7 +317,7 @@ fn three_sigkills_during_100k_events_leave_exactly_one_verdict_per_event() {
     );
     sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
-    let uncommitted_view = read_all(
+    let uncommitted_view = consume_at(
         &bootstrap,
         &names.verdicts,
         "read_uncommitted",
@@ -435,7 +385,7 @@ fn a_stale_instance_with_the_same_transactional_id_is_fenced() {
     // once A's session times out, and does all the work.
     let mut b = start(&path_b);
     produce_events(&bootstrap, &names.input, 2, EVENTS);
-    let verdicts = read_all(
+    let verdicts = consume_at(
         &bootstrap,
         &names.verdicts,
         "read_committed",
@@ -449,7 +399,7 @@ fn a_stale_instance_with_the_same_transactional_id_is_fenced() {
     produce_events_from(&bootstrap, &names.input, 2, EVENTS..2 * EVENTS);
     let status = wait_exit(&mut a, Duration::from_secs(90));
     let stderr = a.kill_and_read_stderr();
-    let all = read_all(
+    let all = consume_at(
         &bootstrap,
         &names.verdicts,
         "read_committed",

@@ -7,7 +7,7 @@
 //! ends (a shared broker's handle is never dropped).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -111,15 +111,6 @@ impl Broker {
         self.listeners[&format!("node{node}.{name}")].clone()
     }
 
-    /// The node listening on a PLAINTEXT `host:port`.
-    pub fn node_at(&self, address: &str) -> usize {
-        self.listeners
-            .iter()
-            .find(|(k, v)| v.as_str() == address && k.ends_with(".PLAINTEXT"))
-            .map(|(k, _)| k[4..k.find('.').unwrap()].parse().unwrap())
-            .unwrap_or_else(|| panic!("no node listens on {address}"))
-    }
-
     fn run_script(&self, args: &[&str]) {
         scripts::run("broker.sh", args[0], &self.dir, &args[1..], true);
     }
@@ -146,10 +137,6 @@ impl Broker {
             self.stopped = true;
             self.run_script(&["stop", "--kill"]);
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
@@ -291,17 +278,40 @@ impl Received {
 
 /// Reads `topic` from the start until `count` records arrived or `timeout` passed.
 pub fn consume(bootstrap: &str, topic: &str, count: usize, timeout: Duration) -> Vec<Received> {
+    consume_at(
+        bootstrap,
+        topic,
+        "read_committed",
+        count,
+        timeout,
+        Duration::ZERO,
+    )
+}
+
+/// Reads `topic` from the start at `isolation` (`read_committed`, librdkafka's default, or
+/// `read_uncommitted`) until `count` records arrived and then `settle` passed with nothing
+/// new (so a record beyond the expected count shows), or until `timeout` passed.
+pub fn consume_at(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    count: usize,
+    timeout: Duration,
+    settle: Duration,
+) -> Vec<Received> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
-    while out.len() < count && Instant::now() < deadline {
+    let mut last_new = Instant::now();
+    while Instant::now() < deadline && (out.len() < count || last_new.elapsed() < settle) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             let mut headers = HashMap::new();
             if let Some(h) = m.headers() {
@@ -321,6 +331,7 @@ pub fn consume(bootstrap: &str, topic: &str, count: usize, timeout: Duration) ->
                 payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                 headers,
             });
+            last_new = Instant::now();
         }
     }
     out

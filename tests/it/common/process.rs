@@ -62,11 +62,7 @@ pub fn start(topology: &Path) -> Instance {
 }
 
 pub fn sigterm(child: &Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child, "TERM");
 }
 
 pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::http::{free_port, get, sample};
+use common::http::{free_port, metric};
 use common::kafka::*;
 use common::process::*;
 use common::*;
@@ -131,13 +131,6 @@ fn event(i: usize) -> Vec<u8> {
 fn produce_events(bootstrap: &str, topic: &str, partitions: i32, range: std::ops::Range<usize>) {
     let records: Vec<(String, Vec<u8>)> = range.map(|i| (format!("k{i}"), event(i))).collect();
     produce(bootstrap, topic, partitions, &records);
-}
-
-fn metric(port: u16, series: &str) -> f64 {
-    match get(&format!("http://127.0.0.1:{port}/metrics")) {
-        Some((200, body)) => sample(&body, series).unwrap_or(0.0),
-        _ => 0.0,
-    }
 }
 
 const EVENTS_IN: &str = "railyard_events_in_total{source=\"events\"}";

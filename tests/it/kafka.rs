@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::http::{free_port, get, sample};
+use common::http::{free_port, get, metric, sample};
 use common::kafka::*;
 use common::process::*;
 use common::*;
@@ -113,14 +113,6 @@ fn event(i: usize) -> Vec<u8> {
         _ => "my key is AKIAIOSFODNN7EXAMPLE, keep it safe".to_string(),
     };
     serde_json::to_vec(&serde_json::json!({"id": format!("e{i}"), "text": text})).unwrap()
-}
-
-/// One sample from the instance's `/metrics` (0 while it is not serving yet).
-fn metric(port: u16, series: &str) -> f64 {
-    match get(&format!("http://127.0.0.1:{port}/metrics")) {
-        Some((200, body)) => sample(&body, series).unwrap_or(0.0),
-        _ => 0.0,
-    }
 }
 
 /// Consumer lag per partition of `topic` from the instance's `/metrics` (None: not reported).

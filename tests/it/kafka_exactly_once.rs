@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use common::http::{free_port, get, sample};
+use common::http::{free_port, metric};
 use common::kafka::*;
 use common::process::*;
 
@@ -178,9 +178,7 @@ fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<
 }
 
 fn events_in(port: u16) -> f64 {
-    get(&format!("http://127.0.0.1:{port}/metrics"))
-        .and_then(|(_, body)| sample(&body, "railyard_events_in_total{source=\"events\"}"))
-        .unwrap_or(0.0)
+    metric(port, "railyard_events_in_total{source=\"events\"}")
 }
 
 #[test]
@@ -371,11 +369,7 @@ fn a_stale_instance_with_the_same_transactional_id_is_fenced() {
         .stderr(Stdio::piped());
     let mut a = Instance(stale.spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
-    while get(&format!("http://127.0.0.1:{port_a}/metrics"))
-        .and_then(|(_, body)| sample(&body, "railyard_rebalances_total{kind=\"assign\"}"))
-        .unwrap_or(0.0)
-        < 1.0
-    {
+    while metric(port_a, "railyard_rebalances_total{kind=\"assign\"}") < 1.0 {
         assert!(Instant::now() < deadline, "A never got its partitions");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -21,6 +21,15 @@ pub fn get(url: &str) -> Option<(u16, String)> {
     Some((status, response.body_mut().read_to_string().ok()?))
 }
 
+/// One sample from the `/metrics` of the instance serving on `port` (0 while it is not
+/// serving yet, or has not exported the series).
+pub fn metric(port: u16, series: &str) -> f64 {
+    match get(&format!("http://127.0.0.1:{port}/metrics")) {
+        Some((200, body)) => sample(&body, series).unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
 /// The value of one sample line of the exposition, e.g. `name{a="b"}`.
 pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition

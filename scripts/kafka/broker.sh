@@ -28,6 +28,7 @@ source "$here/env.sh"
 
 usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
+# A random cluster id (base64url; it may start with "-", hence --cluster-id=ID below).
 cluster_id() {
   python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
 }
@@ -141,7 +142,7 @@ PROPS
       cat "$properties" >>"$node_dir/server.properties"
     fi
     "$JAVA17/bin/java" -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$(classpath)" \
-      kafka.tools.StorageTool format --cluster-id "$id" --config "$node_dir/server.properties" \
+      kafka.tools.StorageTool format --cluster-id="$id" --config "$node_dir/server.properties" \
       ${format_args[@]+"${format_args[@]}"} >"$node_dir/format.log" 2>&1 \
       || { cat "$node_dir/format.log" >&2; exit 1; }
   done

@@ -182,13 +182,16 @@ struct FaultRun {
     committed_after: Duration,
     /// Partition revocations (each may hand the in-flight window to a re-read).
     revocations: usize,
+    /// Events read from the fault until the first offset commit after it.
+    read_before_commit: usize,
 }
 
 impl FaultRun {
-    /// Duplicates are bounded by the in-flight window once per loss of the partitions (and
-    /// once for the fault itself): every event read again was read but not committed.
+    /// Every event read again was read but not committed: the in-flight window once per loss
+    /// of the partitions (and once for the fault itself), plus what was read between the fault
+    /// and the first commit after it (acknowledged meanwhile, but not yet committed).
     fn duplicate_bound(&self) -> usize {
-        (self.revocations + 1) * MAX_IN_FLIGHT
+        (self.revocations + 1) * MAX_IN_FLIGHT + self.read_before_commit
     }
 }
 
@@ -225,6 +228,7 @@ fn run_through_fault(
     };
     let fault_at = Instant::now();
     let commits_before = commits();
+    let read_at_fault = metric(port, EVENTS_IN);
     fault();
     // Reading goes on only while fewer than max_in_flight events wait for acknowledgement.
     let read_at_return = metric(port, EVENTS_IN);
@@ -236,6 +240,7 @@ fn run_through_fault(
         commits() > commits_before
     });
     let committed_after = fault_at.elapsed();
+    let read_before_commit = (metric(port, EVENTS_IN) - read_at_fault) as usize;
     let (positions, records) =
         await_coverage(bootstrap, &names.verdicts, events, Duration::from_secs(180));
     let status = child.try_wait().unwrap();
@@ -252,6 +257,7 @@ fn run_through_fault(
         acked_after,
         committed_after,
         revocations,
+        read_before_commit,
     }
 }
 
@@ -269,7 +275,7 @@ fn the_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing() {
     });
     let duplicates = run.records - run.covered;
     eprintln!(
-        "broker restart: {EVENTS} events, SIGKILL after {} events, {}s down then restarted on its log; reading resumed {:.2}s and first commit {:.2}s after the kill; {} covered, {} lost, {duplicates} duplicate verdicts ({} revocations; bound {} = (revocations + 1) x max_in_flight {MAX_IN_FLIGHT})",
+        "broker restart: {EVENTS} events, SIGKILL after {} events, {}s down then restarted on its log; reading resumed {:.2}s and first commit {:.2}s after the kill; {} covered, {} lost, {duplicates} duplicate verdicts ({} revocations, {} read before the first commit; bound {} = (revocations + 1) x max_in_flight {MAX_IN_FLIGHT} + those)",
         EVENTS / 4,
         outage.as_secs(),
         run.acked_after.as_secs_f64(),
@@ -277,6 +283,7 @@ fn the_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing() {
         run.covered,
         EVENTS - run.covered.min(EVENTS),
         run.revocations,
+        run.read_before_commit,
         run.duplicate_bound(),
     );
     assert_eq!(run.covered, EVENTS, "no event lost across the restart");
@@ -311,7 +318,7 @@ fn killing_a_partition_leader_of_a_three_broker_cluster_loses_nothing() {
     let duplicates = run.records - run.covered;
     let new_leader = partition_leader(&bootstrap, &names.verdicts, 0);
     eprintln!(
-        "leader kill: {EVENTS} events, node {killed} (leader of {}/0) SIGKILLed after {} events, node {new_leader} leads now; reading resumed {:.2}s and first commit {:.2}s after the kill; {} covered, {} lost, {duplicates} duplicate verdicts ({} revocations; bound {} = (revocations + 1) x max_in_flight {MAX_IN_FLIGHT})",
+        "leader kill: {EVENTS} events, node {killed} (leader of {}/0) SIGKILLed after {} events, node {new_leader} leads now; reading resumed {:.2}s and first commit {:.2}s after the kill; {} covered, {} lost, {duplicates} duplicate verdicts ({} revocations, {} read before the first commit; bound {} = (revocations + 1) x max_in_flight {MAX_IN_FLIGHT} + those)",
         names.verdicts,
         EVENTS / 4,
         run.acked_after.as_secs_f64(),
@@ -319,6 +326,7 @@ fn killing_a_partition_leader_of_a_three_broker_cluster_loses_nothing() {
         run.covered,
         EVENTS - run.covered.min(EVENTS),
         run.revocations,
+        run.read_before_commit,
         run.duplicate_bound(),
     );
     assert_ne!(new_leader, killed, "leadership moved");

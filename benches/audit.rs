@@ -9,10 +9,10 @@ use railyard::audit::{AuditWriter, Decision, PreparedDecision, Verifier, VerifyO
 use railyard::codec::decode_json;
 use railyard::config::interpolate::ProcessEnv;
 use railyard::config::Topology;
-use railyard::event::{Event, Origin};
+use railyard::model::{Action, TopologyRef};
+use railyard::model::{Event, Origin};
 use railyard::operators::{BuiltOperator, Inspector};
 use railyard::topology::Pipeline;
-use railyard::verdict::{Action, TopologyRef};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,9 +28,9 @@ fn decided_events() -> Vec<(Event, Action)> {
     let inspectors: Vec<Arc<dyn Inspector>> = topology
         .operators
         .iter()
-        .filter_map(|node| match node.spec.build(&node.id) {
-            Ok(BuiltOperator::Inspector(inspector)) => Some(inspector),
-            _ => None,
+        .filter_map(|node| match &node.operator {
+            BuiltOperator::Inspector(inspector) => Some(inspector.clone()),
+            BuiltOperator::Policy(_) => None,
         })
         .collect();
     let origin = Origin::Line {
@@ -53,7 +53,7 @@ fn decided_events() -> Vec<(Event, Action)> {
         .zip(actions)
         .map(|(mut event, action)| {
             for inspector in &inspectors {
-                inspector.inspect(&mut event);
+                inspector.inspect(&mut event).expect("inspects");
             }
             (event, action)
         })

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use railyard::event::{Event, EventKind};
+use railyard::model::{Event, EventKind};
 use railyard::operators::{BuiltOperator, Inspector, OperatorSpec};
 
 #[global_allocator]
@@ -95,7 +95,7 @@ fn grounding(c: &mut Criterion) {
                     one_core.install(|| {
                         inspector.prepare(batch);
                         for event in batch.iter_mut() {
-                            inspector.inspect(event);
+                            inspector.inspect(event).expect("inspects");
                         }
                     })
                 },

@@ -2,7 +2,7 @@
 //! Setup (building operators, creating events) is outside the measured loop.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use railyard::event::Event;
+use railyard::model::Event;
 use railyard::operators::{BuiltOperator, Inspector, OperatorSpec};
 
 /// The allocator the `railyard` binary uses, so figures match what users run.
@@ -56,7 +56,7 @@ fn operators(c: &mut Criterion) {
                     || events.clone(),
                     |batch| {
                         for event in batch.iter_mut() {
-                            inspector.inspect(event);
+                            inspector.inspect(event).expect("inspects");
                         }
                     },
                     BatchSize::LargeInput,

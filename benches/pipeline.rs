@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use railyard::codec::decode_json;
 use railyard::config::interpolate::ProcessEnv;
 use railyard::config::Topology;
-use railyard::event::Origin;
+use railyard::model::Origin;
 use railyard::topology::Pipeline;
 
 /// The allocator the `railyard` binary uses, so figures match what users run.

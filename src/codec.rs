@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, EventKind, Origin};
-use crate::verdict::SCHEMA_VERSION;
+use crate::model::SCHEMA_VERSION;
+use crate::model::{Event, EventKind, Origin};
 
 /// Why a record could not become an event.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -119,7 +119,6 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         origin,
         received_at: Instant::now(),
         findings: Vec::new(),
-        model_outputs: Default::default(),
         prepared: Default::default(),
     })
 }

@@ -10,10 +10,11 @@ use railyard::bench;
 use railyard::config::Topology;
 use railyard::eval::{self, Report};
 use railyard::inference::{registry, ModelConfig};
-use railyard::operators::{BuiltOperator, OperatorSpec};
+use railyard::model::Action;
+use railyard::operators::hallucination::HallucinationConfig;
+use railyard::operators::BuiltOperator;
 use railyard::telemetry::{init_logging, LogFormat};
 use railyard::topology::{run, RunOptions};
-use railyard::verdict::Action;
 
 /// mimalloc: the pipeline allocates many small, short-lived strings per event; glibc malloc
 /// cost about 15% of single-core throughput in profiles.
@@ -160,7 +161,7 @@ struct InferenceBenchArgs {
 }
 
 fn inference_bench(t: &Topology, args: &InferenceBenchArgs) -> Result<ExitCode> {
-    use railyard::inference::bench;
+    use railyard::bench::inference as bench;
     let node = t
         .operators
         .iter()
@@ -354,7 +355,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 .num_threads(threads)
                 .build()?;
             if eval::pairs::is_pair_file(&data) {
-                let OperatorSpec::HallucinationCheck(config) = &node.spec else {
+                let Some(config) = node.spec.config::<HallucinationConfig>() else {
                     bail!(
                         "{} holds answer pairs; evaluate a hallucination_check operator",
                         data.display()
@@ -380,7 +381,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 print!("{report}");
                 return Ok(ExitCode::SUCCESS);
             }
-            let BuiltOperator::Inspector(inspector) = node.spec.build(&node.id)? else {
+            let BuiltOperator::Inspector(inspector) = node.operator.clone() else {
                 bail!("operator `{operator}` is a policy; evaluate a detector");
             };
             let mut all_aliases: Vec<(String, String)> = eval::DEFAULT_ALIASES
@@ -435,7 +436,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 if lines.is_empty() {
                     bail!("{} holds no events", input.display());
                 }
-                let options = railyard::kafka::bench::KafkaBenchOptions {
+                let options = railyard::bench::kafka::KafkaBenchOptions {
                     brokers,
                     events,
                     partitions,
@@ -444,7 +445,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     latency_seconds,
                     rounds,
                 };
-                let report = railyard::kafka::bench::run(&t, &lines, &options)?;
+                let report = railyard::bench::kafka::run(&t, &lines, &options)?;
                 println!(
                     "topology {} through Kafka ({}), {} events per run, {} partitions (medians)",
                     t.name, options.brokers, events, partitions
@@ -491,10 +492,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     })
                     .context("the topology has no file source; pass --input")?,
             };
-            let repeated = bench::repeated_input(&source, repeat, dir.path())?;
-            let t = bench::with_input(&t, &repeated);
-            let variant = without_ner.then(|| bench::without_ner(&t));
-            let (measured, baseline, variant) = bench::compare_with(&t, variant.as_ref(), threads)?;
+            let repeated = bench::file::repeated_input(&source, repeat, dir.path())?;
+            let t = bench::file::with_input(&t, &repeated);
+            let variant = without_ner
+                .then(|| bench::file::without_ner(&t))
+                .transpose()?;
+            let (measured, baseline, variant) =
+                bench::file::compare_with(&t, variant.as_ref(), threads)?;
             let threads_used = if threads > 0 {
                 threads
             } else if t.settings.threads > 0 {

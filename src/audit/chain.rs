@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::canonical;
 use super::record::PreparedDecision;
-use crate::verdict::TopologyRef;
+use crate::model::TopologyRef;
 
 /// `prev` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -218,8 +218,8 @@ fn new_run_id() -> String {
 mod tests {
     use super::*;
     use crate::audit::record::Decision;
-    use crate::event::Event;
-    use crate::verdict::Action;
+    use crate::model::Action;
+    use crate::model::Event;
 
     #[test]
     fn records_link_to_their_predecessor_and_seals_close_chains() {

@@ -7,14 +7,12 @@
 //! - [`chain`]: sequence numbers, links and signatures, one chain per partition and run.
 //! - [`canonical`]: the byte form that is hashed (sorted keys), shared by writer and verifier.
 //! - [`verify`]: finds modified, removed, reordered and inserted records, and truncation.
-//! - [`rotate`]: the append-only file with size rotation.
 //! - [`keys`]: secrets from the environment.
 
 pub mod canonical;
 pub mod chain;
 pub mod keys;
 pub mod record;
-pub mod rotate;
 pub mod verify;
 
 pub use chain::AuditWriter;

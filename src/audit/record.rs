@@ -11,8 +11,8 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::event::{Category, Event, EventKind, Origin, Provenance, Span};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, EventKind, Origin, Provenance, Span};
 
 /// What was decided for one event.
 #[derive(Debug, Clone, Serialize)]
@@ -132,7 +132,7 @@ pub fn value_hmac(key: &[u8], value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Finding, Redaction};
+    use crate::model::{Finding, Redaction};
 
     #[test]
     fn removed_values_appear_only_as_keyed_hashes() {

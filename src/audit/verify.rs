@@ -330,7 +330,7 @@ pub fn verify_files(
     use std::io::BufRead;
     let mut verifier = Verifier::new(options);
     for path in paths {
-        let files = super::rotate::log_files(path)?;
+        let files = crate::io::rotate::log_files(path)?;
         if files.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,

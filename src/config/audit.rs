@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::kafka::check_topic;
+use super::names::check_topic;
 use crate::diagnostics::{join, Errors};
 
 /// A tamper-evident audit log (`type = "audit_log"`): one hash-chained record per decision,

@@ -11,14 +11,14 @@ use sha2::{Digest, Sha256};
 
 use super::graph::Graph;
 use super::interpolate::{interpolate_value, Env, ProcessEnv};
-use super::kafka::{check_shape, KafkaConfig};
-use super::spec::{
-    split, RawNode, RecordKind, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig,
-};
+use super::kafka::KafkaConfig;
+use super::names::RecordKind;
+use super::shape::check_shape;
+use super::spec::{split, RawNode, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
-use crate::operators::{OnError, OperatorSpec};
-use crate::verdict::TopologyRef;
+use crate::model::TopologyRef;
+use crate::operators::{BuildContext, BuildError, BuiltOperator, OnError, OperatorSpec};
 
 #[derive(Debug, Clone)]
 pub struct SourceNode {
@@ -30,12 +30,28 @@ pub struct SourceNode {
 pub struct OperatorNode {
     pub id: Arc<str>,
     pub inputs: Vec<String>,
+    /// The parsed options.
     pub spec: OperatorSpec,
+    /// The operator built from `spec` while validating (patterns compiled, files read,
+    /// models loaded): each operator is built once per run.
+    pub operator: BuiltOperator,
     /// What a failure of this operator does to the event.
     pub on_error: OnError,
     /// Deadline of the operator's batch-level work (model inference); past it the batch's
     /// events fail under `on_error`.
     pub timeout_ms: Option<u64>,
+}
+
+impl OperatorNode {
+    /// The same node with other options, built anew (benchmarks that vary a topology).
+    pub fn with_spec(&self, spec: OperatorSpec) -> Result<OperatorNode, BuildError> {
+        let operator = spec.build(&self.id)?;
+        Ok(OperatorNode {
+            spec,
+            operator,
+            ..self.clone()
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -137,19 +153,27 @@ impl Topology {
                     let mut body = node.body.clone();
                     let on_error = OnError::take(&mut body, &path, &mut errors);
                     let timeout_ms = take_timeout(&mut body, &path, &mut errors);
-                    if let Some(spec) =
-                        OperatorSpec::parse(&node.type_name, body, &path, &mut errors)
-                    {
-                        operators_by_node.push((
+                    let spec = OperatorSpec::parse(&node.type_name, body, &path, &mut errors);
+                    // Building compiles every pattern and reads every file: a topology that
+                    // validates also starts, and the run uses the operator built here.
+                    let at = BuildContext {
+                        id: &node.id,
+                        path: &path,
+                    };
+                    match spec.map(|spec| spec.build_at(&at).map(|built| (spec, built))) {
+                        Some(Ok((spec, operator))) => operators_by_node.push((
                             index,
                             OperatorNode {
                                 id: Arc::from(node.id.as_str()),
                                 inputs: node.inputs.clone(),
                                 spec,
+                                operator,
                                 on_error,
                                 timeout_ms,
                             },
-                        ));
+                        )),
+                        Some(Err(error)) => errors.push(error.path, error.message),
+                        None => {}
                     }
                 }
                 Section::Sinks => {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::spec::{Format, RecordKind};
+use super::names::{topic_rule, valid_topic, Format, RecordKind};
 use crate::diagnostics::{join, Errors};
 
 /// Delivery guarantee of a Kafka topology.
@@ -257,92 +257,6 @@ impl KafkaSinkConfig {
                     self.records.as_str()
                 ),
             );
-        }
-    }
-}
-
-/// Records an error at `path` unless `topic` is a valid Kafka topic name.
-pub fn check_topic(topic: &str, path: &str, errors: &mut Errors) {
-    if !valid_topic(topic) {
-        errors.push(path, topic_rule(topic));
-    }
-}
-
-fn valid_topic(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 249
-        && topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-fn topic_rule(topic: &str) -> String {
-    format!("`{topic}` is not a Kafka topic name (1-249 of letters, digits, `.`, `_`, `-`)")
-}
-
-/// Shape rules across nodes: `[kafka]` present when needed, no mixing of Kafka and file
-/// sources, Avro only with a registry, exactly-once only into Kafka sinks.
-pub fn check_shape(
-    kafka: Option<&KafkaConfig>,
-    sources: &[(&str, &super::SourceSpec)],
-    sinks: &[(&str, &super::SinkSpec)],
-    errors: &mut Errors,
-) {
-    use super::{SinkSpec, SourceSpec};
-    let kafka_sources = sources
-        .iter()
-        .filter(|(_, s)| matches!(s, SourceSpec::Kafka(_)))
-        .count();
-    let kafka_sinks = sinks.iter().filter(|(_, s)| s.topic().is_some()).count();
-    if kafka.is_none() && kafka_sources + kafka_sinks > 0 {
-        errors.push(
-            "kafka",
-            "missing: Kafka sources and sinks need a [kafka] table with `brokers`",
-        );
-    }
-    if kafka_sources > 0 {
-        for (id, spec) in sources {
-            if !matches!(spec, SourceSpec::Kafka(_)) {
-                errors.push(
-                    format!("sources.{id}"),
-                    "a topology reads either Kafka or files/stdin, not both; run two topologies",
-                );
-            }
-        }
-    } else {
-        for (id, spec) in sinks {
-            if spec.topic().is_some() {
-                errors.push(
-                    format!("sinks.{id}"),
-                    "a Kafka sink needs Kafka sources (file topologies write files or stdout)",
-                );
-            }
-        }
-    }
-    let registry = kafka.is_some_and(|k| k.schema_registry.is_some());
-    let avro_nodes = sources
-        .iter()
-        .filter(|(_, s)| matches!(s, SourceSpec::Kafka(c) if c.format == Format::Avro))
-        .map(|(id, _)| format!("sources.{id}.format"))
-        .chain(
-            sinks
-                .iter()
-                .filter(|(_, s)| matches!(s, SinkSpec::Kafka(c) if c.format == Format::Avro))
-                .map(|(id, _)| format!("sinks.{id}.format")),
-        );
-    if !registry {
-        for path in avro_nodes {
-            errors.push(path, "avro needs [kafka.schema_registry] with a url");
-        }
-    }
-    if kafka.is_some_and(|k| k.delivery == Delivery::ExactlyOnce) {
-        for (id, spec) in sinks {
-            if spec.is_local() {
-                errors.push(
-                    format!("sinks.{id}"),
-                    "exactly_once writes every output in a Kafka transaction; this sink is not Kafka",
-                );
-            }
         }
     }
 }

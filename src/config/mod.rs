@@ -9,11 +9,14 @@ pub mod compile;
 pub mod graph;
 pub mod interpolate;
 pub mod kafka;
+pub mod names;
+pub mod shape;
 pub mod spec;
 pub mod topology_error;
 
 pub use audit::{AuditLogConfig, VaultConfig};
 pub use compile::{OperatorNode, Route, SinkNode, SourceNode, Topology};
 pub use kafka::{Delivery, KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
-pub use spec::{Format, RecordKind, Settings, SinkSpec, SourceSpec, TelemetryConfig};
+pub use names::{Format, RecordKind};
+pub use spec::{Settings, SinkSpec, SourceSpec, TelemetryConfig};
 pub use topology_error::TopologyError;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::audit::{AuditLogConfig, VaultConfig};
 use super::kafka::{KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
+use super::names::{Format, RecordKind};
 use crate::diagnostics::{join, parse_table, Errors};
 
 /// Runtime settings shared by every node (`[settings]`).
@@ -95,26 +96,6 @@ impl TelemetryConfig {
     }
 }
 
-/// How records on a source are encoded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// One JSON object per record (per line in files).
-    #[default]
-    Json,
-    /// Avro in the Confluent wire format (schema id prefix); Kafka only.
-    Avro,
-}
-
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Avro => "avro",
-        }
-    }
-}
-
 fn json_only(format: Format, path: &str, errors: &mut Errors) {
     if format != Format::Json {
         errors.push(
@@ -191,37 +172,6 @@ impl SourceSpec {
             SourceSpec::File(_) => "file",
             SourceSpec::Stdin(_) => "stdin",
             SourceSpec::Kafka(_) => "kafka",
-        }
-    }
-}
-
-/// Which records a sink writes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKind {
-    /// One verdict per event.
-    #[default]
-    Verdicts,
-    /// The event with redacted text and a verdict summary.
-    Enriched,
-    /// Inputs that could not be decoded, with the reason.
-    DeadLetters,
-    /// Hash-chained audit records (only `type = "audit_log"` sinks write them).
-    #[serde(skip)]
-    Audit,
-    /// Encrypted placeholder mappings (only `type = "vault"` sinks write them).
-    #[serde(skip)]
-    Vault,
-}
-
-impl RecordKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Verdicts => "verdicts",
-            RecordKind::Enriched => "enriched",
-            RecordKind::DeadLetters => "dead_letters",
-            RecordKind::Audit => "audit",
-            RecordKind::Vault => "vault",
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::event::Event;
+use crate::model::Event;
 use crate::operators::Inspector;
 
 pub use metrics::{BinaryScores, Counts};
@@ -73,6 +73,14 @@ pub enum EvalError {
     },
     #[error("{0}")]
     Mixed(String),
+    /// The operator could not inspect a row (a model call failed): scoring it as "nothing
+    /// found" would report a broken model as a precise one.
+    #[error("operator `{operator}` failed on row {row}: {reason}")]
+    Operator {
+        operator: String,
+        row: usize,
+        reason: String,
+    },
 }
 
 /// Result of a span task.
@@ -197,11 +205,16 @@ pub fn evaluate(
     inspector.prepare(&mut events);
     let inspected: Vec<Event> = events
         .into_par_iter()
-        .map(|mut e| {
-            inspector.inspect(&mut e);
-            e
+        .enumerate()
+        .map(|(row, mut e)| match inspector.inspect(&mut e) {
+            Ok(()) => Ok(e),
+            Err(failure) => Err(EvalError::Operator {
+                operator: inspector.id().to_string(),
+                row: row + 1,
+                reason: failure.0,
+            }),
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let seconds = started.elapsed().as_secs_f64();
     if with_spans == rows.len() {
         Ok(Report::Spans(score_spans(

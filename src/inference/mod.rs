@@ -8,7 +8,6 @@
 //! configuration ([`registry::shared`]), so one encoder pass per text serves every head.
 
 pub mod batcher;
-pub mod bench;
 pub mod config;
 pub mod metrics;
 pub mod model;

@@ -40,21 +40,3 @@ impl TextOutputs {
 
 /// A text's outcome from one model.
 pub type ModelOutcome = Result<std::sync::Arc<TextOutputs>, super::InferenceError>;
-
-/// The outputs computed for one event, by model (a handful at most, so a small vector).
-#[derive(Debug, Clone, Default)]
-pub struct ComputedOutputs(Vec<(usize, ModelOutcome)>);
-
-impl ComputedOutputs {
-    /// This event's outcome from `model`, if computed.
-    pub fn get(&self, model: &std::sync::Arc<super::Model>) -> Option<&ModelOutcome> {
-        let key = std::sync::Arc::as_ptr(model) as usize;
-        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-    }
-
-    pub fn insert(&mut self, model: &std::sync::Arc<super::Model>, outcome: ModelOutcome) {
-        let key = std::sync::Arc::as_ptr(model) as usize;
-        self.0.retain(|(k, _)| *k != key);
-        self.0.push((key, outcome));
-    }
-}

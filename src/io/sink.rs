@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 
 use std::path::Path;
 
-use crate::audit::rotate::RotatingFile;
+use super::rotate::RotatingFile;
 use crate::config::{AuditLogConfig, SinkSpec, VaultConfig};
 
 /// Where serialized records are written.

@@ -19,8 +19,8 @@ use schema_registry_converter::schema_registry_common::{
 
 use crate::codec::DecodeError;
 use crate::config::kafka::SchemaRegistryConfig;
-use crate::event::{Event, EventKind, Origin};
-use crate::verdict::Verdict;
+use crate::model::Verdict;
+use crate::model::{Event, EventKind, Origin};
 
 /// The verdict schema, as registered for Avro verdict sinks.
 pub const VERDICT_SCHEMA: &str = include_str!("../../schemas/verdict.avsc");
@@ -235,7 +235,6 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         origin,
         received_at: Instant::now(),
         findings: Vec::new(),
-        model_outputs: Default::default(),
         prepared: Default::default(),
     })
 }
@@ -454,8 +453,8 @@ mod tests {
 
     #[test]
     fn verdict_fields_encode_against_the_verdict_schema() {
-        use crate::event::{Category, Finding, Provenance, Span};
-        use crate::verdict::{Action, TopologyRef};
+        use crate::model::{Action, TopologyRef};
+        use crate::model::{Category, Finding, Provenance, Span};
         let schema = Schema::parse_str(VERDICT_SCHEMA).unwrap();
         let mut event = Event::prompt("e9", "mail a@b.co");
         event.origin = origin();

@@ -8,7 +8,6 @@
 
 pub mod acks;
 pub mod avro;
-pub mod bench;
 pub mod client;
 pub mod context;
 pub mod offsets;

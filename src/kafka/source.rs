@@ -34,8 +34,8 @@ use crate::codec::{decode_json, DeadLetter, DecodeError};
 use crate::config::{
     Delivery, Format, KafkaConfig, KafkaSourceConfig, RecordKind, SinkSpec, Topology,
 };
-use crate::event::{Event, Origin};
 use crate::io::RecordSink;
+use crate::model::{Event, Origin};
 use crate::telemetry::metrics::Metrics;
 use crate::topology::{Pipeline, Processed, RunOptions, RunReport};
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::check_unit_interval;
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event};
 
 /// `[[operators.<id>.rules]]`: overrides for findings that match.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -242,10 +242,29 @@ impl CompiledBlockRule {
     }
 }
 
+impl super::registry::OperatorConfig for DecideConfig {
+    const TYPE: &'static str = "decide";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        DecideConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Injection
+    }
+    fn build(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
+        use super::registry::BuiltOperator;
+        Ok(BuiltOperator::Policy(
+            self.build().map_err(|e| at.error(e))?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Finding, Provenance, Span};
+    use crate::model::{Finding, Provenance, Span};
     use std::sync::Arc;
 
     fn finding(

@@ -15,9 +15,9 @@ use super::injection_heuristics::{InjectionConfig, InjectionDetector};
 use super::onnx_classify::{ensure_outputs, label_scores, outputs_for, Activation};
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, Finding, Provenance};
 use crate::inference::{registry, Model, ModelConfig};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, Finding, Provenance};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -125,11 +125,7 @@ impl Inspector for InjectionClassifier {
         ensure_outputs(&self.model, events, |i, _| needs_model[i]);
     }
 
-    fn inspect(&self, event: &mut Event) {
-        let _ = self.try_inspect(event);
-    }
-
-    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let rules = self.rules.assess(&event.text);
         let spans = rules.spans();
         let matched = rules.labels();
@@ -175,5 +171,30 @@ impl Inspector for InjectionClassifier {
             },
         });
         Ok(())
+    }
+}
+
+impl super::registry::OperatorConfig for InjectionClassifyConfig {
+    const TYPE: &'static str = "injection_classify";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        InjectionClassifyConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Injection
+    }
+    fn build(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
+        use super::registry::BuiltOperator;
+        Ok(BuiltOperator::inspector(
+            self.build(at.id).map_err(|e| at.error(e))?,
+        ))
+    }
+    fn model(&self) -> Option<&crate::inference::ModelConfig> {
+        Some(&self.model)
+    }
+    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
+        Some(&mut self.model)
     }
 }

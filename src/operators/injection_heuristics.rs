@@ -15,10 +15,10 @@ use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
 use super::check_unit_interval;
-use super::Inspector;
+use super::{Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, Finding, Provenance, Span};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, Finding, Provenance, Span};
 
 /// A rule family: label, weight, pattern.
 struct Rule {
@@ -405,10 +405,10 @@ impl Inspector for InjectionDetector {
         &self.id
     }
 
-    fn inspect(&self, event: &mut Event) {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let assessment = self.assess(&event.text);
         if assessment.score < self.threshold || assessment.matched.is_empty() {
-            return;
+            return Ok(());
         }
         let rules = assessment.labels();
         let spans = assessment.spans();
@@ -423,6 +423,26 @@ impl Inspector for InjectionDetector {
             reason: Some(Arc::from(format!("matched rules: {}", rules.join(", ")))),
             provenance: Provenance::builtin("rules", self.threshold),
         });
+        Ok(())
+    }
+}
+
+impl super::registry::OperatorConfig for InjectionConfig {
+    const TYPE: &'static str = "injection_heuristics";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        InjectionConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Injection
+    }
+    fn build(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
+        use super::registry::BuiltOperator;
+        Ok(BuiltOperator::inspector(
+            self.build(at.id).map_err(|e| at.error(e))?,
+        ))
     }
 }
 
@@ -474,7 +494,7 @@ mod tests {
         let d = detector();
         for (text, label) in cases {
             let mut event = Event::prompt("1", text);
-            d.inspect(&mut event);
+            d.inspect(&mut event).unwrap();
             assert_eq!(event.findings.len(), 1, "{text}");
             let finding = &event.findings[0];
             let reason = finding.reason.as_deref().unwrap_or("");
@@ -495,7 +515,7 @@ mod tests {
             "I forgot my password, how do I reset it?",
         ] {
             let mut event = Event::prompt("1", text);
-            d.inspect(&mut event);
+            d.inspect(&mut event).unwrap();
             assert!(event.findings.is_empty(), "{text}: {:?}", d.assess(text));
         }
     }

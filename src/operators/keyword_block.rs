@@ -11,10 +11,10 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
 
 use super::check_unit_interval;
-use super::Inspector;
+use super::{Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, Finding, Provenance, Span};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, Finding, Provenance, Span};
 
 /// One named list of phrases (`[[operators.<id>.lists]]`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -80,26 +80,54 @@ impl KeywordConfig {
                 errors.push(join(&at, "label"), "must not be empty");
             }
             check_unit_interval(&at, "score", list.score, errors);
-            match list.load_terms() {
-                Err(message) => errors.push(join(&at, "terms_file"), message),
-                Ok(terms) if terms.is_empty() => {
-                    errors.push(&at, "has no terms (set `terms` or `terms_file`)")
-                }
-                Ok(terms) => {
-                    if terms.iter().any(|t| t.is_empty()) {
-                        errors.push(join(&at, "terms"), "terms must not be empty strings");
-                    }
-                }
+            if list.terms.iter().any(|t| t.trim().is_empty()) {
+                errors.push(join(&at, "terms"), "terms must not be empty strings");
             }
         }
     }
 
+    /// Builds the matcher, reading each `terms_file` once; a file that cannot be read, or a
+    /// list left without terms, fails at that list's path.
+    fn build_at(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<KeywordBlocker, super::registry::BuildError> {
+        let mut terms = Vec::with_capacity(self.lists.len());
+        for (i, list) in self.lists.iter().enumerate() {
+            let list_path = format!("{}.lists[{i}]", at.path);
+            let loaded = list
+                .load_terms()
+                .map_err(|message| super::registry::BuildError {
+                    path: join(&list_path, "terms_file"),
+                    message,
+                })?;
+            if loaded.is_empty() {
+                return Err(super::registry::BuildError {
+                    path: list_path,
+                    message: "has no terms (set `terms` or `terms_file`)".into(),
+                });
+            }
+            terms.push(loaded);
+        }
+        self.build_from(at.id, terms).map_err(|e| at.error(e))
+    }
+
+    /// Builds the matcher (reading every `terms_file`).
     pub fn build(&self, id: &str) -> Result<KeywordBlocker, String> {
+        let terms = self
+            .lists
+            .iter()
+            .map(KeywordList::load_terms)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.build_from(id, terms)
+    }
+
+    fn build_from(&self, id: &str, terms: Vec<Vec<String>>) -> Result<KeywordBlocker, String> {
         let mut phrases = Vec::new();
         let mut owners = Vec::new();
         let mut lists = Vec::new();
-        for (i, list) in self.lists.iter().enumerate() {
-            for term in list.load_terms()? {
+        for ((i, list), list_terms) in self.lists.iter().enumerate().zip(terms) {
+            for term in list_terms {
                 phrases.push(term);
                 owners.push(i);
             }
@@ -167,7 +195,7 @@ impl Inspector for KeywordBlocker {
         &self.id
     }
 
-    fn inspect(&self, event: &mut Event) {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let matches = self.matches(&event.text);
         for (index, list) in self.lists.iter().enumerate() {
             let spans: Vec<Span> = matches
@@ -190,6 +218,24 @@ impl Inspector for KeywordBlocker {
                 provenance: Provenance::builtin("aho_corasick", 0.0),
             });
         }
+        Ok(())
+    }
+}
+
+impl super::registry::OperatorConfig for KeywordConfig {
+    const TYPE: &'static str = "keyword_block";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        KeywordConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Keyword
+    }
+    fn build(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
+        use super::registry::BuiltOperator;
+        Ok(BuiltOperator::inspector(self.build_at(at)?))
     }
 }
 
@@ -245,7 +291,7 @@ mod tests {
     fn findings_carry_the_list_action() {
         let b = blocker();
         let mut event = Event::prompt("1", "kiss my ass, then the ghost gun");
-        b.inspect(&mut event);
+        b.inspect(&mut event).unwrap();
         let actions: Vec<(String, Action)> = event
             .findings
             .iter()

@@ -15,9 +15,10 @@ use serde::Deserialize;
 
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, Finding, Provenance};
+use crate::inference::outputs::ModelOutcome;
 use crate::inference::{registry, Model, ModelConfig, TextOutputs};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, Finding, Provenance};
 
 /// How logits become scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -237,7 +238,13 @@ pub fn ensure_outputs(
     wanted: impl Fn(usize, &Event) -> bool,
 ) {
     let pending: Vec<usize> = (0..events.len())
-        .filter(|&i| events[i].model_outputs.get(model).is_none() && wanted(i, &events[i]))
+        .filter(|&i| {
+            events[i]
+                .prepared
+                .get::<ModelOutcome, Model>(model)
+                .is_none()
+                && wanted(i, &events[i])
+        })
         .collect();
     if pending.is_empty() {
         return;
@@ -245,7 +252,9 @@ pub fn ensure_outputs(
     let texts: Vec<Arc<str>> = pending.iter().map(|&i| events[i].text.clone()).collect();
     let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
     for (&i, outcome) in pending.iter().zip(model.infer(&refs)) {
-        events[i].model_outputs.insert(model, outcome);
+        events[i]
+            .prepared
+            .insert::<ModelOutcome, Model>(model, outcome);
     }
 }
 
@@ -254,10 +263,10 @@ pub fn outputs_for(
     model: &Arc<Model>,
     event: &mut Event,
 ) -> Result<Arc<TextOutputs>, OperatorFailure> {
-    if event.model_outputs.get(model).is_none() {
+    if event.prepared.get::<ModelOutcome, Model>(model).is_none() {
         ensure_outputs(model, std::slice::from_mut(event), |_, _| true);
     }
-    match event.model_outputs.get(model) {
+    match event.prepared.get::<ModelOutcome, Model>(model).as_deref() {
         Some(Ok(outputs)) => Ok(outputs.clone()),
         Some(Err(error)) => Err(OperatorFailure(error.to_string())),
         None => Err(OperatorFailure("model produced no outputs".into())),
@@ -304,11 +313,7 @@ impl Inspector for ModelClassifier {
         vec![self.model.digest()]
     }
 
-    fn inspect(&self, event: &mut Event) {
-        let _ = self.try_inspect(event);
-    }
-
-    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let outputs = outputs_for(&self.model, event)?;
         let scores = label_scores(&outputs, self.output, self.activation);
         for (label, score) in self.labels.iter().zip(scores) {
@@ -337,6 +342,61 @@ impl Inspector for ModelClassifier {
             });
         }
         Ok(())
+    }
+}
+
+/// Options of `toxicity_classify`: `onnx_classify` with the toxicity head's defaults (labels,
+/// thresholds and actions), merged under what the user wrote.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ToxicityConfig(pub ClassifyConfig);
+
+impl super::registry::OperatorConfig for ClassifyConfig {
+    const TYPE: &'static str = "onnx_classify";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        ClassifyConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> Category {
+        Category::parse(&self.category).unwrap_or(Category::Toxicity)
+    }
+    fn build(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
+        Ok(super::registry::BuiltOperator::inspector(
+            ClassifyConfig::build(self, at.id).map_err(|e| at.error(e))?,
+        ))
+    }
+    fn model(&self) -> Option<&ModelConfig> {
+        Some(&self.model)
+    }
+    fn model_mut(&mut self) -> Option<&mut ModelConfig> {
+        Some(&mut self.model)
+    }
+}
+
+impl super::registry::OperatorConfig for ToxicityConfig {
+    const TYPE: &'static str = "toxicity_classify";
+    fn with_defaults(table: toml::Value) -> toml::Value {
+        merge_over(toxicity_defaults_for(&table), table)
+    }
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        self.0.validate(path, errors)
+    }
+    fn category(&self) -> Category {
+        super::registry::OperatorConfig::category(&self.0)
+    }
+    fn build(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
+        super::registry::OperatorConfig::build(&self.0, at)
+    }
+    fn model(&self) -> Option<&ModelConfig> {
+        Some(&self.0.model)
+    }
+    fn model_mut(&mut self) -> Option<&mut ModelConfig> {
+        Some(&mut self.0.model)
     }
 }
 

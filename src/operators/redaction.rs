@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::diagnostics::{join, Errors};
-use crate::event::Redaction;
+use crate::model::Redaction;
 
 /// How a label's spans are rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use super::check_unit_interval;
 use super::pii::context::ContextWords;
 use super::redaction::RedactionConfig;
-use super::Inspector;
+use super::{Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, Finding, Provenance, Redaction, Span};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, Finding, Provenance, Redaction, Span};
 
 /// A known secret format: label, pattern, capture group holding the secret (0 = whole match).
 struct Format {
@@ -459,7 +459,7 @@ impl Inspector for SecretDetector {
         &self.id
     }
 
-    fn inspect(&self, event: &mut Event) {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let found = self.detect(&event.text);
         let mut labels: Vec<&'static str> = found.iter().map(|(l, _, _)| *l).collect();
         labels.dedup();
@@ -487,6 +487,26 @@ impl Inspector for SecretDetector {
                 ),
             });
         }
+        Ok(())
+    }
+}
+
+impl super::registry::OperatorConfig for SecretConfig {
+    const TYPE: &'static str = "secret_detect";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        SecretConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Secret
+    }
+    fn build(
+        &self,
+        at: &super::registry::BuildContext,
+    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
+        use super::registry::BuiltOperator;
+        Ok(BuiltOperator::inspector(
+            self.build(at.id).map_err(|e| at.error(e))?,
+        ))
     }
 }
 

@@ -20,11 +20,11 @@ use rayon::prelude::*;
 use super::redact::{self, PlaceholderRegistry};
 use crate::audit::{keys, AuditWriter, Decision, PreparedDecision};
 use crate::config::{RecordKind, SinkSpec, Topology};
-use crate::event::{Category, Event, Finding, Provenance};
+use crate::model::{Action, EnrichedRecord, TopologyRef, Verdict};
+use crate::model::{Category, Event, Finding, Provenance};
 use crate::operators::decide::Policy;
 use crate::operators::{BuildError, BuiltOperator, Inspector, OnError, OperatorFailure};
 use crate::vault::{conversation_scope, SealedEntry, Vault};
-use crate::verdict::{Action, EnrichedRecord, TopologyRef, Verdict};
 
 /// Events whose operator timings are summed locally before one shared update.
 const TIMING_CHUNK: usize = 64;
@@ -129,7 +129,7 @@ impl Stage {
 
     /// Runs the inspector; a panic counts as a failure.
     fn run(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        match catch_unwind(AssertUnwindSafe(|| self.inspector.try_inspect(event))) {
+        match catch_unwind(AssertUnwindSafe(|| self.inspector.inspect(event))) {
             Ok(outcome) => outcome,
             Err(_) => Err(OperatorFailure("panicked".to_string())),
         }
@@ -187,11 +187,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn build(topology: &Topology) -> Result<Pipeline, BuildError> {
-        let built: Vec<BuiltOperator> = topology
-            .operators
-            .iter()
-            .map(|node| node.spec.build(&node.id))
-            .collect::<Result<_, _>>()?;
+        let built: Vec<&BuiltOperator> = topology.operators.iter().map(|n| &n.operator).collect();
         let feeds = |route: &crate::config::Route, kind: RecordKind| {
             route
                 .sinks
@@ -207,7 +203,7 @@ impl Pipeline {
                 inspectors: route
                     .operators
                     .iter()
-                    .filter_map(|&i| match &built[i] {
+                    .filter_map(|&i| match built[i] {
                         BuiltOperator::Inspector(inspector) => {
                             let node = &topology.operators[i];
                             let mut stage =
@@ -221,7 +217,7 @@ impl Pipeline {
                 policy: route
                     .operators
                     .iter()
-                    .find_map(|&i| match &built[i] {
+                    .find_map(|&i| match built[i] {
                         BuiltOperator::Policy(policy) => Some(policy.clone()),
                         BuiltOperator::Inspector(_) => None,
                     })
@@ -437,7 +433,7 @@ impl Pipeline {
 }
 
 /// Operator id to its type and version (the model digests for model operators).
-fn operator_versions(topology: &Topology, built: &[BuiltOperator]) -> serde_json::Value {
+fn operator_versions(topology: &Topology, built: &[&BuiltOperator]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for (node, built) in topology.operators.iter().zip(built) {
         let models = match built {
@@ -469,8 +465,7 @@ mod tests {
         fn id(&self) -> &str {
             "faulty"
         }
-        fn inspect(&self, _event: &mut Event) {}
-        fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
             if !event.text.contains("boom") {
                 return Ok(());
             }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::event::{Event, Redaction, Span};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Event, Redaction, Span};
 
 type ValueKey = [u8; 32];
 
@@ -243,7 +243,7 @@ pub fn keyed_hash(key: &[u8], value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Category, Finding, Provenance};
+    use crate::model::{Category, Finding, Provenance};
 
     fn finding(
         label: &str,

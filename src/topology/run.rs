@@ -17,12 +17,12 @@ use tracing::{info, warn};
 use super::pipeline::{Pipeline, Processed};
 use crate::codec::{decode_json, DeadLetter, DecodeError};
 use crate::config::{RecordKind, SourceSpec, Topology};
-use crate::event::{Event, Origin};
 use crate::io::{open_sink, LineReader, RawLine, RecordSink};
+use crate::model::Action;
+use crate::model::{Event, Origin};
 use crate::operators::BuildError;
 use crate::telemetry::http::{Health, OpsServer, Readiness, ServeError};
 use crate::telemetry::metrics::Metrics;
-use crate::verdict::Action;
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]

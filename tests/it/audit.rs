@@ -405,7 +405,7 @@ fn rotated_segments_verify_as_one_log_and_runs_append() {
         );
     }
     let segments: Vec<PathBuf> =
-        railyard::audit::rotate::log_files(&dir.path().join("out/audit.jsonl")).unwrap();
+        railyard::io::rotate::log_files(&dir.path().join("out/audit.jsonl")).unwrap();
     assert!(segments.len() >= 3, "{segments:?}");
     let report = railyard::audit::verify::verify_files(
         &[dir.path().join("out/audit.jsonl")],

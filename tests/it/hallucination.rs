@@ -7,7 +7,7 @@ use crate::common;
 use std::sync::Arc;
 
 use common::operators::{run_operator_on, TOPOLOGY_HEAD};
-use railyard::event::{Event, EventKind, Finding};
+use railyard::model::{Event, EventKind, Finding};
 
 const CONTEXT: &str = "The Eiffel Tower opened to the public on 31 March 1889. It was designed \
     by the engineering firm of Gustave Eiffel and is 330 metres tall. Visitors may not climb \
@@ -128,7 +128,7 @@ fn a_swapped_number_date_name_or_negation_is_flagged_with_its_reason() {
             why.contains(reason),
             "{text:?}: reason {why:?} lacks {reason:?}"
         );
-        assert_eq!(finding.action, railyard::verdict::Action::Flag);
+        assert_eq!(finding.action, railyard::model::Action::Flag);
         for span in &finding.spans {
             assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
         }
@@ -202,7 +202,7 @@ fn without_context_the_verdict_says_grounding_was_not_possible() {
             .as_deref()
             .unwrap()
             .contains("grounding was not possible"));
-        assert_eq!(f.action, railyard::verdict::Action::Allow);
+        assert_eq!(f.action, railyard::model::Action::Allow);
     }
     assert!(
         labelled(&out[0], "off_topic").is_none(),

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::operators::{run_operator, TOPOLOGY_HEAD};
-use railyard::event::Event;
+use railyard::model::Event;
 
 fn spans_of<'a>(event: &'a Event, label: &str) -> Vec<&'a str> {
     event

@@ -7,9 +7,9 @@ use std::sync::{Arc, OnceLock};
 use proptest::prelude::*;
 use railyard::config::interpolate::ProcessEnv;
 use railyard::config::Topology;
-use railyard::event::{Event, EventKind};
+use railyard::model::Action;
+use railyard::model::{Event, EventKind};
 use railyard::topology::Pipeline;
-use railyard::verdict::Action;
 
 const MODES: [&str; 4] = ["placeholder", "mask", "drop", "hash"];
 

@@ -4,7 +4,7 @@
 use super::claims::Response;
 use super::lexicon::{Word, WordClass};
 use super::source::{trigram_hash, Source, SourceSentence};
-use crate::event::Span;
+use crate::model::Span;
 
 /// Words that may join the capitalised words of one name (`Bank of America`).
 const NAME_CONNECTORS: &[&str] = &[

@@ -5,7 +5,7 @@
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::lexicon::{words, Word};
-use crate::event::Span;
+use crate::model::Span;
 
 /// A response tokenized once: its words, and each claim's span with the words inside it.
 pub struct Response {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::claims::Response;
 use super::lexicon::{words, WordClass};
-use crate::event::Span;
+use crate::model::Span;
 
 /// Share of stems two claims must have in common (Jaccard) to be about the same thing.
 const SAME_SUBJECT: f32 = 0.5;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::event::Span;
+use crate::model::Span;
 
 /// What a word contributes to a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,9 +33,9 @@ use self::encoder::{EncoderConfig, EncoderSignal, SHIPPED_ENCODER_TOKENS};
 use self::source::Source;
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, EventKind, Finding, Provenance, Span};
 use crate::inference::{registry, InferenceError, Model, ModelConfig, TextOutputs};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, EventKind, Finding, Provenance, Span};
 
 /// Claim-level reasons that are reported on their own, even when the response as a whole
 /// scores below the threshold.
@@ -653,11 +653,7 @@ impl Inspector for HallucinationChecker {
         }
     }
 
-    fn inspect(&self, event: &mut Event) {
-        let _ = self.try_inspect(event);
-    }
-
-    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         if !self.wants(event) {
             return Ok(());
         }
@@ -671,5 +667,31 @@ impl Inspector for HallucinationChecker {
         let findings = self.findings(event, &assessment);
         event.findings.extend(findings);
         Ok(())
+    }
+}
+
+impl crate::operators::registry::OperatorConfig for HallucinationConfig {
+    const TYPE: &'static str = "hallucination_check";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        HallucinationConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Hallucination
+    }
+    fn build(
+        &self,
+        at: &crate::operators::registry::BuildContext,
+    ) -> Result<crate::operators::registry::BuiltOperator, crate::operators::registry::BuildError>
+    {
+        use crate::operators::registry::BuiltOperator;
+        Ok(BuiltOperator::inspector(
+            self.build(at.id).map_err(|e| at.error(e))?,
+        ))
+    }
+    fn model(&self) -> Option<&crate::inference::ModelConfig> {
+        self.embedding.as_ref().map(|e| &e.model)
+    }
+    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
+        self.embedding.as_mut().map(|e| &mut e.model)
     }
 }

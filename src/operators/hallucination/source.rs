@@ -4,7 +4,7 @@
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use super::lexicon::{classify, glued_parts, words, WordClass};
-use crate::event::Span;
+use crate::model::Span;
 
 /// One context sentence.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use super::recognizer::NerRecognizer;
 use super::NerConfig;
-use crate::event::{Category, Event, Finding, Provenance, Redaction};
+use crate::model::Action;
+use crate::model::{Category, Event, Finding, Provenance, Redaction};
 use crate::operators::pii::action_for;
 use crate::operators::{group_in_order, Inspector, OperatorFailure};
-use crate::verdict::Action;
 
 struct LabelRule {
     name: String,
@@ -57,11 +57,7 @@ impl Inspector for NerDetector {
         self.recognizer.prepare(events);
     }
 
-    fn inspect(&self, event: &mut Event) {
-        let _ = self.try_inspect(event);
-    }
-
-    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let entities = self.recognizer.entities(event)?;
         for (label, members) in group_in_order(&entities, |e| e.label.clone()) {
             let Some(rule) = self.rules.iter().find(|r| *r.name == *label) else {

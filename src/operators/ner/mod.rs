@@ -18,7 +18,7 @@ use super::check_unit_interval;
 use super::redaction::RedactionConfig;
 use crate::diagnostics::{join, Errors};
 use crate::inference::ModelConfig;
-use crate::verdict::Action;
+use crate::model::Action;
 
 /// The labels of railyard's MiniLM NER head (CoNLL-2003 types), by output column.
 pub const DEFAULT_LABELS: &[&str] = &[
@@ -196,5 +196,31 @@ impl NerConfig {
             let refs: Vec<&str> = reported.iter().map(String::as_str).collect();
             redaction.validate(&join(path, "redaction"), &refs, errors);
         }
+    }
+}
+
+impl crate::operators::registry::OperatorConfig for NerConfig {
+    const TYPE: &'static str = "ner_detect";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        NerConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Pii
+    }
+    fn build(
+        &self,
+        at: &crate::operators::registry::BuildContext,
+    ) -> Result<crate::operators::registry::BuiltOperator, crate::operators::registry::BuildError>
+    {
+        use crate::operators::registry::BuiltOperator;
+        Ok(BuiltOperator::inspector(
+            self.build_detector(at.id).map_err(|e| at.error(e))?,
+        ))
+    }
+    fn model(&self) -> Option<&crate::inference::ModelConfig> {
+        Some(&self.model)
+    }
+    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
+        Some(&mut self.model)
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::decode::{self, TagScheme};
 use super::{NerConfig, ADDRESS_WORDS};
-use crate::event::{Event, Span};
 use crate::inference::{registry, Model, TextOutputs};
+use crate::model::{Event, Span};
 use crate::operators::onnx_classify::{ensure_outputs, outputs_for};
 use crate::operators::pii::context::ContextWords;
 use crate::operators::OperatorFailure;

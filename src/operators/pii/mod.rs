@@ -27,8 +27,8 @@ use super::ner::NerConfig;
 use super::redaction::RedactionConfig;
 use super::{group_in_order, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::event::{Category, Event, Finding, Provenance, Redaction, Span};
-use crate::verdict::Action;
+use crate::model::Action;
+use crate::model::{Category, Event, Finding, Provenance, Redaction, Span};
 
 /// A user-defined entity: a regex or a dictionary of terms (`[[operators.<id>.custom]]`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -700,11 +700,7 @@ impl Inspector for PiiDetector {
         }
     }
 
-    fn inspect(&self, event: &mut Event) {
-        let _ = self.try_inspect(event);
-    }
-
-    fn try_inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         // Pattern findings are resolved first and kept; model entities fill the gaps (one that
         // overlaps a kept pattern finding is dropped): a checksum- or syntax-validated match
         // is surer than a probabilistic span, and the model sometimes sees a name in an
@@ -746,6 +742,32 @@ impl Inspector for PiiDetector {
             });
         }
         Ok(())
+    }
+}
+
+impl crate::operators::registry::OperatorConfig for PiiConfig {
+    const TYPE: &'static str = "pii_detect";
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        PiiConfig::validate(self, path, errors)
+    }
+    fn category(&self) -> crate::model::Category {
+        crate::model::Category::Pii
+    }
+    fn build(
+        &self,
+        at: &crate::operators::registry::BuildContext,
+    ) -> Result<crate::operators::registry::BuiltOperator, crate::operators::registry::BuildError>
+    {
+        use crate::operators::registry::BuiltOperator;
+        Ok(BuiltOperator::inspector(
+            self.build(at.id).map_err(|e| at.error(e))?,
+        ))
+    }
+    fn model(&self) -> Option<&crate::inference::ModelConfig> {
+        self.ner.as_ref().map(|n| &n.model)
+    }
+    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
+        self.ner.as_mut().map(|n| &mut n.model)
     }
 }
 

@@ -252,7 +252,7 @@ fn invalid_options_are_all_reported() {
 fn findings_group_spans_by_label() {
     let d = detector();
     let mut event = Event::prompt("1", "a@b.io, c@d.io and 10.0.0.1 server");
-    d.inspect(&mut event);
+    d.inspect(&mut event).unwrap();
     let summary: Vec<(String, usize)> = event
         .findings
         .iter()

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use railyard::event::Event;
+use railyard::model::Event;
 use railyard::operators::Inspector;
 
 /// The sources and sinks of a one-operator topology; append `[operators.op]`.
@@ -34,15 +34,13 @@ pub fn run_operator_on(topology: &str, mut events: Vec<Event>) -> Vec<Event> {
         railyard::config::Topology::from_toml(topology, &railyard::config::interpolate::ProcessEnv)
             .unwrap_or_else(|e| panic!("{e}"));
     let node = &topology.operators[0];
-    let railyard::operators::BuiltOperator::Inspector(inspector) =
-        node.spec.build(&node.id).unwrap()
-    else {
+    let railyard::operators::BuiltOperator::Inspector(inspector) = &node.operator else {
         panic!("not an inspector")
     };
-    let inspector: Arc<dyn Inspector> = inspector;
+    let inspector: Arc<dyn Inspector> = inspector.clone();
     inspector.prepare(&mut events);
     for event in &mut events {
-        inspector.try_inspect(event).unwrap();
+        inspector.inspect(event).unwrap();
     }
     events
 }

@@ -1,60 +1,19 @@
-//! The decision contract: [`Action`], [`Verdict`] and the enriched record.
+//! The decision contract: [`Verdict`] and the enriched record.
 //!
 //! These types are what downstream consumers read; their JSON form is frozen by
 //! `schemas/verdict.schema.json` and `schemas/enriched.schema.json` (tests validate every
 //! verdict they produce against those files). Change them only with a schema version bump.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Category, Event, EventKind, Finding, Origin, Provenance, Span};
+use super::action::Action;
+use super::event::{Event, EventKind, Origin};
+use super::finding::{Category, Finding, Provenance, Span};
 
 /// Version of the verdict and enriched-record contracts.
 pub const SCHEMA_VERSION: &str = "1.0";
-
-/// What to do with an event, ordered by severity: `Allow < Flag < Redact < Block`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    #[default]
-    Allow,
-    Flag,
-    Redact,
-    Block,
-}
-
-impl Action {
-    pub const ALL: [Action; 4] = [Action::Allow, Action::Flag, Action::Redact, Action::Block];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Flag => "flag",
-            Action::Redact => "redact",
-            Action::Block => "block",
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| format!("unknown action `{s}`, expected allow, flag, redact or block"))
-    }
-}
 
 /// Which topology produced a verdict: its name and the SHA-256 of its TOML text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

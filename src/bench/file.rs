@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{SourceSpec, Topology};
+use crate::operators::BuildError;
 use crate::topology::{run, RunError, RunOptions, RunReport};
 
 /// Figures of one run.
@@ -116,25 +117,27 @@ pub fn pass_through(topology: &Topology) -> Topology {
 /// The same topology without named-entity recognition: `pii_detect` operators lose their
 /// `ner` table and `ner_detect` operators are dropped from the routes (their findings simply
 /// do not reach the policy). The model still serves any other head that shares it.
-pub fn without_ner(topology: &Topology) -> Topology {
-    use crate::operators::OperatorSpec;
+pub fn without_ner(topology: &Topology) -> Result<Topology, BuildError> {
+    use crate::operators::{ner::NerConfig, pii::PiiConfig};
     let mut t = topology.clone();
     for node in &mut t.operators {
-        if let OperatorSpec::PiiDetect(config) = &mut node.spec {
+        let mut spec = node.spec.clone();
+        if let Some(config) = spec.config_mut::<PiiConfig>().filter(|c| c.ner.is_some()) {
             config.ner = None;
+            *node = node.with_spec(spec)?;
         }
     }
     let dropped: Vec<usize> = t
         .operators
         .iter()
         .enumerate()
-        .filter(|(_, node)| matches!(node.spec, OperatorSpec::NerDetect(_)))
+        .filter(|(_, node)| node.spec.config::<NerConfig>().is_some())
         .map(|(i, _)| i)
         .collect();
     for route in &mut t.routes {
         route.operators.retain(|i| !dropped.contains(i));
     }
-    t
+    Ok(t)
 }
 
 /// Runs `topology` and its pass-through baseline on the same input, plus a `variant` of the

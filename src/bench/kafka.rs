@@ -18,13 +18,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message};
 
-use super::records::{header, header_text};
-use super::KafkaRunError;
 use crate::bench::pass_through;
 use crate::config::{
     Delivery, Format, KafkaConfig, KafkaSinkConfig, KafkaSourceConfig, RecordKind, SinkSpec,
     SourceSpec, Topology,
 };
+use crate::kafka::records::{header, header_text};
+use crate::kafka::KafkaRunError;
 use crate::telemetry::metrics::Metrics;
 use crate::topology::RunOptions;
 
@@ -299,7 +299,8 @@ fn timed_run(
         threads: options.threads,
     };
     let result = std::thread::scope(|scope| {
-        let runner = scope.spawn(|| super::run(&t, &run_options, stop.clone(), metrics.clone()));
+        let runner =
+            scope.spawn(|| crate::kafka::run(&t, &run_options, stop.clone(), metrics.clone()));
         // Time from the first partition assignment: joining the group is not throughput.
         let joined = Instant::now() + Duration::from_secs(60);
         while metrics.rebalances.with_label_values(&["assign"]).get() == 0

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::OperatorNode;
-use crate::event::Event;
+use crate::model::Event;
 use crate::operators::{BuiltOperator, Inspector, OperatorSpec};
 
-use super::{registry, ModelConfig};
+use crate::inference::{registry, ModelConfig};
 
 /// One measured mode.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -63,7 +63,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank].as_secs_f64() * 1e3
 }
 
-fn figures(events: usize, seconds: f64, stats: super::batcher::BatchStats) -> ModeFigures {
+fn figures(
+    events: usize,
+    seconds: f64,
+    stats: crate::inference::batcher::BatchStats,
+) -> ModeFigures {
     let mut durations = stats.durations;
     durations.sort();
     ModeFigures {
@@ -105,7 +109,7 @@ pub fn run(
         let mut batch = events(chunk);
         batched_op.prepare(&mut batch);
         for event in &mut batch {
-            batched_op.try_inspect(event)?;
+            batched_op.inspect(event)?;
         }
     }
     let batched = figures(
@@ -127,12 +131,12 @@ pub fn run(
         let single_op = inspector(node, &single_spec)?;
         let single_model = registry::shared(&single_config)?;
         for mut event in events(&texts[..texts.len().min(32)]) {
-            single_op.try_inspect(&mut event)?;
+            single_op.inspect(&mut event)?;
         }
         single_model.take_stats();
         let started = Instant::now();
         for mut event in events(texts) {
-            single_op.try_inspect(&mut event)?;
+            single_op.inspect(&mut event)?;
         }
         Some(figures(
             texts.len(),

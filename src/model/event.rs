@@ -1,0 +1,129 @@
+//! The event: one prompt or response flowing through a topology, with the [`Finding`]s
+//! operators append to it. Text fields are `Arc<str>` so cloning an event (fan-out to
+//! several sinks) is cheap.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::finding::Finding;
+
+/// Whether the text is a user prompt or a model response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Prompt,
+    Response,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Prompt => "prompt",
+            EventKind::Response => "response",
+        }
+    }
+}
+
+/// Where an event came from: enough to find the input record again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Origin {
+    /// A line of a JSONL file or of standard input (1-based line number).
+    Line { source: Arc<str>, line: u64 },
+    /// A Kafka record.
+    Kafka {
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+impl Origin {
+    /// The id an event gets when its producer supplied none.
+    pub fn fallback_id(&self) -> String {
+        match self {
+            Origin::Line { source, line } => format!("{source}:{line}"),
+            Origin::Kafka {
+                topic,
+                partition,
+                offset,
+            } => format!("{topic}/{partition}/{offset}"),
+        }
+    }
+}
+
+/// One prompt or response under inspection.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: Arc<str>,
+    pub kind: EventKind,
+    pub conversation_id: Option<Arc<str>>,
+    pub text: Arc<str>,
+    /// For responses: the prompt being answered.
+    pub prompt: Option<Arc<str>>,
+    /// Source passages a response should be grounded in.
+    pub context: Arc<[Arc<str>]>,
+    /// Application metadata, passed through untouched.
+    pub metadata: Arc<serde_json::Map<String, serde_json::Value>>,
+    pub origin: Origin,
+    /// When the event entered the pipeline (for latency).
+    pub received_at: Instant,
+    pub findings: Vec<Finding>,
+    /// What operators computed for this event in their batch-level `prepare`.
+    pub prepared: Prepared,
+}
+
+impl Event {
+    /// A prompt event with no metadata: convenient in tests and benchmarks.
+    pub fn prompt(id: &str, text: &str) -> Self {
+        Event {
+            id: id.into(),
+            kind: EventKind::Prompt,
+            conversation_id: None,
+            text: text.into(),
+            prompt: None,
+            context: Arc::from(Vec::new()),
+            metadata: Arc::default(),
+            origin: Origin::Line {
+                source: "inline".into(),
+                line: 0,
+            },
+            received_at: Instant::now(),
+            findings: Vec::new(),
+            prepared: Prepared::default(),
+        }
+    }
+}
+
+/// Per-operator results computed for an event in a batch pass, keyed by the instance that
+/// computed them: an operator (e.g. embeddings of its claims, run in one batch with every
+/// other event's) or a shared model (its outputs for `text`, so operators sharing a model
+/// share one pass).
+#[derive(Clone, Default)]
+pub struct Prepared(Vec<(usize, Arc<dyn std::any::Any + Send + Sync>)>);
+
+impl Prepared {
+    /// The value `owner` stored, if it has the type asked for.
+    pub fn get<T: Send + Sync + 'static, O: ?Sized>(&self, owner: &O) -> Option<Arc<T>> {
+        let key = owner as *const O as *const () as usize;
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+    }
+
+    pub fn insert<T: Send + Sync + 'static, O: ?Sized>(&mut self, owner: &O, value: T) {
+        let key = owner as *const O as *const () as usize;
+        self.0.retain(|(k, _)| *k != key);
+        self.0.push((key, Arc::new(value)));
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Prepared({} values)", self.0.len())
+    }
+}

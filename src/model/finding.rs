@@ -1,0 +1,131 @@
+//! What operators find: [`Finding`]s with their [`Span`]s, [`Category`], [`Redaction`] and
+//! [`Provenance`]. Spans are UTF-8 byte offsets into the event's text.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::action::Action;
+
+/// A half-open byte range `[start, end)` into an event's text, on UTF-8 boundaries.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        debug_assert!(start <= end);
+        Span { start, end }
+    }
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+    pub fn overlaps(&self, other: &Span) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+/// The family of risk a finding belongs to. Bounded: used as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Pii,
+    Secret,
+    Keyword,
+    Injection,
+    Toxicity,
+    Hallucination,
+}
+
+impl Category {
+    pub const ALL: [Category; 6] = [
+        Category::Pii,
+        Category::Secret,
+        Category::Keyword,
+        Category::Injection,
+        Category::Toxicity,
+        Category::Hallucination,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Pii => "pii",
+            Category::Secret => "secret",
+            Category::Keyword => "keyword",
+            Category::Injection => "injection",
+            Category::Toxicity => "toxicity",
+            Category::Hallucination => "hallucination",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a detected span is rewritten in the enriched record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redaction {
+    /// Each character replaced by `ch`, the last `keep_last` characters kept.
+    Mask { ch: char, keep_last: usize },
+    /// A typed placeholder such as `<EMAIL_1>`, numbered per conversation.
+    Placeholder,
+    /// `<EMAIL:3f2a...>`: HMAC-SHA256 of the value under a secret key, hex, truncated.
+    Hash { key: Arc<[u8]> },
+    /// The span is removed.
+    Drop,
+}
+
+/// What produced a finding: recorded for audit and reproducibility.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provenance {
+    /// Detector name, e.g. `regex`, `luhn`, a model name.
+    pub detector: &'static str,
+    /// Detector or model version.
+    pub version: &'static str,
+    /// The score threshold the finding passed.
+    pub threshold: f32,
+}
+
+impl Provenance {
+    /// Provenance of a detector shipped in this crate (versioned with the crate).
+    pub fn builtin(detector: &'static str, threshold: f32) -> Self {
+        Provenance {
+            detector,
+            version: env!("CARGO_PKG_VERSION"),
+            threshold,
+        }
+    }
+}
+
+/// One thing an operator found in an event.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// Id of the operator (the TOML table name) that produced it.
+    pub operator: Arc<str>,
+    pub category: Category,
+    /// Entity type or class, e.g. `EMAIL_ADDRESS`, `AWS_ACCESS_KEY`, `ignore_instructions`.
+    pub label: Arc<str>,
+    /// Confidence in `0..=1`.
+    pub score: f32,
+    pub spans: Vec<Span>,
+    /// The action this finding asks for; the policy may override it.
+    pub action: Action,
+    /// How to rewrite the spans when the final action redacts; `None` leaves them.
+    pub redaction: Option<Redaction>,
+    /// Human-readable reason, never containing the detected value.
+    pub reason: Option<Arc<str>>,
+    pub provenance: Provenance,
+}

@@ -1,0 +1,19 @@
+//! The data model, a leaf of the crate: events, findings, actions and verdicts. It imports
+//! nothing else of railyard, so every layer above can share it.
+//!
+//! - `action`: [`Action`], ordered by severity.
+//! - `finding`: [`Finding`], [`Span`], [`Category`], [`Redaction`], [`Provenance`].
+//! - `event`: [`Event`], [`EventKind`], [`Origin`] and the per-operator [`Prepared`] slots.
+//! - `verdict`: the published contract ([`Verdict`], [`EnrichedRecord`]), frozen by `schemas/`.
+
+pub mod action;
+pub mod event;
+pub mod finding;
+pub mod verdict;
+
+pub use action::Action;
+pub use event::{Event, EventKind, Origin, Prepared};
+pub use finding::{Category, Finding, Provenance, Redaction, Span};
+pub use verdict::{
+    EnrichedRecord, FindingRecord, TopologyRef, Verdict, VerdictSummary, SCHEMA_VERSION,
+};

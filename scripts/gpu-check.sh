@@ -66,7 +66,7 @@ type = "stdout"
 records = "dead_letters"
 TOML
   "$BIN" validate "$TOPOLOGY"
-  "$BIN" bench "$TOPOLOGY" --inference --input "$INPUT" --texts 50000 --fixed-tokens 128 \
+  "$BIN" bench inference "$TOPOLOGY" --input "$INPUT" --texts 50000 --fixed-tokens 128 \
     --event-batch 4096 --skip-single > "$OUT/bench-$BATCH.txt" &
   PID=$!
   sleep 8

@@ -7,37 +7,46 @@
 //!
 //! ## Data flow
 //! ```text
-//! source (file | stdin) -> decode (JSON) -> Event
-//!   -> prepare: model operators batch the texts              (inference::*)
-//!   -> inspectors in DAG order, each appending Findings     (operators::*)
-//!   -> decide: policy turns findings into an Action          (operators::decide)
-//!   -> redact: spans rewritten for the enriched record       (topology::redact)
-//!   -> audit decisions, vault entries (when configured)      (audit, vault)
-//!   -> sinks: verdicts, enriched records, audit log, vault, dead letters (io::sink, kafka)
+//! source (kafka | file | stdin) -> decode (json | avro)            (runtime::file, kafka)
+//!   -> Pipeline::run_batch: one batch of inputs in               (topology::pipeline)
+//!        prepare: model operators batch the texts                 (inference)
+//!        inspectors in DAG order, each appending Findings         (operators)
+//!        decide: the policy turns findings into an Action         (operators::decide)
+//!        redact, audit records, vault entries, dead letters       (topology, audit, vault)
+//!   -> one OutputBatch, records serialized once                   (topology::output)
+//!   -> local sinks written (files, stdout)                        (topology::local_sinks)
+//!   -> Kafka records produced under the source's guarantee        (kafka::produce, delivery)
+//!   -> ack: an input position advances only once all its outputs are delivered
 //! ```
 //! Undecodable input never stops a run and is never dropped: it becomes a dead-letter record
-//! with the reason and its origin (line number), and processing continues.
+//! with the reason and its origin (line or topic/partition/offset), and processing continues.
+//! Where each route's records go is compiled once into a [`topology::sink_plan::SinkPlan`];
+//! at-least-once and exactly-once are two implementations of
+//! [`kafka::delivery::Guarantee`].
 //!
-//! ## Layout (dependencies point one way, top to bottom)
-//! - [`event`], [`verdict`]: the data model and the published contract (frozen by `schemas/`).
-//! - [`diagnostics`]: configuration errors with TOML paths (a leaf, shared by the layers below).
-//! - [`inference`]: ONNX Runtime sessions, windowed tokenization, the dynamic batcher and the
-//!   process-wide model registry (one encoder pass per text for every head).
-//! - [`operators`]: one module per operator: `<Thing>Config` (serde, validation) builds the
-//!   runtime `<Thing>`. Operators know nothing of files or brokers; model operators queue a
-//!   whole batch in `Inspector::prepare` before the per-event pass (results for texts other
-//!   than the event's own, such as the groundedness check's claims, go in `Event::prepared`).
-//! - [`config`]: TOML topology -> validated [`config::Topology`] with every error listed.
-//! - [`codec`]: input decoding and dead-letter records.
-//! - [`topology`]: the batch pipeline (data-parallel with rayon, output in input order) and
-//!   the file-mode runner.
-//! - [`io`]: broker-free sources and sinks (the embedded default).
-//! - [`kafka`]: the Kafka runtime (consumer groups, tickets and the offset tracker, Avro).
-//! - [`audit`]: the tamper-evident audit log (records, hash chains, the verifier) and
-//!   [`vault`]: the encrypted placeholder mappings and `reveal`.
-//! - [`telemetry`]: logging, Prometheus metrics, health endpoints.
-//! - [`eval`], [`bench`]: measuring detectors and topologies.
-//! - `main.rs`: the CLI only.
+//! ## Layout and the dependency rule
+//! Each module uses only modules of lower layers (a test, `tests/it/layout.rs`, checks it on
+//! every run, so there are no import cycles):
+//!
+//! | layer | modules | owns |
+//! | --- | --- | --- |
+//! | 0 | [`model`], [`diagnostics`] | events, findings, actions, verdicts; config errors with TOML paths |
+//! | 1 | [`inference`] | ONNX Runtime sessions, tokenizer, dynamic batcher, model registry |
+//! | 2 | [`operators`] | one module per operator, and the registry that lists them |
+//! | 3 | [`config`] | TOML topology -> validated [`config::Topology`], operators built once |
+//! | 4 | [`codec`] | input decoding, dead-letter records |
+//! | 5 | [`io`] | JSONL lines in, files and stdout out, the rotating audit file |
+//! | 6 | [`audit`], [`vault`] | the hash-chained audit log and its verifier; placeholder vault |
+//! | 7 | [`telemetry`] | logging, metric names, health and metrics endpoints |
+//! | 8 | [`topology`] | the pipeline, the sink plan, the output batch, local sinks, run services |
+//! | 9 | [`kafka`] | consumer loop, offsets, the two delivery guarantees, Avro, producing |
+//! | 10 | [`runtime`] | running a topology with a stop flag: the file runtime or Kafka |
+//! | 11 | [`eval`], [`bench`] | measuring detectors and topologies |
+//!
+//! The binary's `src/cli/` (one file per command) sits on top and only calls the library.
+//! Operators never name rdkafka. A new operator is one module plus one line in
+//! [`operators::registry`]; a new record kind or sink is one place in the sink plan and, where
+//! it needs one, one writer.
 
 pub mod audit;
 pub mod bench;
@@ -50,6 +59,7 @@ pub mod io;
 pub mod kafka;
 pub mod model;
 pub mod operators;
+pub mod runtime;
 pub mod telemetry;
 pub mod topology;
 pub mod vault;

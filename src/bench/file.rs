@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{SourceSpec, Topology};
 use crate::operators::BuildError;
-use crate::topology::{run, RunError, RunOptions, RunReport};
+use crate::runtime::RunError;
+use crate::topology::{RunOptions, RunReport};
 
 /// Figures of one run.
 #[derive(Debug, Clone)]
@@ -150,6 +151,9 @@ pub fn compare_with(
     let options = RunOptions {
         record_latencies: true,
         threads,
+    };
+    let run = |t: &Topology, options: &RunOptions| {
+        crate::runtime::run(t, options, std::sync::Arc::default())
     };
     // Warm the page cache and the allocator on the baseline first, then measure both.
     run(&pass_through(topology), &options)?;

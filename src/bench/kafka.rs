@@ -25,6 +25,7 @@ use crate::config::{
 };
 use crate::kafka::records::{header, header_text};
 use crate::kafka::KafkaRunError;
+use crate::runtime::RunError;
 use crate::telemetry::metrics::Metrics;
 use crate::topology::RunOptions;
 
@@ -99,7 +100,7 @@ fn over_kafka(
     topology: &Topology,
     options: &KafkaBenchOptions,
     run: &str,
-) -> Result<(Topology, String, String), KafkaRunError> {
+) -> Result<(Topology, String, String), RunError> {
     let mut t = topology.clone();
     let input = unique(&format!("{run}-in"));
     let group = unique(&format!("{run}-group"));
@@ -173,7 +174,7 @@ fn over_kafka(
 fn producer(
     brokers: &str,
     properties: &BTreeMap<String, crate::config::kafka::PropertyValue>,
-) -> Result<ThreadedProducer<DefaultProducerContext>, KafkaRunError> {
+) -> Result<ThreadedProducer<DefaultProducerContext>, RunError> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -182,7 +183,7 @@ fn producer(
     for (key, value) in properties {
         config.set(key, value.to_text());
     }
-    config.create().map_err(fail("bench producer"))
+    Ok(config.create().map_err(fail("bench producer"))?)
 }
 
 /// Sends `count` events cycling over `lines`, at most `rate` per second (unbounded: None).
@@ -228,7 +229,7 @@ fn read_verdicts(
     partitions: i32,
     count: usize,
     timeout: Duration,
-) -> Result<(Vec<i64>, Instant), KafkaRunError> {
+) -> Result<(Vec<i64>, Instant), RunError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
@@ -253,7 +254,8 @@ fn read_verdicts(
             return Err(KafkaRunError::Client(format!(
                 "only {} of {count} verdicts arrived within {timeout:?}",
                 delays.len()
-            )));
+            ))
+            .into());
         }
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
             let now_ms = SystemTime::now()
@@ -281,7 +283,7 @@ fn timed_run(
     lines: &[Vec<u8>],
     events: usize,
     rate: Option<f64>,
-) -> Result<(Vec<i64>, f64), KafkaRunError> {
+) -> Result<(Vec<i64>, f64), RunError> {
     let (t, input, verdicts) = over_kafka(topology, options, name)?;
     let properties = t
         .kafka
@@ -299,8 +301,9 @@ fn timed_run(
         threads: options.threads,
     };
     let result = std::thread::scope(|scope| {
-        let runner =
-            scope.spawn(|| crate::kafka::run(&t, &run_options, stop.clone(), metrics.clone()));
+        let runner = scope.spawn(|| {
+            crate::runtime::run_with_metrics(&t, &run_options, stop.clone(), metrics.clone())
+        });
         // Time from the first partition assignment: joining the group is not throughput.
         let joined = Instant::now() + Duration::from_secs(60);
         while metrics.rebalances.with_label_values(&["assign"]).get() == 0
@@ -337,8 +340,8 @@ pub fn run(
     topology: &Topology,
     lines: &[Vec<u8>],
     options: &KafkaBenchOptions,
-) -> Result<KafkaBenchReport, KafkaRunError> {
-    let throughput = |t: &Topology, name: &str| -> Result<Throughput, KafkaRunError> {
+) -> Result<KafkaBenchReport, RunError> {
+    let throughput = |t: &Topology, name: &str| -> Result<Throughput, RunError> {
         let (_, seconds) = timed_run(t, options, name, lines, options.events, None)?;
         Ok(Throughput {
             events: options.events,

@@ -477,4 +477,60 @@ records = "dead_letters"
             assert!(found.iter().any(|f| f == expected), "missing `{expected}` in {found:#?}");
         }
     }
+
+    #[test]
+    fn a_dotted_operator_id_is_kept_whole() {
+        let text = r#"
+name = "t"
+[sources.s]
+type = "stdin"
+[operators."keywords.v2"]
+type = "keyword_block"
+inputs = ["s"]
+lists = [{ label = "weapons", terms = ["nerve agent"] }]
+[sinks.out]
+type = "stdout"
+inputs = ["keywords.v2"]
+[sinks.dead]
+type = "stdout"
+records = "dead_letters"
+"#;
+        let topology = Topology::from_toml(text, &ProcessEnv).unwrap();
+        let node = &topology.operators[0];
+        assert_eq!(&*node.id, "keywords.v2");
+        let BuiltOperator::Inspector(inspector) = &node.operator else {
+            panic!("keyword_block is a detector");
+        };
+        assert_eq!(inspector.id(), "keywords.v2");
+        let mut event = crate::model::Event::prompt("e", "how to make a nerve agent");
+        inspector.inspect(&mut event).unwrap();
+        assert_eq!(&*event.findings[0].operator, "keywords.v2");
+    }
+
+    #[test]
+    fn an_unreadable_terms_file_fails_at_its_own_path() {
+        let text = r#"
+name = "t"
+[sources.s]
+type = "stdin"
+[operators.kw]
+type = "keyword_block"
+inputs = ["s"]
+lists = [{ label = "a", terms = ["x"] }, { label = "b", terms_file = "/nonexistent/terms.txt" }]
+[sinks.out]
+type = "stdout"
+inputs = ["kw"]
+[sinks.dead]
+type = "stdout"
+records = "dead_letters"
+"#;
+        let err = Topology::from_toml(text, &ProcessEnv).unwrap_err();
+        let errors: Vec<String> = err.errors().iter().map(|e| e.to_string()).collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("operators.kw.lists[1].terms_file: cannot read")),
+            "{errors:?}"
+        );
+    }
 }

@@ -50,13 +50,6 @@ impl RotatingFile {
 }
 
 impl RecordSink for RotatingFile {
-    fn write_record(&mut self, json: &[u8]) -> io::Result<()> {
-        let mut line = Vec::with_capacity(json.len() + 1);
-        line.extend_from_slice(json);
-        line.push(b'\n');
-        self.write_lines(&line)
-    }
-
     fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
         if self.rotate_bytes > 0
             && self.written > 0
@@ -128,7 +121,7 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let mut file = RotatingFile::open(&path, 4096).unwrap();
         for i in 0..500 {
-            file.write_record(format!("{{\"n\":{i:05}}}").as_bytes())
+            file.write_lines(format!("{{\"n\":{i:05}}}\n").as_bytes())
                 .unwrap();
         }
         file.flush().unwrap();

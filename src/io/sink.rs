@@ -10,8 +10,6 @@ use crate::config::{AuditLogConfig, SinkSpec, VaultConfig};
 
 /// Where serialized records are written.
 pub trait RecordSink: Send {
-    /// Writes one record (a newline is appended).
-    fn write_record(&mut self, json: &[u8]) -> io::Result<()>;
     /// Writes records already serialized as JSON lines, each ending in a newline.
     fn write_lines(&mut self, lines: &[u8]) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
@@ -22,10 +20,6 @@ struct JsonLines<W: Write + Send> {
 }
 
 impl<W: Write + Send> RecordSink for JsonLines<W> {
-    fn write_record(&mut self, json: &[u8]) -> io::Result<()> {
-        self.out.write_all(json)?;
-        self.out.write_all(b"\n")
-    }
     fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
         self.out.write_all(lines)
     }

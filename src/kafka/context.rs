@@ -61,8 +61,9 @@ pub struct SourceContext {
     pub generation: AtomicU64,
     /// Partitions revoked since the loop last looked.
     pub revoked: Mutex<HashSet<PartitionKey>>,
-    /// Exactly-once: offsets go with transactions, nothing to commit here.
-    pub transactional: bool,
+    /// At-least-once commits acknowledged positions of revoked partitions; exactly-once
+    /// commits them with its transactions, nothing here.
+    pub commits_on_revoke: bool,
     /// The client's last error (librdkafka's text: broker addresses and causes, no secrets).
     pub last_error: Mutex<Option<ClientError>>,
 }
@@ -144,7 +145,7 @@ impl ConsumerContext for SourceContext {
                         "revoked partitions not drained by the deadline; their unacknowledged events will be read again by the next owner"
                     );
                 }
-                if !self.transactional {
+                if self.commits_on_revoke {
                     commit_positions(
                         consumer,
                         &self.acks,

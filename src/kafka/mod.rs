@@ -2,33 +2,34 @@
 //!
 //! - `offsets`: pure at-least-once bookkeeping (no rdkafka types).
 //! - `acks`: tickets and the shared tracker between the loop and the delivery thread.
+//! - `delivery`: the two guarantees (at-least-once, exactly-once) behind one interface.
 //! - `client`: librdkafka settings in one place; `context`: rebalance, delivery, statistics.
 //! - `records`: input copies and output headers; `avro`: Schema Registry codecs.
-//! - `source`: one consumer's loop; `run`: the whole topology, signals and ops endpoints.
+//! - `produce`: a batch's outputs as Kafka records; `read`: reading a topic back (tools).
+//! - `source`: one consumer's loop; `run`: every source of the topology.
 
 pub mod acks;
 pub mod avro;
 pub mod client;
 pub mod context;
+pub mod delivery;
 pub mod offsets;
+pub mod produce;
 pub mod read;
 pub mod records;
 pub mod run;
-pub mod signals;
 pub mod source;
 
 pub use run::run;
 
 use crate::operators::BuildError;
-use crate::telemetry::http::ServeError;
+use crate::topology::local_sinks::SinkError;
 
 /// Why a Kafka run stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaRunError {
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error(transparent)]
-    Serve(#[from] ServeError),
     #[error("cannot create the Kafka {0}")]
     Client(String),
     #[error("cannot connect to the Kafka brokers {brokers}: {reason}")]
@@ -43,18 +44,8 @@ pub enum KafkaRunError {
     Offsets(#[from] offsets::OffsetError),
     #[error(transparent)]
     Avro(#[from] avro::AvroError),
-    #[error("cannot write sink `{sink}`: {source}")]
-    Sink {
-        sink: String,
-        source: std::io::Error,
-    },
-    #[error("cannot open sink `{sink}`: {source}")]
-    OpenSink {
-        sink: String,
-        source: std::io::Error,
-    },
-    #[error("cannot start worker threads: {0}")]
-    Threads(String),
-    #[error("the topology has no [kafka] table")]
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("the topology has no [kafka] table, or a source that is not Kafka")]
     NotKafka,
 }

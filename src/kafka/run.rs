@@ -1,17 +1,14 @@
-//! Running a Kafka topology: one consumer loop per source on its own thread, the ops
-//! endpoints, and a shared stop flag (signals, or the caller in benchmarks and tests).
+//! Running a Kafka topology: one consumer loop per source on its own thread, sharing the
+//! pipeline, the local sinks and the run's stop flag (set by signals, or by the caller in
+//! benchmarks and tests). One source failing stops the others.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
-use tracing::info;
 
 use super::source::{KafkaSource, SourceParts};
 use super::KafkaRunError;
 use crate::config::{SourceSpec, Topology};
-use crate::io::{open_sink, RecordSink};
-use crate::telemetry::http::{Health, OpsServer, Readiness};
-use crate::telemetry::metrics::Metrics;
+use crate::topology::local_sinks::LocalSinks;
+use crate::topology::services::Services;
 use crate::topology::{Pipeline, RunOptions, RunReport};
 
 /// Runs every Kafka source of `topology` until `stop` is set (or a source fails), then
@@ -19,52 +16,12 @@ use crate::topology::{Pipeline, RunOptions, RunReport};
 pub fn run(
     topology: &Topology,
     options: &RunOptions,
-    stop: Arc<AtomicBool>,
-    metrics: Arc<Metrics>,
+    services: &Services,
+    stop: &AtomicBool,
 ) -> Result<RunReport, KafkaRunError> {
     let kafka = topology.kafka.as_ref().ok_or(KafkaRunError::NotKafka)?;
-    let health = Arc::new(Health::default());
-    let _ops = match &topology.telemetry {
-        Some(telemetry) => Some(OpsServer::start(
-            &telemetry.bind,
-            metrics.clone(),
-            health.clone(),
-        )?),
-        None => None,
-    };
-    let threads = if options.threads > 0 {
-        options.threads
-    } else {
-        topology.settings.threads
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| KafkaRunError::Threads(e.to_string()))?;
     let pipeline = Pipeline::build(topology)?;
-    let local_sinks: Vec<Option<Mutex<Box<dyn RecordSink>>>> = topology
-        .sinks
-        .iter()
-        .map(|s| match &s.spec {
-            spec if !spec.is_local() => Ok(None),
-            spec => open_sink(spec)
-                .map(|out| Some(Mutex::new(out)))
-                .map_err(|source| KafkaRunError::OpenSink {
-                    sink: s.id.to_string(),
-                    source,
-                }),
-        })
-        .collect::<Result<_, _>>()?;
-    info!(
-        topology = %topology.name,
-        hash = %topology.hash,
-        sources = topology.sources.len(),
-        operators = topology.operators.len(),
-        sinks = topology.sinks.len(),
-        threads = pool.current_num_threads(),
-        delivery = kafka.delivery.as_str(),
-        "starting"
-    );
+    let local_sinks = LocalSinks::open(topology)?;
     let mut sources = Vec::new();
     for (route, node) in topology.sources.iter().enumerate() {
         let SourceSpec::Kafka(config) = &node.spec else {
@@ -77,19 +34,17 @@ pub fn run(
             source_id: node.id.clone(),
             config,
             pipeline: &pipeline,
-            metrics: metrics.clone(),
-            shutdown: &stop,
+            services,
+            shutdown: stop,
             local_sinks: &local_sinks,
             options,
-            pool: &pool,
         })?);
     }
-    health.set(Readiness::Ready);
+    services.ready();
     let results: Vec<Result<RunReport, KafkaRunError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sources
             .into_iter()
             .map(|source| {
-                let stop = &stop;
                 scope.spawn(move || {
                     let result = source.run();
                     // One source failing stops the others: a partial run hides problems.
@@ -105,27 +60,11 @@ pub fn run(
             .map(|h| h.join().expect("source threads do not panic"))
             .collect()
     });
-    health.set(Readiness::Draining);
-    for sink in local_sinks.iter().flatten() {
-        let _ = sink.lock().unwrap_or_else(|p| p.into_inner()).flush();
-    }
+    services.draining();
+    let _ = local_sinks.flush_all();
     let mut total = RunReport::default();
     for result in results {
-        let report = result?;
-        total.events += report.events;
-        total.dead_letters += report.dead_letters;
-        total.input_bytes += report.input_bytes;
-        for (t, n) in total.actions.iter_mut().zip(report.actions) {
-            *t += n;
-        }
-        total.elapsed = total.elapsed.max(report.elapsed);
-        total.latencies_us.extend(report.latencies_us);
+        total.merge(result?);
     }
-    info!(
-        events = total.events,
-        dead_letters = total.dead_letters,
-        elapsed_ms = total.elapsed.as_millis() as u64,
-        "finished"
-    );
     Ok(total)
 }

@@ -174,27 +174,8 @@ impl Inspector for InjectionClassifier {
     }
 }
 
-impl super::registry::OperatorConfig for InjectionClassifyConfig {
-    const TYPE: &'static str = "injection_classify";
-    fn validate(&self, path: &str, errors: &mut Errors) {
-        InjectionClassifyConfig::validate(self, path, errors)
-    }
-    fn category(&self) -> crate::model::Category {
-        crate::model::Category::Injection
-    }
-    fn build(
-        &self,
-        at: &super::registry::BuildContext,
-    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
-        use super::registry::BuiltOperator;
-        Ok(BuiltOperator::inspector(
-            self.build(at.id).map_err(|e| at.error(e))?,
-        ))
-    }
-    fn model(&self) -> Option<&crate::inference::ModelConfig> {
-        Some(&self.model)
-    }
-    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
-        Some(&mut self.model)
-    }
-}
+super::registry::register_inspector!(
+    InjectionClassifyConfig, "injection_classify", crate::model::Category::Injection,
+    build(c, id) => c.build(id),
+    model(c) => Some(&c.model), Some(&mut c.model),
+);

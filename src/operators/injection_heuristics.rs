@@ -427,24 +427,10 @@ impl Inspector for InjectionDetector {
     }
 }
 
-impl super::registry::OperatorConfig for InjectionConfig {
-    const TYPE: &'static str = "injection_heuristics";
-    fn validate(&self, path: &str, errors: &mut Errors) {
-        InjectionConfig::validate(self, path, errors)
-    }
-    fn category(&self) -> crate::model::Category {
-        crate::model::Category::Injection
-    }
-    fn build(
-        &self,
-        at: &super::registry::BuildContext,
-    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
-        use super::registry::BuiltOperator;
-        Ok(BuiltOperator::inspector(
-            self.build(at.id).map_err(|e| at.error(e))?,
-        ))
-    }
-}
+super::registry::register_inspector!(
+    InjectionConfig, "injection_heuristics", crate::model::Category::Injection,
+    build(c, id) => c.build(id),
+);
 
 #[cfg(test)]
 mod tests {

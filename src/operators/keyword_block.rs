@@ -80,6 +80,9 @@ impl KeywordConfig {
                 errors.push(join(&at, "label"), "must not be empty");
             }
             check_unit_interval(&at, "score", list.score, errors);
+            if list.terms.is_empty() && list.terms_file.is_none() {
+                errors.push(&at, "has no terms (set `terms` or `terms_file`)");
+            }
             if list.terms.iter().any(|t| t.trim().is_empty()) {
                 errors.push(join(&at, "terms"), "terms must not be empty strings");
             }

@@ -58,6 +58,52 @@ pub trait OperatorConfig: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 
     }
 }
 
+/// Implements [`OperatorConfig`] for a detector's config type, in its module: its TOML type,
+/// category, how it builds its [`Inspector`] (`build(config, id) => Result<_, String>`) and,
+/// for model operators, where its model table is. Validation is the type's own `validate`.
+///
+/// ```ignore
+/// register_inspector!(SecretConfig, "secret_detect", Category::Secret, build(c, id) => c.build(id));
+/// ```
+macro_rules! register_inspector {
+    (
+        $config:ty, $type_name:literal, $category:expr,
+        build($c:ident, $id:ident) => $build:expr
+        $(, model($m:ident) => $model:expr, $model_mut:expr)? $(,)?
+    ) => {
+        impl $crate::operators::registry::OperatorConfig for $config {
+            const TYPE: &'static str = $type_name;
+            fn validate(&self, path: &str, errors: &mut $crate::diagnostics::Errors) {
+                <$config>::validate(self, path, errors)
+            }
+            fn category(&self) -> $crate::model::Category {
+                $category
+            }
+            fn build(
+                &self,
+                at: &$crate::operators::registry::BuildContext,
+            ) -> Result<$crate::operators::registry::BuiltOperator, $crate::operators::registry::BuildError>
+            {
+                let ($c, $id) = (self, at.id);
+                ($build)
+                    .map($crate::operators::registry::BuiltOperator::inspector)
+                    .map_err(|e| at.error(e))
+            }
+            $(
+                fn model(&self) -> Option<&$crate::inference::ModelConfig> {
+                    let $m = self;
+                    $model
+                }
+                fn model_mut(&mut self) -> Option<&mut $crate::inference::ModelConfig> {
+                    let $m = self;
+                    $model_mut
+                }
+            )?
+        }
+    };
+}
+pub(crate) use register_inspector;
+
 /// Where an operator is being built: its id and its TOML path.
 pub struct BuildContext<'a> {
     pub id: &'a str,
@@ -110,6 +156,8 @@ pub struct BuildError {
 pub struct Registration {
     pub type_name: &'static str,
     parse: fn(toml::Value, &str, &mut Errors) -> Option<Box<dyn AnyOperatorConfig>>,
+    /// The keys of the operator's table (for the documentation check).
+    pub fields: fn() -> Vec<&'static str>,
 }
 
 /// Registers a config type.
@@ -117,6 +165,7 @@ pub const fn register<C: OperatorConfig>() -> Registration {
     Registration {
         type_name: C::TYPE,
         parse: parse_as::<C>,
+        fields: crate::diagnostics::fields::field_names::<C>,
     }
 }
 

@@ -491,24 +491,10 @@ impl Inspector for SecretDetector {
     }
 }
 
-impl super::registry::OperatorConfig for SecretConfig {
-    const TYPE: &'static str = "secret_detect";
-    fn validate(&self, path: &str, errors: &mut Errors) {
-        SecretConfig::validate(self, path, errors)
-    }
-    fn category(&self) -> crate::model::Category {
-        crate::model::Category::Secret
-    }
-    fn build(
-        &self,
-        at: &super::registry::BuildContext,
-    ) -> Result<super::registry::BuiltOperator, super::registry::BuildError> {
-        use super::registry::BuiltOperator;
-        Ok(BuiltOperator::inspector(
-            self.build(at.id).map_err(|e| at.error(e))?,
-        ))
-    }
-}
+super::registry::register_inspector!(
+    SecretConfig, "secret_detect", crate::model::Category::Secret,
+    build(c, id) => c.build(id),
+);
 
 #[cfg(test)]
 mod tests {

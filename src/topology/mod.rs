@@ -1,12 +1,30 @@
-//! Building and running a compiled topology.
+//! A compiled topology at work, independent of where events come from.
 //!
-//! `pipeline` is the batch-processing core every runtime shares (operators, policy, redaction,
-//! in input order); `redact` rewrites spans for enriched records; `run` drives the
-//! broker-free runtime over files and standard streams.
+//! - `pipeline`: a batch of inputs in, one [`OutputBatch`] out (operators, policy,
+//!   redaction, audit and vault records, dead letters, serialization), in input order.
+//! - `stage`: one inspector under its `on_error` policy and deadline.
+//! - `redact`: rewrites spans for enriched records.
+//! - `sink_plan`: which records each route produces and where they go, compiled once.
+//! - `output`: the [`OutputBatch`] and the accounting every runtime shares.
+//! - `local_sinks`: files and standard output, written by every runtime.
+//! - `services`: the worker pool, metrics and operations endpoints of a run.
 
+pub mod local_sinks;
+pub mod output;
 pub mod pipeline;
 pub mod redact;
-pub mod run;
+pub mod services;
+pub mod sink_plan;
+pub mod stage;
 
+pub use output::{OutputBatch, RunReport};
 pub use pipeline::{Pipeline, Processed};
-pub use run::{run, RunError, RunOptions, RunReport};
+
+/// Knobs of a run that are not part of the topology.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Keep every event's latency (for `railyard bench`).
+    pub record_latencies: bool,
+    /// Overrides `settings.threads` (0 = keep).
+    pub threads: usize,
+}

@@ -10,24 +10,29 @@
 //! fail under the operator's `on_error` while the late call finishes in the background (the
 //! operator's next batches fail fast until it has).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use super::output::{Encoded, Input, Outcome, OutputBatch};
 use super::redact::{self, PlaceholderRegistry};
+use super::sink_plan::{SinkPlan, Wants};
+use super::stage::Stage;
 use crate::audit::{keys, AuditWriter, Decision, PreparedDecision};
-use crate::config::{RecordKind, SinkSpec, Topology};
-use crate::model::{Action, EnrichedRecord, TopologyRef, Verdict};
-use crate::model::{Category, Event, Finding, Provenance};
+use crate::codec::DecodeError;
+use crate::config::{SinkSpec, Topology};
+use crate::model::{EnrichedRecord, Event, Origin, TopologyRef, Verdict};
 use crate::operators::decide::Policy;
-use crate::operators::{BuildError, BuiltOperator, Inspector, OnError, OperatorFailure};
+use crate::operators::{BuildError, BuiltOperator, OnError, OperatorFailure};
 use crate::vault::{conversation_scope, SealedEntry, Vault};
 
 /// Events whose operator timings are summed locally before one shared update.
 const TIMING_CHUNK: usize = 64;
+
+/// Records serialized together into one buffer.
+const SERIALIZE_CHUNK: usize = 128;
 
 /// One event's outputs.
 pub struct Processed {
@@ -50,133 +55,17 @@ pub struct OperatorFailed {
     pub reason: String,
 }
 
-/// An inspector with its failure policy.
-struct Stage {
-    inspector: Arc<dyn Inspector>,
-    on_error: OnError,
-    category: Category,
-    timeout: Option<Duration>,
-    /// A timed-out `prepare` is still running.
-    busy: Arc<AtomicBool>,
-}
-
-impl Stage {
-    fn new(inspector: Arc<dyn Inspector>, on_error: OnError, category: Category) -> Stage {
-        Stage {
-            inspector,
-            on_error,
-            category,
-            timeout: None,
-            busy: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// Batch-level preparation under the operator's deadline, if it has one: `Err` fails
-    /// every event of the batch.
-    fn prepare_within_deadline(&self, events: &mut Vec<Event>) -> Result<(), OperatorFailure> {
-        let Some(timeout) = self.timeout else {
-            self.prepare(events);
-            return Ok(());
-        };
-        if self.busy.load(Ordering::Acquire) {
-            return Err(OperatorFailure(format!(
-                "an earlier call is still running past its {} ms deadline",
-                timeout.as_millis()
-            )));
-        }
-        self.busy.store(true, Ordering::Release);
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        let mut copy = events.clone();
-        let inspector = self.inspector.clone();
-        let busy = self.busy.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("prepare-{}", self.inspector.id()))
-            .spawn(move || {
-                let outcome = catch_unwind(AssertUnwindSafe(|| inspector.prepare(&mut copy)));
-                busy.store(false, Ordering::Release);
-                let _ = sender.send(outcome.map(|()| copy));
-            });
-        if let Err(e) = spawned {
-            self.busy.store(false, Ordering::Release);
-            return Err(OperatorFailure(format!("cannot start its worker: {e}")));
-        }
-        match receiver.recv_timeout(timeout) {
-            Ok(Ok(prepared)) => {
-                *events = prepared;
-                Ok(())
-            }
-            Ok(Err(_)) => {
-                tracing::error!(
-                    operator = self.inspector.id(),
-                    "operator panicked preparing a batch"
-                );
-                Ok(())
-            }
-            Err(_) => {
-                tracing::warn!(
-                    operator = self.inspector.id(),
-                    timeout_ms = timeout.as_millis() as u64,
-                    events = events.len(),
-                    "operator timed out"
-                );
-                Err(OperatorFailure(format!(
-                    "timed out after {} ms",
-                    timeout.as_millis()
-                )))
-            }
-        }
-    }
-
-    /// Runs the inspector; a panic counts as a failure.
-    fn run(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        match catch_unwind(AssertUnwindSafe(|| self.inspector.inspect(event))) {
-            Ok(outcome) => outcome,
-            Err(_) => Err(OperatorFailure("panicked".to_string())),
-        }
-    }
-
-    /// Batch-level preparation; a panic leaves the events unprepared, and `run` then fails
-    /// (or computes) per event under the operator's `on_error`.
-    fn prepare(&self, events: &mut [Event]) {
-        if catch_unwind(AssertUnwindSafe(|| self.inspector.prepare(events))).is_err() {
-            tracing::error!(
-                operator = self.inspector.id(),
-                "operator panicked preparing a batch"
-            );
-        }
-    }
-
-    /// The finding that records a failure under `fail_open` (flag) or `fail_closed` (block).
-    fn failure_finding(&self, failure: &OperatorFailure) -> Finding {
-        Finding {
-            operator: Arc::from(self.inspector.id()),
-            category: self.category,
-            label: Arc::from("operator_error"),
-            score: 1.0,
-            spans: Vec::new(),
-            action: if self.on_error == OnError::FailOpen {
-                Action::Flag
-            } else {
-                Action::Block
-            },
-            redaction: None,
-            reason: Some(Arc::from(format!("operator failed: {failure}"))),
-            provenance: Provenance::builtin("on_error", 0.0),
-        }
-    }
-}
-
 struct RoutePlan {
     inspectors: Vec<Stage>,
     policy: Policy,
-    /// The route feeds an audit log / a vault.
-    audit: bool,
-    vault: bool,
+    /// What the route's sinks take.
+    wants: Wants,
 }
 
 /// A built topology: operators compiled, ready to process batches.
 pub struct Pipeline {
     topology: TopologyRef,
+    sinks: SinkPlan,
     routes: Vec<RoutePlan>,
     registry: PlaceholderRegistry,
     audit: Option<Arc<AuditWriter>>,
@@ -188,18 +77,13 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn build(topology: &Topology) -> Result<Pipeline, BuildError> {
         let built: Vec<&BuiltOperator> = topology.operators.iter().map(|n| &n.operator).collect();
-        let feeds = |route: &crate::config::Route, kind: RecordKind| {
-            route
-                .sinks
-                .iter()
-                .any(|&s| topology.sinks[s].spec.records() == kind)
-        };
+        let sinks = SinkPlan::compile(topology);
         let routes = topology
             .routes
             .iter()
-            .map(|route| RoutePlan {
-                audit: feeds(route, RecordKind::Audit),
-                vault: feeds(route, RecordKind::Vault),
+            .zip(&sinks.routes)
+            .map(|(route, route_sinks)| RoutePlan {
+                wants: route_sinks.wants,
                 inspectors: route
                     .operators
                     .iter()
@@ -271,6 +155,7 @@ impl Pipeline {
         }
         Ok(Pipeline {
             topology: topology.reference(),
+            sinks,
             routes,
             registry: PlaceholderRegistry::new(topology.settings.max_conversations),
             audit,
@@ -286,6 +171,103 @@ impl Pipeline {
     /// The audit log's chains, when the topology has an audit log.
     pub fn audit(&self) -> Option<&Arc<AuditWriter>> {
         self.audit.as_ref()
+    }
+
+    /// Where each route's records go.
+    pub fn sinks(&self) -> &SinkPlan {
+        &self.sinks
+    }
+
+    /// Runs one batch of inputs from the source with index `route` and builds every output
+    /// its sinks take: verdicts, enriched, audit and vault records, dead letters (inputs
+    /// that did not decode, events an operator with `on_error = "dead_letter"` failed on).
+    pub fn run_batch(&self, route: usize, inputs: Vec<Input<'_>>) -> OutputBatch {
+        let wants = self.routes[route].wants;
+        let mut batch = OutputBatch::default();
+        let mut events = Vec::with_capacity(inputs.len());
+        let mut event_inputs = Vec::with_capacity(inputs.len());
+        let mut raws = Vec::with_capacity(inputs.len());
+        batch.outcomes = vec![Outcome::Event(0); inputs.len()];
+        for (index, Input { decoded, at: input }) in inputs.into_iter().enumerate() {
+            match decoded {
+                Ok(event) => {
+                    events.push(event);
+                    event_inputs.push(index);
+                }
+                Err(error) => {
+                    batch.outcomes[index] = Outcome::DeadLetter(batch.dead_letters.len());
+                    batch.dead_letters.push(input.dead_letter(index, error));
+                }
+            }
+            raws.push(input);
+        }
+        let (processed, timings) = self.process_timed(route, events, wants.enriched);
+        batch.timings = timings;
+        let mut kept = Vec::with_capacity(processed.len());
+        let mut kept_origins: Vec<&Origin> = Vec::with_capacity(processed.len());
+        for (p, index) in processed.into_iter().zip(event_inputs) {
+            match &p.failed {
+                None => {
+                    batch.outcomes[index] = Outcome::Event(kept.len());
+                    kept_origins.push(&raws[index].origin);
+                    kept.push(p);
+                }
+                Some(failed) => {
+                    let error = DecodeError::OperatorFailed {
+                        operator: failed.operator.to_string(),
+                        reason: failed.reason.clone(),
+                    };
+                    batch.outcomes[index] = Outcome::DeadLetter(batch.dead_letters.len());
+                    batch
+                        .dead_letters
+                        .push(raws[index].dead_letter(index, error));
+                }
+            }
+        }
+        if let Some(writer) = self.audit.as_ref().filter(|_| wants.audit) {
+            // Chains are per input partition (or file source), in input order.
+            batch.audit_chains = kept_origins
+                .iter()
+                .map(|origin| writer.chain_id(&chain_scope(origin)))
+                .collect();
+            let lines = writer.append_batch(
+                kept.iter()
+                    .zip(&batch.audit_chains)
+                    .filter_map(|(p, chain)| p.audit.as_ref().map(|d| (chain.as_str(), d))),
+            );
+            for line in lines {
+                batch.audit_records.push(&line);
+            }
+        }
+        // Serialized in parallel, one buffer per chunk and kind: far fewer allocations and
+        // copies than a buffer per record.
+        let chunks: Vec<(Encoded, Encoded)> = kept
+            .par_chunks(SERIALIZE_CHUNK)
+            .map(|chunk| {
+                let (mut verdicts, mut enriched) = (Encoded::default(), Encoded::default());
+                for p in chunk {
+                    if wants.verdicts {
+                        verdicts.push_json(&p.verdict);
+                    }
+                    if let Some(record) = p.enriched.as_ref().filter(|_| wants.enriched) {
+                        enriched.push_json(record);
+                    }
+                }
+                (verdicts, enriched)
+            })
+            .collect();
+        for (verdicts, enriched) in chunks {
+            batch.verdict_records.append(verdicts);
+            batch.enriched_records.append(enriched);
+        }
+        if wants.vault {
+            batch.vault = kept
+                .iter_mut()
+                .map(|p| std::mem::take(&mut p.vault))
+                .collect();
+        }
+        batch.verdicts = kept.into_iter().map(|p| p.verdict).collect();
+        batch
     }
 
     /// Runs a batch from the source with index `route` through its operators and policy.
@@ -374,8 +356,8 @@ impl Pipeline {
         verdicts: Vec<(Verdict, Option<OperatorFailed>)>,
         want_enriched: bool,
     ) -> Vec<Processed> {
-        let vault = self.vault.as_deref().filter(|_| route.vault);
-        if !want_enriched && !route.audit && vault.is_none() {
+        let vault = self.vault.as_deref().filter(|_| route.wants.vault);
+        if !want_enriched && !route.wants.audit && vault.is_none() {
             return verdicts
                 .into_iter()
                 .map(|(verdict, failed)| Processed {
@@ -418,6 +400,7 @@ impl Pipeline {
                     _ => Vec::new(),
                 };
                 let audit = route
+                    .wants
                     .audit
                     .then(|| Decision::new(event, verdict.action, audit_key).prepare());
                 Processed {
@@ -429,6 +412,16 @@ impl Pipeline {
                 }
             })
             .collect()
+    }
+}
+
+/// The audit chain of an input: its Kafka partition, or its file source.
+fn chain_scope(origin: &Origin) -> String {
+    match origin {
+        Origin::Line { source, .. } => source.to_string(),
+        Origin::Kafka {
+            topic, partition, ..
+        } => format!("{topic}/{partition}"),
     }
 }
 
@@ -455,6 +448,8 @@ fn operator_versions(topology: &Topology, built: &[&BuiltOperator]) -> serde_jso
 mod tests {
     use super::*;
     use crate::config::interpolate::ProcessEnv;
+    use crate::model::{Action, Category};
+    use crate::operators::Inspector;
 
     /// Fails on events whose text contains "boom" (by error or by panic).
     struct Faulty {
@@ -550,5 +545,107 @@ records = "dead_letters"
             .as_deref()
             .unwrap()
             .contains("panicked"));
+    }
+
+    fn input(text: &[u8], line: u64) -> Input<'_> {
+        let origin = Origin::Line {
+            source: "s".into(),
+            line,
+        };
+        Input {
+            decoded: crate::codec::decode_json(text, origin.clone(), 1 << 20),
+            at: super::super::output::InputRef {
+                origin,
+                raw: text,
+                size: text.len(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_input_order_across_events_and_dead_letters() {
+        let pipeline = pipeline_with(OnError::DeadLetter, false);
+        let batch = pipeline.run_batch(
+            0,
+            vec![
+                input(br#"{"id":"a","kind":"prompt","text":"fine"}"#, 1),
+                input(b"not json", 2),
+                input(br#"{"id":"b","kind":"prompt","text":"boom"}"#, 3),
+                input(br#"{"id":"c","kind":"prompt","text":"fine too"}"#, 4),
+            ],
+        );
+        assert_eq!(
+            batch.outcomes,
+            vec![
+                Outcome::Event(0),
+                Outcome::DeadLetter(0),
+                Outcome::DeadLetter(1),
+                Outcome::Event(1),
+            ]
+        );
+        let ids: Vec<&str> = batch.verdicts.iter().map(|v| &*v.event_id).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(batch.dead_letters[0].error.kind(), "invalid_json");
+        assert_eq!(batch.dead_letters[1].error.kind(), "operator_failed");
+        assert_eq!(batch.dead_letters[1].input, 2);
+        assert_eq!(batch.verdict_records.len(), 2);
+        let first: serde_json::Value =
+            serde_json::from_slice(batch.verdict_records.record(0)).unwrap();
+        assert_eq!(first["event_id"], "a");
+        // No audit log in this topology: no audit records at all, never empty ones.
+        assert!(batch.audit_records.is_empty());
+        assert!(batch.audit_chains.is_empty());
+    }
+
+    #[test]
+    fn an_audited_route_has_one_audit_record_per_event_on_its_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let topology = Topology::from_toml(
+            &format!(
+                r#"
+name = "t"
+[sources.s]
+type = "stdin"
+[operators.policy]
+type = "decide"
+inputs = ["s"]
+[sinks.audit]
+type = "audit_log"
+path = "{}"
+inputs = ["policy"]
+[sinks.dead]
+type = "stdout"
+records = "dead_letters"
+"#,
+                dir.path().join("audit.jsonl").display()
+            ),
+            &ProcessEnv,
+        )
+        .unwrap();
+        let pipeline = Pipeline::build(&topology).unwrap();
+        let batch = pipeline.run_batch(
+            0,
+            vec![
+                input(br#"{"id":"a","kind":"prompt","text":"x"}"#, 1),
+                input(b"{", 2),
+                input(br#"{"id":"b","kind":"prompt","text":"y"}"#, 3),
+            ],
+        );
+        assert_eq!(batch.audit_records.len(), 2);
+        assert_eq!(batch.audit_chains.len(), 2);
+        assert!(
+            batch.audit_chains[0].ends_with("/s"),
+            "{}",
+            batch.audit_chains[0]
+        );
+        for i in 0..2 {
+            let record: serde_json::Value =
+                serde_json::from_slice(batch.audit_records.record(i)).unwrap();
+            assert!(record.is_object() && !record.as_object().unwrap().is_empty());
+        }
+        assert!(
+            batch.verdict_records.is_empty(),
+            "no verdict sink, no verdicts serialized"
+        );
     }
 }

@@ -170,6 +170,7 @@ fn bench_reports_throughput_latency_and_memory() {
         dir.path(),
         &[
             "bench",
+            "file",
             "topologies/default.toml",
             "--repeat",
             "3",

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use common::http::{free_port, metric};
 use common::kafka::*;
 use common::process::*;
+use common::topology::TopologyBuilder;
 use common::*;
 
 /// Topics and group of one test.
@@ -60,43 +61,22 @@ fn topology(
     verdict_sink: &str,
     extra_sinks: &str,
 ) -> PathBuf {
-    let text = format!(
-        r#"
-name = "faults"
-[settings]
-batch_size = 256
-[telemetry]
-bind = "127.0.0.1:{port}"
-[kafka]
-brokers = "{bootstrap}"
-commit_interval_ms = 100
-drain_timeout_ms = 10000
-max_in_flight = {MAX_IN_FLIGHT}
-[kafka.properties]
-"session.timeout.ms" = 6000
-"heartbeat.interval.ms" = 500
-"reconnect.backoff.max.ms" = 1000
-[sources.events]
-type = "kafka"
-topics = ["{input}"]
-group_id = "{group}"
-{operators}
-[sinks.verdicts]
-inputs = ["policy"]
-{verdict_sink}
-[sinks.dead]
-type = "kafka"
-records = "dead_letters"
-topic = "{dead}"
-{extra_sinks}
-"#,
-        input = names.input,
-        group = names.group,
-        dead = names.dead,
-    );
-    let path = dir.join(format!("faults-{port}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    TopologyBuilder::new("faults")
+        .settings("batch_size = 256")
+        .telemetry(port)
+        .kafka(
+            bootstrap,
+            &format!(
+                "commit_interval_ms = 100\ndrain_timeout_ms = 10000\nmax_in_flight = {MAX_IN_FLIGHT}"
+            ),
+        )
+        .kafka_properties(r#""reconnect.backoff.max.ms" = 1000"#)
+        .kafka_source("events", &names.input, &names.group)
+        .merge(operators)
+        .sink("verdicts", &["policy"], verdict_sink)
+        .kafka_sink("dead", &[], "dead_letters", &names.dead, "")
+        .merge(extra_sinks)
+        .write(dir.join(format!("faults-{port}.toml")))
 }
 
 const RULE_OPERATORS: &str = r#"
@@ -134,14 +114,6 @@ fn produce_events(bootstrap: &str, topic: &str, partitions: i32, range: std::ops
 }
 
 const EVENTS_IN: &str = "railyard_events_in_total{source=\"events\"}";
-
-fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Input positions covered by verdict records (from their provenance headers).
 fn covered(records: &[Received]) -> BTreeSet<(i32, i64)> {

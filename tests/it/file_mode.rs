@@ -179,7 +179,7 @@ fn huge_and_deeply_nested_events_are_bounded() {
         &input,
         "",
         "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
-        "\"pii\"",
+        &["pii"],
     );
     run_topology(&topology);
     let dead = read_jsonl(&dir.path().join("dead_letters.jsonl"));
@@ -204,7 +204,7 @@ fn huge_and_deeply_nested_events_are_bounded() {
         &input,
         "max_event_bytes = 16777216",
         "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
-        "\"pii\"",
+        &["pii"],
     );
     run_topology(&topology);
     let verdicts = read_jsonl(&dir.path().join("verdicts.jsonl"));
@@ -287,7 +287,7 @@ fn output_order_follows_input_order_on_many_threads() {
         &input,
         "batch_size = 64",
         "[operators.pii]\ntype = \"pii_detect\"\ninputs = [\"events\"]",
-        "\"pii\"",
+        &["pii"],
     );
     let out = binary()
         .args(["run", topology.to_str().unwrap(), "--threads", "4"])

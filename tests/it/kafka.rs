@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::http::{free_port, get, metric, sample};
 use common::kafka::*;
 use common::process::*;
+use common::topology::TopologyBuilder;
 use common::*;
 
 /// Topic names of one test.
@@ -44,65 +45,27 @@ impl Topics {
     }
 }
 
-/// The default operators over Kafka, with telemetry on `port`.
-fn write_topology(dir: &Path, broker: &Broker, topics: &Topics, port: u16, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"
-name = "kafka-test"
-[settings]
-batch_size = 256
-max_event_bytes = 4096
-[telemetry]
-bind = "127.0.0.1:{port}"
-[kafka]
-brokers = "{brokers}"
-commit_interval_ms = 100
-drain_timeout_ms = 10000
-statistics_interval_ms = 500
-{extra}
-[kafka.properties]
-"session.timeout.ms" = 6000
-"heartbeat.interval.ms" = 500
-[sources.events]
-type = "kafka"
-topics = ["{input}"]
-group_id = "{group}"
-[operators.pii]
-type = "pii_detect"
-inputs = ["events"]
-[operators.secrets]
-type = "secret_detect"
-inputs = ["events"]
-[operators.injection]
-type = "injection_heuristics"
-inputs = ["events"]
-[operators.policy]
-type = "decide"
-inputs = ["pii", "secrets", "injection"]
-[sinks.verdicts]
-type = "kafka"
-inputs = ["policy"]
-topic = "{verdicts}"
-[sinks.enriched]
-type = "kafka"
-inputs = ["policy"]
-records = "enriched"
-topic = "{enriched}"
-[sinks.dead]
-type = "kafka"
-records = "dead_letters"
-topic = "{dead}"
-"#,
-        brokers = broker.bootstrap(),
-        input = topics.input,
-        group = topics.group,
-        verdicts = topics.verdicts,
-        enriched = topics.enriched,
-        dead = topics.dead,
-    );
-    let path = dir.join(format!("topology-{port}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+/// The default operators over Kafka at `brokers`, with telemetry on `port`.
+fn topology(brokers: &str, topics: &Topics, port: u16) -> TopologyBuilder {
+    TopologyBuilder::new("kafka-test")
+        .settings("batch_size = 256\nmax_event_bytes = 4096")
+        .telemetry(port)
+        .kafka(
+            brokers,
+            "commit_interval_ms = 100\ndrain_timeout_ms = 10000\nstatistics_interval_ms = 500",
+        )
+        .kafka_source("events", &topics.input, &topics.group)
+        .operator("pii", "pii_detect", &["events"], "")
+        .operator("secrets", "secret_detect", &["events"], "")
+        .operator("injection", "injection_heuristics", &["events"], "")
+        .operator("policy", "decide", &["pii", "secrets", "injection"], "")
+        .kafka_sink("verdicts", &["policy"], "verdicts", &topics.verdicts, "")
+        .kafka_sink("enriched", &["policy"], "enriched", &topics.enriched, "")
+        .kafka_sink("dead", &[], "dead_letters", &topics.dead, "")
+}
+
+fn write_topology(dir: &Path, broker: &Broker, topics: &Topics, port: u16) -> PathBuf {
+    topology(&broker.bootstrap(), topics, port).write(dir.join(format!("topology-{port}.toml")))
 }
 
 fn event(i: usize) -> Vec<u8> {
@@ -149,7 +112,7 @@ fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
     let topics = Topics::new(broker, 3);
     let dir = workspace();
     let port = free_port();
-    let topology = write_topology(dir.path(), broker, &topics, port, "");
+    let topology = write_topology(dir.path(), broker, &topics, port);
 
     let mut records: Vec<(String, Vec<u8>)> =
         (0..120).map(|i| (format!("k{i}"), event(i))).collect();
@@ -298,7 +261,7 @@ fn events_flow_through_the_broker_with_poison_messages_dead_lettered() {
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
     let port2 = free_port();
-    let topology2 = write_topology(dir.path(), broker, &topics, port2, "");
+    let topology2 = write_topology(dir.path(), broker, &topics, port2);
     let mut second = start(&topology2);
     std::thread::sleep(Duration::from_secs(4));
     let again = consume(
@@ -322,8 +285,8 @@ fn two_instances_in_one_group_split_the_partitions() {
     let topics = Topics::new(broker, 4);
     let dir = workspace();
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = start(&write_topology(dir.path(), broker, &topics, port_a, ""));
-    let mut b = start(&write_topology(dir.path(), broker, &topics, port_b, ""));
+    let mut a = start(&write_topology(dir.path(), broker, &topics, port_a));
+    let mut b = start(&write_topology(dir.path(), broker, &topics, port_b));
     // Let both join before any input exists, so the split is visible.
     let deadline = Instant::now() + Duration::from_secs(30);
     while metric(port_a, "railyard_rebalances_total{kind=\"assign\"}") < 1.0
@@ -376,7 +339,7 @@ fn killing_an_instance_three_times_loses_no_event() {
     produce(&broker.bootstrap(), &topics.input, 4, &records);
 
     let port = free_port();
-    let topology = write_topology(dir.path(), broker, &topics, port, "");
+    let topology = write_topology(dir.path(), broker, &topics, port);
     let mut kills = 0;
     let mut child = start(&topology);
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -467,7 +430,7 @@ fn sigterm_ends_the_process_even_when_the_broker_is_gone() {
     let topics = Topics::new(&broker, 2);
     let dir = workspace();
     let port = free_port();
-    let topology = write_topology(dir.path(), &broker, &topics, port, "");
+    let topology = write_topology(dir.path(), &broker, &topics, port);
     let mut child = start(&topology);
     let deadline = Instant::now() + Duration::from_secs(30);
     while metric(port, "railyard_rebalances_total{kind=\"assign\"}") < 1.0 {
@@ -626,23 +589,18 @@ fn sasl_ssl_with_scram_connects_and_bad_credentials_or_an_unknown_ca_fail_at_sta
     let dir = workspace();
     let port = free_port();
     let topology_with_ca = |ca: &str| {
-        let path = write_topology(dir.path(), &broker, &topics, port, "")
-            .to_str()
-            .unwrap()
-            .to_string();
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace(&format!("brokers = \"{}\"", broker.bootstrap()), &format!("brokers = \"{secure}\""))
-            .replace(
-                "[kafka.properties]\n",
-                &format!(
-                    "[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanisms\" = \"SCRAM-SHA-256\"\n\"sasl.username\" = \"railyard\"\n\"sasl.password\" = \"${{RAILYARD_TEST_KAFKA_PASSWORD}}\"\n\"ssl.ca.location\" = \"{}\"\n",
-                    certs.path().join(format!("{ca}.pem")).display()
-                ),
-            );
-        let path = dir.path().join(format!("secure-{ca}.toml"));
-        std::fs::write(&path, text).unwrap();
-        path
+        topology(&secure, &topics, port)
+            .kafka_properties(&format!(
+                r#"
+"security.protocol" = "SASL_SSL"
+"sasl.mechanisms" = "SCRAM-SHA-256"
+"sasl.username" = "railyard"
+"sasl.password" = "${{RAILYARD_TEST_KAFKA_PASSWORD}}"
+"ssl.ca.location" = "{}"
+"#,
+                certs.path().join(format!("{ca}.pem")).display()
+            ))
+            .write(dir.path().join(format!("secure-{ca}.toml")))
     };
     let trusted = topology_with_ca("ca");
     let untrusted = topology_with_ca("other-ca");

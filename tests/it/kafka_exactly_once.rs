@@ -17,6 +17,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use common::http::{free_port, metric};
 use common::kafka::*;
 use common::process::*;
+use common::topology::TopologyBuilder;
 
 /// Topics and group of one test.
 struct Names {
@@ -56,53 +57,26 @@ fn write_topology(
     port: u16,
     transactional_id: &str,
 ) -> PathBuf {
-    let text = format!(
-        r#"
-name = "eos"
-[settings]
-batch_size = 500
-[telemetry]
-bind = "127.0.0.1:{port}"
-[kafka]
-brokers = "{bootstrap}"
-delivery = "exactly_once"
-transactional_id = "{transactional_id}"
-statistics_interval_ms = 0
-[kafka.properties]
-"session.timeout.ms" = 6000
-"heartbeat.interval.ms" = 500
-[sources.events]
-type = "kafka"
-topics = ["{input}"]
-group_id = "{group}"
-[operators.pii]
-type = "pii_detect"
-inputs = ["events"]
-[operators.policy]
-type = "decide"
-inputs = ["pii"]
-[sinks.verdicts]
-type = "kafka"
-inputs = ["policy"]
-topic = "{verdicts}"
-[sinks.audit]
-type = "audit_log"
-inputs = ["policy"]
-topic = "{audit}"
-[sinks.dead]
-type = "kafka"
-records = "dead_letters"
-topic = "{dead}"
-"#,
-        input = names.input,
-        group = names.group,
-        verdicts = names.verdicts,
-        audit = names.audit,
-        dead = names.dead,
-    );
-    let path = dir.join(format!("eos-{port}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    TopologyBuilder::new("eos")
+        .settings("batch_size = 500")
+        .telemetry(port)
+        .kafka(
+            bootstrap,
+            &format!(
+                "delivery = \"exactly_once\"\ntransactional_id = \"{transactional_id}\"\nstatistics_interval_ms = 0"
+            ),
+        )
+        .kafka_source("events", &names.input, &names.group)
+        .operator("pii", "pii_detect", &["events"], "")
+        .operator("policy", "decide", &["pii"], "")
+        .kafka_sink("verdicts", &["policy"], "verdicts", &names.verdicts, "")
+        .sink(
+            "audit",
+            &["policy"],
+            &format!("type = \"audit_log\"\ntopic = \"{}\"", names.audit),
+        )
+        .kafka_sink("dead", &[], "dead_letters", &names.dead, "")
+        .write(dir.join(format!("eos-{port}.toml")))
 }
 
 fn event(i: usize) -> Vec<u8> {

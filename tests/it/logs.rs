@@ -42,7 +42,7 @@ fn seeded_values_never_reach_the_logs() {
         &input,
         "",
         operators,
-        "\"pii\", \"secrets\", \"injection\"",
+        &["pii", "secrets", "injection"],
     );
     for format in ["text", "json"] {
         let out = binary()

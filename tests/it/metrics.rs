@@ -4,21 +4,10 @@ use crate::common;
 
 use std::io::Write;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::http::*;
 use common::*;
-
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn a_live_run_serves_metrics_that_match_what_was_sent() {
@@ -69,7 +58,7 @@ path = "{out}/dead.jsonl"
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let (status, _) = wait_for("/readyz", || {
+    let (status, _) = wait_until("/readyz", Duration::from_secs(20), || {
         get(&format!("{base}/readyz")).filter(|(s, _)| *s == 200)
     });
     assert_eq!(status, 200);
@@ -89,7 +78,7 @@ path = "{out}/dead.jsonl"
 
     // Wait until every event has left the pipeline, not just entered it: a scrape between the
     // two saw the last event in flight and its verdict not yet counted.
-    let metrics = wait_for("all events through", || {
+    let metrics = wait_until("all events through", Duration::from_secs(20), || {
         let (_, body) = get(&format!("{base}/metrics"))?;
         let verdicts = r#"railyard_records_out_total{records="verdicts",sink="verdicts"}"#;
         (sample(&body, r#"railyard_events_in_total{source="stdin"}"#) == Some(5.0)

@@ -670,28 +670,8 @@ impl Inspector for HallucinationChecker {
     }
 }
 
-impl crate::operators::registry::OperatorConfig for HallucinationConfig {
-    const TYPE: &'static str = "hallucination_check";
-    fn validate(&self, path: &str, errors: &mut Errors) {
-        HallucinationConfig::validate(self, path, errors)
-    }
-    fn category(&self) -> crate::model::Category {
-        crate::model::Category::Hallucination
-    }
-    fn build(
-        &self,
-        at: &crate::operators::registry::BuildContext,
-    ) -> Result<crate::operators::registry::BuiltOperator, crate::operators::registry::BuildError>
-    {
-        use crate::operators::registry::BuiltOperator;
-        Ok(BuiltOperator::inspector(
-            self.build(at.id).map_err(|e| at.error(e))?,
-        ))
-    }
-    fn model(&self) -> Option<&crate::inference::ModelConfig> {
-        self.embedding.as_ref().map(|e| &e.model)
-    }
-    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
-        self.embedding.as_mut().map(|e| &mut e.model)
-    }
-}
+crate::operators::registry::register_inspector!(
+    HallucinationConfig, "hallucination_check", crate::model::Category::Hallucination,
+    build(c, id) => c.build(id),
+    model(c) => c.embedding.as_ref().map(|e| &e.model), c.embedding.as_mut().map(|e| &mut e.model),
+);

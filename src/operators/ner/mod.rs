@@ -199,28 +199,8 @@ impl NerConfig {
     }
 }
 
-impl crate::operators::registry::OperatorConfig for NerConfig {
-    const TYPE: &'static str = "ner_detect";
-    fn validate(&self, path: &str, errors: &mut Errors) {
-        NerConfig::validate(self, path, errors)
-    }
-    fn category(&self) -> crate::model::Category {
-        crate::model::Category::Pii
-    }
-    fn build(
-        &self,
-        at: &crate::operators::registry::BuildContext,
-    ) -> Result<crate::operators::registry::BuiltOperator, crate::operators::registry::BuildError>
-    {
-        use crate::operators::registry::BuiltOperator;
-        Ok(BuiltOperator::inspector(
-            self.build_detector(at.id).map_err(|e| at.error(e))?,
-        ))
-    }
-    fn model(&self) -> Option<&crate::inference::ModelConfig> {
-        Some(&self.model)
-    }
-    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
-        Some(&mut self.model)
-    }
-}
+crate::operators::registry::register_inspector!(
+    NerConfig, "ner_detect", crate::model::Category::Pii,
+    build(c, id) => c.build_detector(id),
+    model(c) => Some(&c.model), Some(&mut c.model),
+);

@@ -745,31 +745,11 @@ impl Inspector for PiiDetector {
     }
 }
 
-impl crate::operators::registry::OperatorConfig for PiiConfig {
-    const TYPE: &'static str = "pii_detect";
-    fn validate(&self, path: &str, errors: &mut Errors) {
-        PiiConfig::validate(self, path, errors)
-    }
-    fn category(&self) -> crate::model::Category {
-        crate::model::Category::Pii
-    }
-    fn build(
-        &self,
-        at: &crate::operators::registry::BuildContext,
-    ) -> Result<crate::operators::registry::BuiltOperator, crate::operators::registry::BuildError>
-    {
-        use crate::operators::registry::BuiltOperator;
-        Ok(BuiltOperator::inspector(
-            self.build(at.id).map_err(|e| at.error(e))?,
-        ))
-    }
-    fn model(&self) -> Option<&crate::inference::ModelConfig> {
-        self.ner.as_ref().map(|n| &n.model)
-    }
-    fn model_mut(&mut self) -> Option<&mut crate::inference::ModelConfig> {
-        self.ner.as_mut().map(|n| &mut n.model)
-    }
-}
+crate::operators::registry::register_inspector!(
+    PiiConfig, "pii_detect", crate::model::Category::Pii,
+    build(c, id) => c.build(id),
+    model(c) => c.ner.as_ref().map(|n| &n.model), c.ner.as_mut().map(|n| &mut n.model),
+);
 
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,11 @@ pub mod operators;
 pub mod process;
 pub mod registry;
 pub mod scripts;
+pub mod topology;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_railyard"))
@@ -89,44 +91,48 @@ pub fn assert_valid(validator: &jsonschema::Validator, record: &serde_json::Valu
 }
 
 /// Writes a topology reading `input` and writing verdicts, enriched records and dead letters
-/// into `dir`, with the given operator tables and settings.
+/// into `dir`, with the given operator tables (TOML) feeding `policy`, and settings.
 pub fn file_topology(
     dir: &Path,
     input: &Path,
     settings: &str,
     operators: &str,
-    policy_inputs: &str,
+    policy_inputs: &[&str],
 ) -> PathBuf {
-    let text = format!(
-        r#"
-name = "test"
-[settings]
-{settings}
-[sources.events]
-type = "file"
-path = "{input}"
-{operators}
-[operators.policy]
-type = "decide"
-inputs = [{policy_inputs}]
-[sinks.verdicts]
-type = "file"
-inputs = ["policy"]
-path = "{out}/verdicts.jsonl"
-[sinks.enriched]
-type = "file"
-inputs = ["policy"]
-records = "enriched"
-path = "{out}/enriched.jsonl"
-[sinks.dead]
-type = "file"
-records = "dead_letters"
-path = "{out}/dead_letters.jsonl"
-"#,
-        input = input.display(),
-        out = dir.display()
-    );
-    let path = dir.join("topology.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    topology::TopologyBuilder::new("test")
+        .settings(settings)
+        .file_source("events", input)
+        .merge(operators)
+        .operator("policy", "decide", policy_inputs, "")
+        .file_sink(
+            "verdicts",
+            &["policy"],
+            "verdicts",
+            &dir.join("verdicts.jsonl"),
+        )
+        .file_sink(
+            "enriched",
+            &["policy"],
+            "enriched",
+            &dir.join("enriched.jsonl"),
+        )
+        .file_sink("dead", &[], "dead_letters", &dir.join("dead_letters.jsonl"))
+        .write(dir.join("topology.toml"))
+}
+
+/// Polls `check` until it yields a value; fails the test after `within`.
+pub fn wait_until<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `done` until it holds; fails the test after `within`.
+pub fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    wait_until(what, within, || done().then_some(()))
 }

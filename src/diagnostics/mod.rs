@@ -1,7 +1,10 @@
 //! Configuration diagnostics: every problem found, each with the TOML path it belongs to.
 //!
 //! A leaf module so that operators can validate their own options without depending on the
-//! topology loader.
+//! topology loader. [`fields`] reads the keys a config type accepts (for the documentation
+//! check).
+
+pub mod fields;
 
 use std::fmt;
 

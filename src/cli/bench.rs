@@ -1,0 +1,320 @@
+//! `railyard bench`: a topology measured against a baseline run in the same command.
+//!
+//! - `file`: over a file, beside its pass-through baseline (and optionally without NER);
+//! - `kafka`: end to end through a broker, interleaved rounds against pass-through, then
+//!   latency at a fixed rate;
+//! - `inference`: one model operator, dynamically batched against one text per call.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use railyard::bench;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Time a topology over a file beside its pass-through baseline.
+    File(FileArgs),
+    /// Time a topology end to end through a Kafka broker beside pass-through.
+    Kafka(KafkaArgs),
+    /// Time a model operator: dynamic batching against one text per call.
+    Inference(InferenceArgs),
+}
+
+impl Command {
+    pub fn run(self) -> Result<ExitCode> {
+        match self {
+            Command::File(args) => file(args),
+            Command::Kafka(args) => kafka(args),
+            Command::Inference(args) => inference(args),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct FileArgs {
+    topology: PathBuf,
+    /// Input JSONL (replaces the topology's file sources).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Times the input is repeated.
+    #[arg(long, default_value_t = 10)]
+    repeat: usize,
+    /// Worker threads (1 = one core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Also time the topology without named-entity recognition (no `ner` tables, no
+    /// `ner_detect` operators), in the same command.
+    #[arg(long)]
+    without_ner: bool,
+}
+
+#[derive(clap::Args)]
+pub struct KafkaArgs {
+    topology: PathBuf,
+    /// Bootstrap servers of the broker to measure through.
+    #[arg(long)]
+    brokers: String,
+    /// JSONL events to produce.
+    #[arg(long)]
+    input: PathBuf,
+    /// Events per throughput run.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Partitions of the bench topics.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Worker threads (1 = one core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Events/s for the latency run (default: half the measured maximum).
+    #[arg(long)]
+    latency_rate: Option<f64>,
+    /// Seconds of the latency run.
+    #[arg(long, default_value_t = 10.0)]
+    latency_seconds: f64,
+    /// Interleaved throughput rounds (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+#[derive(clap::Args)]
+pub struct InferenceArgs {
+    topology: PathBuf,
+    /// Texts to measure (JSONL, `text` field; repeated if short).
+    #[arg(long)]
+    input: PathBuf,
+    /// The operator id (default: the first model operator).
+    #[arg(long)]
+    operator: Option<String>,
+    /// Texts measured.
+    #[arg(long, default_value_t = 2000)]
+    texts: usize,
+    /// Make every text exactly this many tokens long.
+    #[arg(long)]
+    fixed_tokens: Option<usize>,
+    /// Events per pipeline batch.
+    #[arg(long, default_value_t = 512)]
+    event_batch: usize,
+    /// Skip the one-text-per-call run.
+    #[arg(long)]
+    skip_single: bool,
+}
+
+fn file(args: FileArgs) -> Result<ExitCode> {
+    let FileArgs {
+        topology,
+        input,
+        repeat,
+        threads,
+        without_ner,
+    } = args;
+    let t = super::load(&topology)?;
+    let dir = tempfile::tempdir()?;
+    let source = match &input {
+        Some(path) => path.clone(),
+        None => t
+            .sources
+            .iter()
+            .find_map(|s| match &s.spec {
+                railyard::config::SourceSpec::File(c) => Some(c.path.clone()),
+                _ => None,
+            })
+            .context("the topology has no file source; pass --input")?,
+    };
+    let repeated = bench::file::repeated_input(&source, repeat, dir.path())?;
+    let t = bench::file::with_input(&t, &repeated);
+    let variant = without_ner
+        .then(|| bench::file::without_ner(&t))
+        .transpose()?;
+    let (measured, baseline, variant) = bench::file::compare_with(&t, variant.as_ref(), threads)?;
+    let threads_used = if threads > 0 {
+        threads
+    } else if t.settings.threads > 0 {
+        t.settings.threads
+    } else {
+        rayon::current_num_threads()
+    };
+    println!(
+        "topology {} over {} x{} ({} events), {} thread(s)",
+        t.name,
+        source.display(),
+        repeat,
+        measured.events,
+        threads_used
+    );
+    println!(
+        "{:<14} {:>12} {:>9} {:>10} {:>10} {:>10} {:>16}",
+        "run", "events/s", "MB/s", "p50 us", "p99 us", "max us", "events/cpu-s"
+    );
+    let mut rows = vec![("topology", &measured), ("pass-through", &baseline)];
+    if let Some(f) = &variant {
+        rows.insert(1, ("without NER", f));
+    }
+    for (name, f) in rows {
+        println!(
+            "{:<14} {:>12.0} {:>9.1} {:>10} {:>10} {:>10} {:>16.0}",
+            name,
+            f.events_per_second,
+            f.megabytes_per_second,
+            f.p50_us,
+            f.p99_us,
+            f.max_us,
+            f.events_per_cpu_second
+        );
+    }
+    println!(
+        "ratio topology / pass-through: {:.3}",
+        measured.events_per_second / baseline.events_per_second
+    );
+    if let Some(f) = &variant {
+        println!(
+            "ratio topology / without NER: {:.3}",
+            measured.events_per_second / f.events_per_second
+        );
+    }
+    if let Some(kib) = bench::peak_rss_kib() {
+        println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kafka(args: KafkaArgs) -> Result<ExitCode> {
+    let KafkaArgs {
+        topology,
+        brokers,
+        input,
+        events,
+        partitions,
+        threads,
+        latency_rate,
+        latency_seconds,
+        rounds,
+    } = args;
+    let t = super::load(&topology)?;
+    let lines: Vec<Vec<u8>> = std::fs::read(&input)
+        .with_context(|| format!("cannot read {}", input.display()))?
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    if lines.is_empty() {
+        bail!("{} holds no events", input.display());
+    }
+    let options = railyard::bench::kafka::KafkaBenchOptions {
+        brokers,
+        events,
+        partitions,
+        threads,
+        latency_rate,
+        latency_seconds,
+        rounds,
+    };
+    let report = railyard::bench::kafka::run(&t, &lines, &options)?;
+    println!(
+        "topology {} through Kafka ({}), {} events per run, {} partitions (medians)",
+        t.name, options.brokers, events, partitions
+    );
+    println!("{:<14} {:>12} {:>10}", "run", "events/s", "seconds");
+    for (name, f) in [
+        ("topology", &report.measured),
+        ("pass-through", &report.baseline),
+    ] {
+        println!(
+            "{:<14} {:>12.0} {:>10.2}",
+            name, f.events_per_second, f.seconds
+        );
+    }
+    println!(
+        "ratio topology / pass-through: {:.3} (medians of {} interleaved rounds)",
+        report.measured.events_per_second / report.baseline.events_per_second,
+        report.rounds.len()
+    );
+    for (i, (m, b)) in report.rounds.iter().enumerate() {
+        println!(
+            "  round {}: topology {:.0}, pass-through {:.0}",
+            i + 1,
+            m,
+            b
+        );
+    }
+    let l = &report.latency;
+    println!(
+        "latency at {:.0} events/s ({} events after a 2 s warm-up): p50 {} ms, p99 {} ms, max {} ms (produce timestamp to verdict read)",
+        l.rate, l.events, l.p50_ms, l.p99_ms, l.max_ms
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inference(args: InferenceArgs) -> Result<ExitCode> {
+    use railyard::bench::inference as bench;
+    let t = super::load(&args.topology)?;
+    let input = &args.input;
+    let node = t
+        .operators
+        .iter()
+        .find(|n| {
+            n.spec.model().is_some()
+                && args.operator.as_deref().is_none_or(|id| &*n.id == id)
+        })
+        .context("no model operator (onnx_classify, toxicity_classify, injection_classify) in the topology")?;
+    let rows: Vec<String> = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(String::from))
+        .collect();
+    if rows.is_empty() {
+        bail!("{} has no rows with a `text` field", input.display());
+    }
+    let mut rows = rows;
+    rows.truncate(args.texts);
+    if let Some(tokens) = args.fixed_tokens {
+        let config = node.spec.model().expect("model operator");
+        rows = bench::fixed_length_texts(config, &rows, tokens)?;
+    }
+    let texts: Vec<String> = rows.iter().cycle().take(args.texts).cloned().collect();
+    let report = bench::run(node, &texts, args.event_batch, args.skip_single)?;
+    println!(
+        "operator {} (model {}, max_batch {}), {} texts from {}{}",
+        report.operator,
+        report.model,
+        report.max_batch,
+        texts.len(),
+        input.display(),
+        args.fixed_tokens
+            .map(|n| format!(", {n} tokens each"))
+            .unwrap_or_default()
+    );
+    println!(
+        "{:<14} {:>10} {:>12} {:>9} {:>9} {:>10} {:>10}",
+        "mode", "events/s", "tokens/s", "padding", "batches", "p50 ms", "p99 ms"
+    );
+    let modes = [
+        ("batched", Some(&report.batched)),
+        ("one per call", report.one_per_call.as_ref()),
+    ];
+    for (name, figures) in modes {
+        if let Some(f) = figures {
+            println!(
+                "{:<14} {:>10.0} {:>12.0} {:>9.3} {:>9} {:>10.2} {:>10.2}",
+                name,
+                f.events_per_second,
+                f.tokens_per_second,
+                f.padding_ratio,
+                f.batches,
+                f.p50_batch_ms,
+                f.p99_batch_ms
+            );
+        }
+    }
+    if let Some(single) = &report.one_per_call {
+        println!(
+            "speed-up batched / one per call: {:.2}x (mean {:.1} windows per batch)",
+            report.batched.events_per_second / single.events_per_second,
+            report.batched.mean_batch_windows
+        );
+    }
+    println!("json: {}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}

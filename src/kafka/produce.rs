@@ -1,0 +1,263 @@
+//! Producing one batch's outputs to the route's Kafka topics: a record per output of each
+//! input, keyed and with headers that point back at the input, each carrying the ticket of
+//! its input's delivery guarantee. A full producer queue is a wait, never a drop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rayon::prelude::*;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{BaseRecord, ThreadedProducer};
+
+use super::acks::{Acks, Ticket};
+use super::avro::VerdictEncoder;
+use super::context::DeliveryContext;
+use super::delivery::Guarantee;
+use super::offsets::PartitionKey;
+use super::records::{dead_letter_headers, InputRecord};
+use super::KafkaRunError;
+use crate::config::{Format, KafkaConfig, RecordKind};
+use crate::telemetry::metrics::Metrics;
+use crate::topology::output::{Outcome, OutputBatch};
+use crate::topology::sink_plan::RouteSinks;
+
+const JSON: &str = "application/json";
+const AVRO_VERDICT: &str = "application/vnd.railyard.verdict.v1+avro";
+
+/// One Kafka sink of a route.
+struct TopicOutput {
+    topic: String,
+    records: RecordKind,
+    avro: Option<VerdictEncoder>,
+}
+
+/// The Kafka sinks of one route and the producer that writes them.
+pub struct TopicWriter {
+    outputs: Vec<TopicOutput>,
+    acks: Arc<Acks>,
+    metrics: Arc<Metrics>,
+}
+
+impl TopicWriter {
+    pub fn new(
+        route: &RouteSinks,
+        kafka: &KafkaConfig,
+        acks: Arc<Acks>,
+        metrics: Arc<Metrics>,
+    ) -> Result<TopicWriter, KafkaRunError> {
+        let mut outputs = Vec::new();
+        for target in &route.topics {
+            let avro = match (&kafka.schema_registry, target.format) {
+                (Some(registry), Format::Avro) if target.records == RecordKind::Verdicts => {
+                    Some(VerdictEncoder::new(registry, &target.topic)?)
+                }
+                _ => None,
+            };
+            outputs.push(TopicOutput {
+                topic: target.topic.clone(),
+                records: target.records,
+                avro,
+            });
+        }
+        Ok(TopicWriter {
+            outputs,
+            acks,
+            metrics,
+        })
+    }
+
+    fn of(&self, kind: RecordKind) -> impl Iterator<Item = &TopicOutput> {
+        self.outputs.iter().filter(move |o| o.records == kind)
+    }
+
+    /// Produces every Kafka record of `batch`; `inputs` and `keys` are the batch's input
+    /// records and their partitions, in input order. Runs Avro encoding on the current
+    /// rayon pool.
+    pub fn produce(
+        &self,
+        producer: &ThreadedProducer<DeliveryContext>,
+        batch: &OutputBatch,
+        inputs: &[InputRecord],
+        keys: &[Arc<PartitionKey>],
+        guarantee: &dyn Guarantee,
+    ) -> Result<(), KafkaRunError> {
+        let avro_outputs: Vec<&TopicOutput> =
+            self.outputs.iter().filter(|o| o.avro.is_some()).collect();
+        // Per Avro output, one record per event.
+        let avro: Vec<Vec<Vec<u8>>> = avro_outputs
+            .iter()
+            .map(|o| {
+                let encoder = o.avro.as_ref().expect("filtered on Avro outputs");
+                batch
+                    .verdicts
+                    .par_iter()
+                    .map(|v| encoder.encode(v))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let dead_letter_outputs = self.of(RecordKind::DeadLetters).count();
+        let vault_outputs = self.of(RecordKind::Vault).count();
+        let audited = batch.audit_records.len() == batch.verdicts.len();
+        let per_event = self
+            .outputs
+            .iter()
+            .filter(|o| match o.records {
+                RecordKind::Verdicts | RecordKind::Enriched => true,
+                // An event without an audit record gets no (empty) audit message.
+                RecordKind::Audit => audited,
+                RecordKind::Vault | RecordKind::DeadLetters => false,
+            })
+            .count();
+        for (index, outcome) in batch.outcomes.iter().enumerate() {
+            let record = &inputs[index];
+            let key = &keys[index];
+            match *outcome {
+                Outcome::DeadLetter(letter) => {
+                    let letter = &batch.dead_letters[letter];
+                    let Some(ticket) = guarantee.ticket(key, record.offset, dead_letter_outputs)
+                    else {
+                        continue;
+                    };
+                    let fallback_key = record.position();
+                    let record_key = record.key.as_deref().unwrap_or(fallback_key.as_bytes());
+                    for output in self.of(RecordKind::DeadLetters) {
+                        let headers = dead_letter_headers(
+                            record.output_headers(&fallback_key, "application/octet-stream"),
+                            letter.error.kind(),
+                            &letter.error.to_string(),
+                        );
+                        self.send(
+                            producer,
+                            output,
+                            record_key,
+                            &record.payload,
+                            headers,
+                            &ticket,
+                        )?;
+                    }
+                }
+                Outcome::Event(event) => {
+                    let vault = batch.vault.get(event).map_or(&[][..], Vec::as_slice);
+                    let records = per_event + vault_outputs * vault.len();
+                    let Some(ticket) = guarantee.ticket(key, record.offset, records) else {
+                        continue;
+                    };
+                    let event_id = &*batch.verdicts[event].event_id;
+                    let record_key = record.key.as_deref().unwrap_or(event_id.as_bytes());
+                    let mut avro_index = 0;
+                    for output in &self.outputs {
+                        let (key, payload, content_type): (&[u8], &[u8], &str) =
+                            match output.records {
+                                RecordKind::Audit if audited => (
+                                    batch.audit_chains[event].as_bytes(),
+                                    batch.audit_records.record(event),
+                                    JSON,
+                                ),
+                                RecordKind::Enriched => {
+                                    (record_key, batch.enriched_records.record(event), JSON)
+                                }
+                                RecordKind::Verdicts if output.avro.is_some() => {
+                                    avro_index += 1;
+                                    (record_key, &avro[avro_index - 1][event], AVRO_VERDICT)
+                                }
+                                RecordKind::Verdicts => {
+                                    (record_key, batch.verdict_records.record(event), JSON)
+                                }
+                                RecordKind::Vault => {
+                                    for entry in vault {
+                                        let headers = record.output_headers(event_id, JSON);
+                                        self.send(
+                                            producer,
+                                            output,
+                                            entry.key.as_bytes(),
+                                            &entry.record,
+                                            headers,
+                                            &ticket,
+                                        )?;
+                                    }
+                                    continue;
+                                }
+                                RecordKind::Audit | RecordKind::DeadLetters => continue,
+                            };
+                        let headers = record.output_headers(event_id, content_type);
+                        self.send(producer, output, key, payload, headers, &ticket)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Produces audit seal records (best effort on the way out: a missing seal reads as
+    /// truncation to the verifier). Returns whether the route has an audit topic.
+    pub fn produce_seals(
+        &self,
+        producer: &ThreadedProducer<DeliveryContext>,
+        seals: &[(String, Vec<u8>)],
+    ) -> bool {
+        let mut any = false;
+        for output in self.of(RecordKind::Audit) {
+            any = true;
+            for (chain, line) in seals {
+                let ticket = Ticket::untracked(Arc::new(PartitionKey::new(chain, 0)), -1);
+                let mut record = BaseRecord::with_opaque_to(&output.topic, ticket)
+                    .key(chain.as_bytes())
+                    .payload(line.as_slice());
+                for _ in 0..1000 {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((_, returned)) => {
+                            record = returned;
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    /// Whether the route produces audit records to a topic.
+    pub fn has_audit_topic(&self) -> bool {
+        self.of(RecordKind::Audit).next().is_some()
+    }
+
+    /// Produces one record; a full producer queue is a wait, never a drop.
+    fn send(
+        &self,
+        producer: &ThreadedProducer<DeliveryContext>,
+        output: &TopicOutput,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+        ticket: &Arc<Ticket>,
+    ) -> Result<(), KafkaRunError> {
+        let mut record = BaseRecord::with_opaque_to(&output.topic, ticket.clone())
+            .key(key)
+            .payload(payload)
+            .headers(headers);
+        loop {
+            match producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    if let Some(failure) = self.acks.failure() {
+                        return Err(KafkaRunError::Delivery(failure));
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => {
+                    self.metrics
+                        .delivery_errors
+                        .with_label_values(&[&output.topic])
+                        .inc();
+                    return Err(KafkaRunError::Produce {
+                        topic: output.topic.clone(),
+                        message: error.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}

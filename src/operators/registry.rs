@@ -13,26 +13,23 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::decide::Policy;
-use super::{
-    decide, hallucination, injection_classify, injection_heuristics, keyword_block, ner,
-    onnx_classify, pii, secret_detect, Inspector,
-};
+use super::Inspector;
 use crate::diagnostics::{join, parse_table, Errors};
 use crate::inference::ModelConfig;
 use crate::model::Category;
 
 /// Every operator type, in the order `railyard validate` lists them.
 pub static OPERATORS: &[Registration] = &[
-    register::<pii::PiiConfig>(),
-    register::<ner::NerConfig>(),
-    register::<secret_detect::SecretConfig>(),
-    register::<keyword_block::KeywordConfig>(),
-    register::<injection_heuristics::InjectionConfig>(),
-    register::<onnx_classify::ClassifyConfig>(),
-    register::<onnx_classify::ToxicityConfig>(),
-    register::<injection_classify::InjectionClassifyConfig>(),
-    register::<hallucination::HallucinationConfig>(),
-    register::<decide::DecideConfig>(),
+    register::<super::pii::PiiConfig>(),
+    register::<super::ner::NerConfig>(),
+    register::<super::secret_detect::SecretConfig>(),
+    register::<super::keyword_block::KeywordConfig>(),
+    register::<super::injection_heuristics::InjectionConfig>(),
+    register::<super::onnx_classify::ClassifyConfig>(),
+    register::<super::onnx_classify::ToxicityConfig>(),
+    register::<super::injection_classify::InjectionClassifyConfig>(),
+    register::<super::hallucination::HallucinationConfig>(),
+    register::<super::decide::DecideConfig>(),
 ];
 
 /// What an operator's config type declares. Implemented once per operator module.

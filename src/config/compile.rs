@@ -147,65 +147,13 @@ impl Topology {
                     }
                 }
                 Section::Operators => {
-                    if node.inputs.is_empty() {
-                        errors.push(join(&path, "inputs"), "needs at least one input");
-                    }
-                    let mut body = node.body.clone();
-                    let on_error = OnError::take(&mut body, &path, &mut errors);
-                    let timeout_ms = take_timeout(&mut body, &path, &mut errors);
-                    let spec = OperatorSpec::parse(&node.type_name, body, &path, &mut errors);
-                    // Building compiles every pattern and reads every file: a topology that
-                    // validates also starts, and the run uses the operator built here.
-                    let at = BuildContext {
-                        id: &node.id,
-                        path: &path,
-                    };
-                    match spec.map(|spec| spec.build_at(&at).map(|built| (spec, built))) {
-                        Some(Ok((spec, operator))) => operators_by_node.push((
-                            index,
-                            OperatorNode {
-                                id: Arc::from(node.id.as_str()),
-                                inputs: node.inputs.clone(),
-                                spec,
-                                operator,
-                                on_error,
-                                timeout_ms,
-                            },
-                        )),
-                        Some(Err(error)) => errors.push(error.path, error.message),
-                        None => {}
+                    if let Some(operator) = parse_operator(node, &path, &mut errors) {
+                        operators_by_node.push((index, operator));
                     }
                 }
                 Section::Sinks => {
-                    if let Some(spec) =
-                        SinkSpec::parse(&node.type_name, node.body.clone(), &path, &mut errors)
-                    {
-                        let dead_letters = spec.records() == RecordKind::DeadLetters;
-                        if !dead_letters && node.inputs.is_empty() {
-                            errors.push(join(&path, "inputs"), "needs at least one input");
-                        }
-                        if dead_letters {
-                            for (i, input) in node.inputs.iter().enumerate() {
-                                let is_source = raw
-                                    .nodes
-                                    .iter()
-                                    .any(|n| n.section == Section::Sources && &n.id == input);
-                                if !is_source {
-                                    errors.push(
-                                        format!("{path}.inputs[{i}]"),
-                                        "a dead-letter sink takes sources as inputs (or none, for all)",
-                                    );
-                                }
-                            }
-                        }
-                        sinks_by_node.push((
-                            index,
-                            SinkNode {
-                                id: Arc::from(node.id.as_str()),
-                                inputs: node.inputs.clone(),
-                                spec,
-                            },
-                        ));
+                    if let Some(sink) = parse_sink(node, &path, &raw.nodes, &mut errors) {
+                        sinks_by_node.push((index, sink));
                     }
                 }
             }
@@ -230,81 +178,16 @@ impl Topology {
         );
         check_policy_position(&raw.nodes, &mut errors);
         check_dead_letter_sinks(&raw.nodes, &mut errors);
-        for type_name in ["audit_log", "vault"] {
-            let nodes: Vec<&RawNode> = raw
-                .nodes
-                .iter()
-                .filter(|n| n.section == Section::Sinks && n.type_name == type_name)
-                .collect();
-            for extra in nodes.iter().skip(1) {
-                errors.push(
-                    extra.path(),
-                    format!("a topology has at most one `{type_name}` sink (it may write a file and a topic)"),
-                );
-            }
-        }
-
-        let order = match graph.topological_order() {
-            Ok(order) => order,
-            Err(cycles) => {
-                for cycle in &cycles {
-                    let first = &graph.nodes[*cycle.iter().min().unwrap_or(&cycle[0])];
-                    errors.push(
-                        format!("{}.{}.inputs", first.section.key(), first.id),
-                        format!("cycle: {}", graph.describe_cycle(cycle)),
-                    );
-                }
-                Vec::new()
-            }
-        };
+        check_single_sinks(&raw.nodes, &mut errors);
+        let order = dependency_order(&graph, &mut errors);
         if !errors.is_empty() {
             let mut errors = errors.into_vec();
             errors.sort_by(|a, b| a.path.cmp(&b.path));
             return Err(TopologyError::Invalid(errors));
         }
 
-        // Operators in dependency order.
-        let mut operators = Vec::new();
-        let mut operator_position = vec![usize::MAX; raw.nodes.len()];
-        for node in &order {
-            if let Some(pos) = operators_by_node.iter().position(|(i, _)| i == node) {
-                operator_position[*node] = operators.len();
-                operators.push(operators_by_node[pos].1.clone());
-            }
-        }
-        let sink_nodes: Vec<usize> = sinks_by_node.iter().map(|(i, _)| *i).collect();
-        let sinks: Vec<SinkNode> = sinks_by_node.into_iter().map(|(_, s)| s).collect();
-        let routes: Vec<Route> = sources
-            .iter()
-            .map(|(source_node, source)| {
-                let reach = graph.reachable_from(*source_node);
-                Route {
-                    operators: order
-                        .iter()
-                        .filter(|n| reach[**n] && operator_position[**n] != usize::MAX)
-                        .map(|n| operator_position[*n])
-                        .collect(),
-                    sinks: sink_nodes
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, n)| {
-                            reach[**n] && sinks[*i].spec.records() != RecordKind::DeadLetters
-                        })
-                        .map(|(i, _)| i)
-                        .collect(),
-                    dead_letter_sinks: sinks
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, s)| {
-                            s.spec.records() == RecordKind::DeadLetters
-                                && (s.inputs.is_empty()
-                                    || s.inputs.iter().any(|i| **i == *source.id))
-                        })
-                        .map(|(i, _)| i)
-                        .collect(),
-                }
-            })
-            .collect();
+        let (operators, sinks, routes) =
+            route(&graph, &order, &sources, operators_by_node, sinks_by_node);
         Ok(Topology {
             name: raw.name,
             description: raw.description,
@@ -344,6 +227,155 @@ fn take_timeout(body: &mut toml::Value, path: &str, errors: &mut Errors) -> Opti
 }
 
 /// Every source needs a dead-letter sink: malformed input is never dropped.
+/// Parses an operator table: `on_error` and `timeout_ms`, then the type's own options, and
+/// builds the operator (compiling every pattern and reading every file: a topology that
+/// validates also starts, and the run uses the operator built here).
+fn parse_operator(node: &RawNode, path: &str, errors: &mut Errors) -> Option<OperatorNode> {
+    if node.inputs.is_empty() {
+        errors.push(join(path, "inputs"), "needs at least one input");
+    }
+    let mut body = node.body.clone();
+    let on_error = OnError::take(&mut body, path, errors);
+    let timeout_ms = take_timeout(&mut body, path, errors);
+    let spec = OperatorSpec::parse(&node.type_name, body, path, errors)?;
+    let at = BuildContext { id: &node.id, path };
+    match spec.build_at(&at) {
+        Ok(operator) => Some(OperatorNode {
+            id: Arc::from(node.id.as_str()),
+            inputs: node.inputs.clone(),
+            spec,
+            operator,
+            on_error,
+            timeout_ms,
+        }),
+        Err(error) => {
+            errors.push(error.path, error.message);
+            None
+        }
+    }
+}
+
+/// Parses a sink table; a dead-letter sink takes sources (or nothing) as inputs.
+fn parse_sink(
+    node: &RawNode,
+    path: &str,
+    nodes: &[RawNode],
+    errors: &mut Errors,
+) -> Option<SinkNode> {
+    let spec = SinkSpec::parse(&node.type_name, node.body.clone(), path, errors)?;
+    let dead_letters = spec.records() == RecordKind::DeadLetters;
+    if !dead_letters && node.inputs.is_empty() {
+        errors.push(join(path, "inputs"), "needs at least one input");
+    }
+    if dead_letters {
+        for (i, input) in node.inputs.iter().enumerate() {
+            let is_source = nodes
+                .iter()
+                .any(|n| n.section == Section::Sources && &n.id == input);
+            if !is_source {
+                errors.push(
+                    format!("{path}.inputs[{i}]"),
+                    "a dead-letter sink takes sources as inputs (or none, for all)",
+                );
+            }
+        }
+    }
+    Some(SinkNode {
+        id: Arc::from(node.id.as_str()),
+        inputs: node.inputs.clone(),
+        spec,
+    })
+}
+
+/// At most one `audit_log` and one `vault` sink.
+fn check_single_sinks(nodes: &[RawNode], errors: &mut Errors) {
+    for type_name in ["audit_log", "vault"] {
+        let nodes: Vec<&RawNode> = nodes
+            .iter()
+            .filter(|n| n.section == Section::Sinks && n.type_name == type_name)
+            .collect();
+        for extra in nodes.iter().skip(1) {
+            errors.push(
+                extra.path(),
+                format!("a topology has at most one `{type_name}` sink (it may write a file and a topic)"),
+            );
+        }
+    }
+}
+
+/// The nodes in dependency order; each cycle is an error at its first node's inputs.
+fn dependency_order(graph: &Graph, errors: &mut Errors) -> Vec<usize> {
+    match graph.topological_order() {
+        Ok(order) => order,
+        Err(cycles) => {
+            for cycle in &cycles {
+                let first = &graph.nodes[*cycle.iter().min().unwrap_or(&cycle[0])];
+                errors.push(
+                    format!("{}.{}.inputs", first.section.key(), first.id),
+                    format!("cycle: {}", graph.describe_cycle(cycle)),
+                );
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// Operators in dependency order, the sinks, and per source the operators and sinks its
+/// events reach (and the dead-letter sinks that take its malformed input).
+fn route(
+    graph: &Graph,
+    order: &[usize],
+    sources: &[(usize, SourceNode)],
+    operators_by_node: Vec<(usize, OperatorNode)>,
+    sinks_by_node: Vec<(usize, SinkNode)>,
+) -> (Vec<OperatorNode>, Vec<SinkNode>, Vec<Route>) {
+    let mut operators = Vec::new();
+    let mut operator_position = vec![usize::MAX; graph.nodes.len()];
+    let mut by_node: Vec<Option<OperatorNode>> = vec![None; graph.nodes.len()];
+    for (i, node) in operators_by_node {
+        by_node[i] = Some(node);
+    }
+    for &node in order {
+        if let Some(operator) = by_node[node].take() {
+            operator_position[node] = operators.len();
+            operators.push(operator);
+        }
+    }
+    let sink_nodes: Vec<usize> = sinks_by_node.iter().map(|(i, _)| *i).collect();
+    let sinks: Vec<SinkNode> = sinks_by_node.into_iter().map(|(_, s)| s).collect();
+    let routes = sources
+        .iter()
+        .map(|(source_node, source)| {
+            let reach = graph.reachable_from(*source_node);
+            Route {
+                operators: order
+                    .iter()
+                    .filter(|n| reach[**n] && operator_position[**n] != usize::MAX)
+                    .map(|n| operator_position[*n])
+                    .collect(),
+                sinks: sink_nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, n)| {
+                        reach[**n] && sinks[*i].spec.records() != RecordKind::DeadLetters
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+                dead_letter_sinks: sinks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| {
+                        s.spec.records() == RecordKind::DeadLetters
+                            && (s.inputs.is_empty() || s.inputs.iter().any(|i| **i == *source.id))
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+            }
+        })
+        .collect();
+    (operators, sinks, routes)
+}
+
 fn check_dead_letter_sinks(nodes: &[super::spec::RawNode], errors: &mut Errors) {
     let dead_letter_sinks: Vec<&super::spec::RawNode> = nodes
         .iter()

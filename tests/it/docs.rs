@@ -43,18 +43,23 @@ fn row(doc: &str, section: &str, type_name: &str) -> String {
         .to_string()
 }
 
-/// Keys that `text` does not mention as `` `key` `` (or `` `key = ...` ``).
+/// Keys that `text` does not mention: as `` `key` `` (or `` `key = ...` ``), or as a table,
+/// `[key]`, `[[key]]` or `[parent.key]`.
 fn undocumented(text: &str, keys: &[&'static str]) -> Vec<&'static str> {
     keys.iter()
         .copied()
         .filter(|key| {
             let quoted = format!("`{key}");
-            !text.match_indices(&quoted).any(|(at, _)| {
+            let as_key = text.match_indices(&quoted).any(|(at, _)| {
                 matches!(
                     text[at + quoted.len()..].chars().next(),
                     Some('`' | ' ' | '=' | '.' | '[')
                 )
-            })
+            });
+            let as_table = [format!("[{key}]"), format!(".{key}]")]
+                .iter()
+                .any(|t| text.contains(t.as_str()));
+            !(as_key || as_table)
         })
         .collect()
 }

@@ -42,6 +42,16 @@ pub struct OperatorNode {
     pub timeout_ms: Option<u64>,
 }
 
+/// A topology reading stdin (source `s`) with `nodes` (operator and sink tables) and a
+/// dead-letter sink on stdout: the smallest valid frame for unit tests.
+#[cfg(test)]
+pub(crate) fn stdin_topology(nodes: &str) -> Topology {
+    let text = format!(
+        "name = \"t\"\n[sources.s]\ntype = \"stdin\"\n{nodes}\n[sinks.dead]\ntype = \"stdout\"\nrecords = \"dead_letters\"\n"
+    );
+    Topology::from_toml(&text, &ProcessEnv).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
 impl OperatorNode {
     /// The same node with other options, built anew (benchmarks that vary a topology).
     pub fn with_spec(&self, spec: OperatorSpec) -> Result<OperatorNode, BuildError> {
@@ -512,10 +522,8 @@ records = "dead_letters"
 
     #[test]
     fn a_dotted_operator_id_is_kept_whole() {
-        let text = r#"
-name = "t"
-[sources.s]
-type = "stdin"
+        let topology = stdin_topology(
+            r#"
 [operators."keywords.v2"]
 type = "keyword_block"
 inputs = ["s"]
@@ -523,11 +531,8 @@ lists = [{ label = "weapons", terms = ["nerve agent"] }]
 [sinks.out]
 type = "stdout"
 inputs = ["keywords.v2"]
-[sinks.dead]
-type = "stdout"
-records = "dead_letters"
-"#;
-        let topology = Topology::from_toml(text, &ProcessEnv).unwrap();
+"#,
+        );
         let node = &topology.operators[0];
         assert_eq!(&*node.id, "keywords.v2");
         let BuiltOperator::Inspector(inspector) = &node.operator else {

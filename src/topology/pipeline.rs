@@ -447,7 +447,6 @@ fn operator_versions(topology: &Topology, built: &[&BuiltOperator]) -> serde_jso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::interpolate::ProcessEnv;
     use crate::model::{Action, Category};
     use crate::operators::Inspector;
 
@@ -472,24 +471,16 @@ mod tests {
     }
 
     fn pipeline_with(on_error: OnError, panics: bool) -> Pipeline {
-        let topology = Topology::from_toml(
+        let topology = crate::config::compile::stdin_topology(
             r#"
-name = "t"
-[sources.s]
-type = "stdin"
 [operators.policy]
 type = "decide"
 inputs = ["s"]
 [sinks.out]
 type = "stdout"
 inputs = ["policy"]
-[sinks.dead]
-type = "stdout"
-records = "dead_letters"
 "#,
-            &ProcessEnv,
-        )
-        .unwrap();
+        );
         let mut pipeline = Pipeline::build(&topology).unwrap();
         pipeline.routes[0].inspectors.push(Stage::new(
             Arc::new(Faulty { panics }),
@@ -600,12 +591,8 @@ records = "dead_letters"
     #[test]
     fn an_audited_route_has_one_audit_record_per_event_on_its_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let topology = Topology::from_toml(
-            &format!(
-                r#"
-name = "t"
-[sources.s]
-type = "stdin"
+        let topology = crate::config::compile::stdin_topology(&format!(
+            r#"
 [operators.policy]
 type = "decide"
 inputs = ["s"]
@@ -613,15 +600,9 @@ inputs = ["s"]
 type = "audit_log"
 path = "{}"
 inputs = ["policy"]
-[sinks.dead]
-type = "stdout"
-records = "dead_letters"
 "#,
-                dir.path().join("audit.jsonl").display()
-            ),
-            &ProcessEnv,
-        )
-        .unwrap();
+            dir.path().join("audit.jsonl").display()
+        ));
         let pipeline = Pipeline::build(&topology).unwrap();
         let batch = pipeline.run_batch(
             0,

@@ -129,15 +129,11 @@ impl SinkPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::interpolate::ProcessEnv;
 
     #[test]
     fn a_route_wants_what_its_sinks_write_and_knows_where() {
-        let topology = Topology::from_toml(
+        let topology = crate::config::compile::stdin_topology(
             r#"
-name = "t"
-[sources.s]
-type = "stdin"
 [operators.policy]
 type = "decide"
 inputs = ["s"]
@@ -149,13 +145,8 @@ type = "file"
 path = "/tmp/railyard-plan-test.jsonl"
 records = "enriched"
 inputs = ["policy"]
-[sinks.dead]
-type = "stdout"
-records = "dead_letters"
 "#,
-            &ProcessEnv,
-        )
-        .unwrap();
+        );
         let plan = SinkPlan::compile(&topology);
         let route = plan.route(0);
         assert_eq!(

@@ -32,6 +32,16 @@ struct TopicOutput {
     avro: Option<VerdictEncoder>,
 }
 
+/// One batch being produced.
+struct Producing<'a> {
+    producer: &'a ThreadedProducer<DeliveryContext>,
+    batch: &'a OutputBatch,
+    /// Per Avro output (in output order), one encoded verdict per event.
+    avro: Vec<Vec<Vec<u8>>>,
+    /// Every event has an audit record.
+    audited: bool,
+}
+
 /// The Kafka sinks of one route and the producer that writes them.
 pub struct TopicWriter {
     outputs: Vec<TopicOutput>,
@@ -82,13 +92,12 @@ impl TopicWriter {
         keys: &[Arc<PartitionKey>],
         guarantee: &dyn Guarantee,
     ) -> Result<(), KafkaRunError> {
-        let avro_outputs: Vec<&TopicOutput> =
-            self.outputs.iter().filter(|o| o.avro.is_some()).collect();
         // Per Avro output, one record per event.
-        let avro: Vec<Vec<Vec<u8>>> = avro_outputs
+        let avro: Vec<Vec<Vec<u8>>> = self
+            .outputs
             .iter()
-            .map(|o| {
-                let encoder = o.avro.as_ref().expect("filtered on Avro outputs");
+            .filter_map(|o| o.avro.as_ref())
+            .map(|encoder| {
                 batch
                     .verdicts
                     .par_iter()
@@ -96,8 +105,6 @@ impl TopicWriter {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<_, _>>()?;
-        let dead_letter_outputs = self.of(RecordKind::DeadLetters).count();
-        let vault_outputs = self.of(RecordKind::Vault).count();
         let audited = batch.audit_records.len() == batch.verdicts.len();
         let per_event = self
             .outputs
@@ -109,82 +116,94 @@ impl TopicWriter {
                 RecordKind::Vault | RecordKind::DeadLetters => false,
             })
             .count();
-        for (index, outcome) in batch.outcomes.iter().enumerate() {
-            let record = &inputs[index];
-            let key = &keys[index];
+        let vault_outputs = self.of(RecordKind::Vault).count();
+        let dead_letter_outputs = self.of(RecordKind::DeadLetters).count();
+        let batch = Producing {
+            producer,
+            batch,
+            avro,
+            audited,
+        };
+        for (index, outcome) in batch.batch.outcomes.iter().enumerate() {
+            let (input, key) = (&inputs[index], &keys[index]);
             match *outcome {
                 Outcome::DeadLetter(letter) => {
-                    let letter = &batch.dead_letters[letter];
-                    let Some(ticket) = guarantee.ticket(key, record.offset, dead_letter_outputs)
-                    else {
-                        continue;
-                    };
-                    let fallback_key = record.position();
-                    let record_key = record.key.as_deref().unwrap_or(fallback_key.as_bytes());
-                    for output in self.of(RecordKind::DeadLetters) {
-                        let headers = dead_letter_headers(
-                            record.output_headers(&fallback_key, "application/octet-stream"),
-                            letter.error.kind(),
-                            &letter.error.to_string(),
-                        );
-                        self.send(
-                            producer,
-                            output,
-                            record_key,
-                            &record.payload,
-                            headers,
-                            &ticket,
-                        )?;
+                    if let Some(ticket) = guarantee.ticket(key, input.offset, dead_letter_outputs) {
+                        self.dead_letter(&batch, letter, input, &ticket)?;
                     }
                 }
                 Outcome::Event(event) => {
-                    let vault = batch.vault.get(event).map_or(&[][..], Vec::as_slice);
-                    let records = per_event + vault_outputs * vault.len();
-                    let Some(ticket) = guarantee.ticket(key, record.offset, records) else {
-                        continue;
-                    };
-                    let event_id = &*batch.verdicts[event].event_id;
-                    let record_key = record.key.as_deref().unwrap_or(event_id.as_bytes());
-                    let mut avro_index = 0;
-                    for output in &self.outputs {
-                        let (key, payload, content_type): (&[u8], &[u8], &str) =
-                            match output.records {
-                                RecordKind::Audit if audited => (
-                                    batch.audit_chains[event].as_bytes(),
-                                    batch.audit_records.record(event),
-                                    JSON,
-                                ),
-                                RecordKind::Enriched => {
-                                    (record_key, batch.enriched_records.record(event), JSON)
-                                }
-                                RecordKind::Verdicts if output.avro.is_some() => {
-                                    avro_index += 1;
-                                    (record_key, &avro[avro_index - 1][event], AVRO_VERDICT)
-                                }
-                                RecordKind::Verdicts => {
-                                    (record_key, batch.verdict_records.record(event), JSON)
-                                }
-                                RecordKind::Vault => {
-                                    for entry in vault {
-                                        let headers = record.output_headers(event_id, JSON);
-                                        self.send(
-                                            producer,
-                                            output,
-                                            entry.key.as_bytes(),
-                                            &entry.record,
-                                            headers,
-                                            &ticket,
-                                        )?;
-                                    }
-                                    continue;
-                                }
-                                RecordKind::Audit | RecordKind::DeadLetters => continue,
-                            };
-                        let headers = record.output_headers(event_id, content_type);
-                        self.send(producer, output, key, payload, headers, &ticket)?;
+                    let vault = batch.batch.vault.get(event).map_or(0, Vec::len);
+                    let records = per_event + vault_outputs * vault;
+                    if let Some(ticket) = guarantee.ticket(key, input.offset, records) {
+                        self.event(&batch, event, input, &ticket)?;
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A dead letter: the input's own key and bytes, the reason in headers.
+    fn dead_letter(
+        &self,
+        batch: &Producing,
+        letter: usize,
+        input: &InputRecord,
+        ticket: &Arc<Ticket>,
+    ) -> Result<(), KafkaRunError> {
+        let letter = &batch.batch.dead_letters[letter];
+        let fallback_key = input.position();
+        let key = input.key.as_deref().unwrap_or(fallback_key.as_bytes());
+        for output in self.of(RecordKind::DeadLetters) {
+            let headers = dead_letter_headers(
+                input.output_headers(&fallback_key, "application/octet-stream"),
+                letter.error.kind(),
+                &letter.error.to_string(),
+            );
+            self.send(batch.producer, output, key, &input.payload, headers, ticket)?;
+        }
+        Ok(())
+    }
+
+    /// An event's records: verdict (JSON or Avro), enriched record, audit record (keyed by
+    /// its chain), vault entries (keyed by conversation and placeholder).
+    fn event(
+        &self,
+        batch: &Producing,
+        event: usize,
+        input: &InputRecord,
+        ticket: &Arc<Ticket>,
+    ) -> Result<(), KafkaRunError> {
+        let out = batch.batch;
+        let event_id = &*out.verdicts[event].event_id;
+        let record_key = input.key.as_deref().unwrap_or(event_id.as_bytes());
+        let mut avro = batch.avro.iter();
+        for output in &self.outputs {
+            let (key, payload, content_type): (&[u8], &[u8], &str) = match output.records {
+                RecordKind::Audit if batch.audited => (
+                    out.audit_chains[event].as_bytes(),
+                    out.audit_records.record(event),
+                    JSON,
+                ),
+                RecordKind::Enriched => (record_key, out.enriched_records.record(event), JSON),
+                RecordKind::Verdicts if output.avro.is_some() => {
+                    let records = avro.next().expect("one encoding per Avro output");
+                    (record_key, &records[event], AVRO_VERDICT)
+                }
+                RecordKind::Verdicts => (record_key, out.verdict_records.record(event), JSON),
+                RecordKind::Vault => {
+                    for entry in out.vault.get(event).into_iter().flatten() {
+                        let headers = input.output_headers(event_id, JSON);
+                        let key = entry.key.as_bytes();
+                        self.send(batch.producer, output, key, &entry.record, headers, ticket)?;
+                    }
+                    continue;
+                }
+                RecordKind::Audit | RecordKind::DeadLetters => continue,
+            };
+            let headers = input.output_headers(event_id, content_type);
+            self.send(batch.producer, output, key, payload, headers, ticket)?;
         }
         Ok(())
     }

@@ -57,14 +57,24 @@ impl LocalSinks {
         }
         let (mut vault, mut dead) = (None, None);
         for target in &route.local {
-            let lines: &[u8] = match target.records {
-                RecordKind::Verdicts => batch.verdict_records.lines(),
-                RecordKind::Enriched => batch.enriched_records.lines(),
-                RecordKind::Audit => batch.audit_records.lines(),
-                RecordKind::Vault => vault.get_or_insert_with(|| batch.vault_lines()),
-                RecordKind::DeadLetters => dead.get_or_insert_with(|| batch.dead_letter_lines()),
+            let records = match target.records {
+                RecordKind::Verdicts => &batch.verdict_records,
+                RecordKind::Enriched => &batch.enriched_records,
+                RecordKind::Audit => &batch.audit_records,
+                RecordKind::Vault => {
+                    let lines = vault.get_or_insert_with(|| batch.vault_lines());
+                    self.write_lines(target.sink, lines)?;
+                    continue;
+                }
+                RecordKind::DeadLetters => {
+                    let lines = dead.get_or_insert_with(|| batch.dead_letter_lines());
+                    self.write_lines(target.sink, lines)?;
+                    continue;
+                }
             };
-            self.write_lines(target.sink, lines)?;
+            for lines in records.lines() {
+                self.write_lines(target.sink, lines)?;
+            }
         }
         Ok(())
     }

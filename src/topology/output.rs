@@ -35,54 +35,81 @@ pub struct DeadLetterOutput {
     pub record: Vec<u8>,
 }
 
-/// Serialized records of one kind, one per event, each followed by a newline in `bytes`.
+/// Serialized records of one kind, one per event, as JSON lines in one or more buffers
+/// (records serialized in parallel keep their chunk's buffer: no copy to join them).
 #[derive(Debug, Clone, Default)]
 pub struct Encoded {
+    segments: Vec<Segment>,
+    /// Records before each segment.
+    firsts: Vec<usize>,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Segment {
     bytes: Vec<u8>,
     /// End of each record (before its newline).
     ends: Vec<usize>,
 }
 
 impl Encoded {
-    /// Appends one record.
-    pub fn push(&mut self, record: &[u8]) {
-        self.bytes.extend_from_slice(record);
-        self.ends.push(self.bytes.len());
-        self.bytes.push(b'\n');
+    fn last(&mut self) -> &mut Segment {
+        if self.segments.is_empty() {
+            self.segments.push(Segment::default());
+            self.firsts.push(0);
+        }
+        self.segments.last_mut().expect("just ensured")
     }
 
-    /// Appends records serialized elsewhere (in parallel chunks), keeping their order.
-    pub fn append(&mut self, other: Encoded) {
-        let base = self.bytes.len();
-        self.bytes.extend_from_slice(&other.bytes);
-        self.ends
-            .extend(other.ends.into_iter().map(|end| end + base));
+    /// Appends one record.
+    pub fn push(&mut self, record: &[u8]) {
+        let segment = self.last();
+        segment.bytes.extend_from_slice(record);
+        segment.ends.push(segment.bytes.len());
+        segment.bytes.push(b'\n');
+        self.len += 1;
     }
 
     /// Serializes `value` as one more record.
     pub fn push_json<T: serde::Serialize>(&mut self, value: &T) {
-        serde_json::to_writer(&mut self.bytes, value).expect("records serialize to JSON");
-        self.ends.push(self.bytes.len());
-        self.bytes.push(b'\n');
+        let segment = self.last();
+        serde_json::to_writer(&mut segment.bytes, value).expect("records serialize to JSON");
+        segment.ends.push(segment.bytes.len());
+        segment.bytes.push(b'\n');
+        self.len += 1;
+    }
+
+    /// Appends records serialized elsewhere (a parallel chunk), keeping their order.
+    pub fn append(&mut self, other: Encoded) {
+        for segment in other.segments {
+            if segment.ends.is_empty() {
+                continue;
+            }
+            self.firsts.push(self.len);
+            self.len += segment.ends.len();
+            self.segments.push(segment);
+        }
     }
 
     /// Record `i`, without its newline.
     pub fn record(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
-        &self.bytes[start..self.ends[i]]
+        let s = self.firsts.partition_point(|&first| first <= i) - 1;
+        let (segment, k) = (&self.segments[s], i - self.firsts[s]);
+        let start = if k == 0 { 0 } else { segment.ends[k - 1] + 1 };
+        &segment.bytes[start..segment.ends[k]]
     }
 
-    /// Every record as JSON lines, ready for a file.
-    pub fn lines(&self) -> &[u8] {
-        &self.bytes
+    /// The records as JSON lines, ready for a file, buffer by buffer.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.segments.iter().map(|s| s.bytes.as_slice())
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len == 0
     }
 }
 
@@ -267,6 +294,13 @@ mod tests {
         assert_eq!(first.record(0), b"{\"a\":1}");
         assert_eq!(first.record(1), b"{\"b\":2}");
         assert_eq!(first.record(2), b"{\"c\":3}");
-        assert_eq!(first.lines(), b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+        assert_eq!(
+            first.lines().collect::<Vec<_>>().concat(),
+            b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
+        );
+        let mut empty_first = Encoded::default();
+        empty_first.append(Encoded::default());
+        empty_first.append(first);
+        assert_eq!(empty_first.record(2), b"{\"c\":3}");
     }
 }

@@ -224,42 +224,10 @@ impl Pipeline {
                 }
             }
         }
-        if let Some(writer) = self.audit.as_ref().filter(|_| wants.audit) {
-            // Chains are per input partition (or file source), in input order.
-            batch.audit_chains = kept_origins
-                .iter()
-                .map(|origin| writer.chain_id(&chain_scope(origin)))
-                .collect();
-            let lines = writer.append_batch(
-                kept.iter()
-                    .zip(&batch.audit_chains)
-                    .filter_map(|(p, chain)| p.audit.as_ref().map(|d| (chain.as_str(), d))),
-            );
-            for line in lines {
-                batch.audit_records.push(&line);
-            }
+        if wants.audit {
+            self.audit_records(&kept, &kept_origins, &mut batch);
         }
-        // Serialized in parallel, one buffer per chunk and kind: far fewer allocations and
-        // copies than a buffer per record.
-        let chunks: Vec<(Encoded, Encoded)> = kept
-            .par_chunks(SERIALIZE_CHUNK)
-            .map(|chunk| {
-                let (mut verdicts, mut enriched) = (Encoded::default(), Encoded::default());
-                for p in chunk {
-                    if wants.verdicts {
-                        verdicts.push_json(&p.verdict);
-                    }
-                    if let Some(record) = p.enriched.as_ref().filter(|_| wants.enriched) {
-                        enriched.push_json(record);
-                    }
-                }
-                (verdicts, enriched)
-            })
-            .collect();
-        for (verdicts, enriched) in chunks {
-            batch.verdict_records.append(verdicts);
-            batch.enriched_records.append(enriched);
-        }
+        encode_records(&kept, wants, &mut batch);
         if wants.vault {
             batch.vault = kept
                 .iter_mut()
@@ -268,6 +236,26 @@ impl Pipeline {
         }
         batch.verdicts = kept.into_iter().map(|p| p.verdict).collect();
         batch
+    }
+
+    /// Appends the kept events' audit records to their chains (one per input partition or
+    /// file source, in input order).
+    fn audit_records(&self, kept: &[Processed], origins: &[&Origin], batch: &mut OutputBatch) {
+        let Some(writer) = self.audit.as_ref() else {
+            return;
+        };
+        batch.audit_chains = origins
+            .iter()
+            .map(|origin| writer.chain_id(&chain_scope(origin)))
+            .collect();
+        let lines = writer.append_batch(
+            kept.iter()
+                .zip(&batch.audit_chains)
+                .filter_map(|(p, chain)| p.audit.as_ref().map(|d| (chain.as_str(), d))),
+        );
+        for line in lines {
+            batch.audit_records.push(&line);
+        }
     }
 
     /// Runs a batch from the source with index `route` through its operators and policy.
@@ -412,6 +400,30 @@ impl Pipeline {
                 }
             })
             .collect()
+    }
+}
+
+/// Serializes the wanted verdicts and enriched records in parallel, one buffer per chunk and
+/// kind: far fewer allocations and copies than a buffer per record.
+fn encode_records(kept: &[Processed], wants: Wants, batch: &mut OutputBatch) {
+    let chunks: Vec<(Encoded, Encoded)> = kept
+        .par_chunks(SERIALIZE_CHUNK)
+        .map(|chunk| {
+            let (mut verdicts, mut enriched) = (Encoded::default(), Encoded::default());
+            for p in chunk {
+                if wants.verdicts {
+                    verdicts.push_json(&p.verdict);
+                }
+                if let Some(record) = p.enriched.as_ref().filter(|_| wants.enriched) {
+                    enriched.push_json(record);
+                }
+            }
+            (verdicts, enriched)
+        })
+        .collect();
+    for (verdicts, enriched) in chunks {
+        batch.verdict_records.append(verdicts);
+        batch.enriched_records.append(enriched);
     }
 }
 

@@ -58,6 +58,34 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 }
 
 impl Metrics {
+    /// The name of every metric family railyard exports (read from the registered
+    /// collectors, so dashboards and alert rules can be checked against them).
+    pub fn exported_names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        let collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(self.events_in.clone()),
+            Box::new(self.records_out.clone()),
+            Box::new(self.dead_letters.clone()),
+            Box::new(self.verdicts.clone()),
+            Box::new(self.findings.clone()),
+            Box::new(self.operator_seconds.clone()),
+            Box::new(self.batch_events.clone()),
+            Box::new(self.in_flight.clone()),
+            Box::new(self.consumer_lag.clone()),
+            Box::new(self.commits.clone()),
+            Box::new(self.delivery_errors.clone()),
+            Box::new(self.rebalances.clone()),
+        ];
+        let mut names: Vec<String> = collectors
+            .iter()
+            .chain(&crate::inference::metrics::inference_metrics().collectors())
+            .flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         let operator_seconds = HistogramVec::new(

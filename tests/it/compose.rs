@@ -109,7 +109,7 @@ fn compose_services_are_wired_to_the_repository() {
 
     // Prometheus scrapes that port.
     let prometheus: serde_json::Value = serde_norway::from_str(
-        &std::fs::read_to_string(repo().join("deploy/prometheus.yml")).unwrap(),
+        &std::fs::read_to_string(repo().join("deploy/prometheus/prometheus.yml")).unwrap(),
     )
     .unwrap();
     let scrape = &prometheus["scrape_configs"][0]["dns_sd_configs"][0];

@@ -6,6 +6,7 @@ mod common;
 mod audit;
 mod cli;
 mod compose;
+mod dashboards;
 mod docs;
 mod faults;
 mod file_mode;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Apicurio Registry (a Schema Registry with a Confluent-compatible API under /apis/ccompat/v7)
 # as a plain JVM process on a free local port, its storage an H2 file under DIR so a restart
-# keeps every schema and id. Readiness is an HTTP call to the API, never a fixed sleep.
+# keeps every schema and id (WRITE_DELAY=0: a schema is on disk before its id is answered, so
+# even a SIGKILL right after registering keeps it). Readiness is an HTTP call to the API, never a fixed sleep.
 #
 #   registry.sh start DIR [--watch PID]
 #       starts it, waits until the API answers, prints the Confluent-compatible base URL
@@ -25,7 +26,7 @@ launch() {
   nohup "$JAVA21/bin/java" -Xms64m -Xmx"${RAILYARD_REGISTRY_HEAP:-384m}" -XX:+UseSerialGC \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
     -Dquarkus.log.level=WARN -Dquarkus.http.access-log.enabled=false \
-    -Dapicurio.datasource.url="jdbc:h2:file:$dir/storage/registry;DB_CLOSE_ON_EXIT=FALSE" \
+    -Dapicurio.datasource.url="jdbc:h2:file:$dir/storage/registry;DB_CLOSE_ON_EXIT=FALSE;WRITE_DELAY=0" \
     -jar "$APICURIO_HOME/quarkus-run.jar" >>"$dir/registry.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   python3 - "$(cat "$dir/url")/subjects" "${RAILYARD_REGISTRY_START_TIMEOUT:-120}" "$!" <<'PY' \

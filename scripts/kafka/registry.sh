@@ -17,7 +17,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=scripts/kafka/env.sh
 source "$here/env.sh"
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 launch() {
   local dir="$1" port

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bench;
 pub mod eval;
 pub mod graph;
+pub mod models;
 pub mod reveal;
 pub mod run;
 pub mod validate;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Measure a topology against a baseline run in the same command.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// Model pinning: `railyard models lock TOPOLOGY`.
+    #[command(subcommand)]
+    Models(models::Command),
     /// Audit log tools.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -59,6 +63,7 @@ impl Command {
             Command::Graph(args) => graph::run(args),
             Command::Eval(args) => eval::run(args),
             Command::Bench(command) => command.run(),
+            Command::Models(command) => command.run(),
             Command::Audit(command) => command.run(),
             Command::Reveal(args) => reveal::run(args),
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use railyard::config::Topology;
+use railyard::config::{ModelLock, Topology};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,14 +17,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut failed = false;
     for path in args.topologies {
         match Topology::from_file(&path) {
-            Ok(t) => println!(
-                "ok: {} ({}: {} sources, {} operators, {} sinks)",
-                path.display(),
-                t.name,
-                t.sources.len(),
-                t.operators.len(),
-                t.sinks.len()
-            ),
+            Ok(t) => {
+                let lock = ModelLock::path_for(&path);
+                let pinned = if lock.is_file() {
+                    format!(", model files pinned by {}", lock.display())
+                } else {
+                    String::new()
+                };
+                println!(
+                    "ok: {} ({}: {} sources, {} operators, {} sinks{pinned})",
+                    path.display(),
+                    t.name,
+                    t.sources.len(),
+                    t.operators.len(),
+                    t.sinks.len()
+                )
+            }
             Err(err) => {
                 failed = true;
                 let errors = err.errors();

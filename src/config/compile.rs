@@ -13,10 +13,12 @@ use super::graph::Graph;
 use super::interpolate::{interpolate_value, Env, ProcessEnv};
 use super::kafka::KafkaConfig;
 use super::names::RecordKind;
+use super::pins::{self, ModelLock, PinCheck};
 use super::shape::check_shape;
 use super::spec::{split, RawNode, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
+use crate::inference::ModelFile;
 use crate::model::TopologyRef;
 use crate::operators::{BuildContext, BuildError, BuiltOperator, OnError, OperatorSpec};
 
@@ -101,20 +103,30 @@ pub struct Topology {
     pub graph: Graph,
     /// One per source, same order as `sources`.
     pub routes: Vec<Route>,
+    /// Every model file its operators load, in operator order (a file may repeat).
+    pub model_files: Vec<ModelFile>,
 }
 
 impl Topology {
-    /// Reads and compiles a topology file, interpolating from the process environment.
+    /// Reads and compiles a topology file, interpolating from the process environment; its
+    /// model files must match the topology's pins and its lock file (`<name>.lock`), if any.
     pub fn from_file(path: &Path) -> Result<Topology, TopologyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Topology::from_toml(&text, &ProcessEnv)
+        let lock = ModelLock::read(path)?;
+        Topology::compile(&read(path)?, &ProcessEnv, PinCheck::Enforce(lock.as_ref()))
     }
 
-    /// Compiles topology text.
+    /// Like [`Topology::from_file`] without checking model pins (to write them anew).
+    pub fn from_file_unpinned(path: &Path) -> Result<Topology, TopologyError> {
+        Topology::compile(&read(path)?, &ProcessEnv, PinCheck::Skip)
+    }
+
+    /// Compiles topology text, enforcing its own model pins.
     pub fn from_toml(text: &str, env: &dyn Env) -> Result<Topology, TopologyError> {
+        Topology::compile(text, env, PinCheck::Enforce(None))
+    }
+
+    /// Compiles topology text under `pins`.
+    pub fn compile(text: &str, env: &dyn Env, pins: PinCheck) -> Result<Topology, TopologyError> {
         let document: toml::Table =
             toml::from_str(text).map_err(|e| TopologyError::Syntax(e.to_string()))?;
         let mut value = toml::Value::Table(document);
@@ -140,6 +152,7 @@ impl Topology {
         let mut sources = Vec::new();
         let mut operators_by_node = Vec::new();
         let mut sinks_by_node = Vec::new();
+        let mut model_files = Vec::new();
         for (index, node) in raw.nodes.iter().enumerate() {
             let path = node.path();
             match node.section {
@@ -157,7 +170,9 @@ impl Topology {
                     }
                 }
                 Section::Operators => {
-                    if let Some(operator) = parse_operator(node, &path, &mut errors) {
+                    if let Some(operator) =
+                        parse_operator(node, &path, pins, &mut model_files, &mut errors)
+                    {
                         operators_by_node.push((index, operator));
                     }
                 }
@@ -210,6 +225,7 @@ impl Topology {
             sinks,
             graph,
             routes,
+            model_files,
         })
     }
 
@@ -219,6 +235,13 @@ impl Topology {
             hash: Arc::from(self.hash.as_str()),
         }
     }
+}
+
+fn read(path: &Path) -> Result<String, TopologyError> {
+    std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Removes `timeout_ms` from an operator's table and checks it.
@@ -240,7 +263,15 @@ fn take_timeout(body: &mut toml::Value, path: &str, errors: &mut Errors) -> Opti
 /// Parses an operator table: `on_error` and `timeout_ms`, then the type's own options, and
 /// builds the operator (compiling every pattern and reading every file: a topology that
 /// validates also starts, and the run uses the operator built here).
-fn parse_operator(node: &RawNode, path: &str, errors: &mut Errors) -> Option<OperatorNode> {
+/// Parses, validates and builds an operator; its model files are checked against `pins`
+/// first and never loaded when one differs.
+fn parse_operator(
+    node: &RawNode,
+    path: &str,
+    pins: PinCheck,
+    model_files: &mut Vec<ModelFile>,
+    errors: &mut Errors,
+) -> Option<OperatorNode> {
     if node.inputs.is_empty() {
         errors.push(join(path, "inputs"), "needs at least one input");
     }
@@ -248,6 +279,12 @@ fn parse_operator(node: &RawNode, path: &str, errors: &mut Errors) -> Option<Ope
     let on_error = OnError::take(&mut body, path, errors);
     let timeout_ms = take_timeout(&mut body, path, errors);
     let spec = OperatorSpec::parse(&node.type_name, body, path, errors)?;
+    let files = spec.model_files(path);
+    let pinned = pins::check(&files, pins, errors);
+    model_files.extend(files);
+    if !pinned {
+        return None;
+    }
     let at = BuildContext { id: &node.id, path };
     match spec.build_at(&at) {
         Ok(operator) => Some(OperatorNode {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::digest::{normalize_pin, ModelFile};
 use crate::diagnostics::{join, Errors};
 
 /// Where sessions run.
@@ -69,6 +70,10 @@ pub struct ModelConfig {
     /// CUDA device ordinal when `device = "cuda"`.
     pub device_id: i32,
     pub inputs: InputNames,
+    /// The sha256 the `.onnx` file must have (`railyard validate` and `run` refuse another).
+    pub sha256: Option<String>,
+    /// The sha256 the tokenizer file must have.
+    pub tokenizer_sha256: Option<String>,
 }
 
 pub const DEFAULT_MODEL: &str = "models/minilm/model.onnx";
@@ -89,6 +94,8 @@ impl Default for ModelConfig {
             device: Device::Cpu,
             device_id: 0,
             inputs: InputNames::default(),
+            sha256: None,
+            tokenizer_sha256: None,
         }
     }
 }
@@ -125,6 +132,17 @@ impl ModelConfig {
                 "`cuda` needs a railyard built with `--features cuda`",
             );
         }
+        for (field, pin) in [
+            ("sha256", &self.sha256),
+            ("tokenizer_sha256", &self.tokenizer_sha256),
+        ] {
+            if pin.as_deref().is_some_and(|p| normalize_pin(p).is_none()) {
+                errors.push(
+                    join(path, field),
+                    "must be a sha256: 64 hex digits, optionally after `sha256:`",
+                );
+            }
+        }
         for (field, file) in [("path", &self.path), ("tokenizer", &self.tokenizer)] {
             if !file.is_file() {
                 errors.push(
@@ -136,6 +154,22 @@ impl ModelConfig {
                 );
             }
         }
+    }
+
+    /// The files it loads, for pinning; `path` is the model table's TOML path.
+    pub fn files(&self, path: &str) -> Vec<ModelFile> {
+        vec![
+            ModelFile {
+                key: join(path, "path"),
+                file: self.path.clone(),
+                pin: self.sha256.as_deref().and_then(normalize_pin),
+            },
+            ModelFile {
+                key: join(path, "tokenizer"),
+                file: self.tokenizer.clone(),
+                pin: self.tokenizer_sha256.as_deref().and_then(normalize_pin),
+            },
+        ]
     }
 
     /// The batch limit in force.

@@ -9,6 +9,7 @@
 
 pub mod batcher;
 pub mod config;
+pub mod digest;
 pub mod metrics;
 pub mod model;
 pub mod outputs;
@@ -19,6 +20,7 @@ pub mod shape;
 pub mod tokenize;
 
 pub use config::{Device, ModelConfig};
+pub use digest::ModelFile;
 pub use model::Model;
 pub use outputs::TextOutputs;
 

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::batcher::{BatchSettings, BatchStats, Batcher};
 use super::config::ModelConfig;
+use super::digest;
 use super::outputs::TextOutputs;
 use super::session::ModelSession;
 use super::tokenize::{Window, WindowTokenizer};
@@ -37,12 +37,11 @@ impl Model {
     pub fn load(config: &ModelConfig) -> Result<Model, InferenceError> {
         let tokenizer =
             WindowTokenizer::from_file(&config.tokenizer, config.max_tokens, config.stride)?;
-        let bytes = std::fs::read(&config.path).map_err(|e| InferenceError::Model {
+        let sha256 = digest::file_sha256(&config.path).map_err(|e| InferenceError::Model {
             path: config.path.display().to_string(),
             message: e.to_string(),
         })?;
-        let digest = format!("sha256:{}", &hex::encode(Sha256::digest(&bytes))[..16]);
-        drop(bytes);
+        let digest = format!("sha256:{}", &sha256[..16]);
         let sessions = (0..config.workers)
             .map(|_| ModelSession::open(config, tokenizer.pad_id()))
             .collect::<Result<Vec<_>, _>>()?;

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::decide::Policy;
 use super::Inspector;
 use crate::diagnostics::{join, parse_table, Errors};
-use crate::inference::ModelConfig;
+use crate::inference::{ModelConfig, ModelFile};
 use crate::model::Category;
 
 /// Every operator type, in the order `railyard validate` lists them.
@@ -53,6 +53,13 @@ pub trait OperatorConfig: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         None
     }
+    /// Every model file it loads (ONNX graphs, tokenizers, head files), for pinning; `path`
+    /// is the operator's TOML path.
+    fn model_files(&self, path: &str) -> Vec<ModelFile> {
+        self.model()
+            .map(|m| m.files(&join(path, "model")))
+            .unwrap_or_default()
+    }
 }
 
 /// Implements [`OperatorConfig`] for a detector's config type, in its module: its TOML type,
@@ -66,7 +73,8 @@ macro_rules! register_inspector {
     (
         $config:ty, $type_name:literal, $category:expr,
         build($c:ident, $id:ident) => $build:expr
-        $(, model($m:ident) => $model:expr, $model_mut:expr)? $(,)?
+        $(, model($m:ident) => $model:expr, $model_mut:expr)?
+        $(, files($f:ident, $p:ident) => $files:expr)? $(,)?
     ) => {
         impl $crate::operators::registry::OperatorConfig for $config {
             const TYPE: &'static str = $type_name;
@@ -94,6 +102,12 @@ macro_rules! register_inspector {
                 fn model_mut(&mut self) -> Option<&mut $crate::inference::ModelConfig> {
                     let $m = self;
                     $model_mut
+                }
+            )?
+            $(
+                fn model_files(&self, path: &str) -> Vec<$crate::inference::ModelFile> {
+                    let ($f, $p) = (self, path);
+                    $files
                 }
             )?
         }
@@ -184,6 +198,7 @@ trait AnyOperatorConfig: fmt::Debug + Send + Sync {
     fn build(&self, at: &BuildContext) -> Result<BuiltOperator, BuildError>;
     fn model(&self) -> Option<&ModelConfig>;
     fn model_mut(&mut self) -> Option<&mut ModelConfig>;
+    fn model_files(&self, path: &str) -> Vec<ModelFile>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn clone_box(&self) -> Box<dyn AnyOperatorConfig>;
@@ -204,6 +219,9 @@ impl<C: OperatorConfig> AnyOperatorConfig for C {
     }
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         OperatorConfig::model_mut(self)
+    }
+    fn model_files(&self, path: &str) -> Vec<ModelFile> {
+        OperatorConfig::model_files(self, path)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -282,6 +300,11 @@ impl OperatorSpec {
 
     pub fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         self.0.model_mut()
+    }
+
+    /// Every model file it loads, keyed by TOML paths under `path` (the operator's table).
+    pub fn model_files(&self, path: &str) -> Vec<ModelFile> {
+        self.0.model_files(path)
     }
 
     /// The typed config, when it is a `C`.

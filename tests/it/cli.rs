@@ -14,6 +14,7 @@ fn shipped_topologies_validate() {
             "topologies/quickstart.toml",
             "topologies/stdio.toml",
             "topologies/strict.toml",
+            "topologies/ner.toml",
         ])
         .current_dir(dir.path())
         .env("RAILYARD_HASH_KEY", "0123456789abcdef-test")
@@ -21,7 +22,17 @@ fn shipped_topologies_validate() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok: ")).count(), 4);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok: ")).count(), 5);
+    for pinned in ["quickstart", "ner"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("topologies/{pinned}.toml")))
+            .unwrap();
+        assert!(
+            line.contains(&format!("pinned by topologies/{pinned}.lock")),
+            "{line}"
+        );
+    }
 }
 
 #[test]

@@ -3,7 +3,6 @@
 use crate::common;
 
 use std::io::Write;
-use std::process::Stdio;
 
 use common::*;
 use serde_json::Value;
@@ -219,25 +218,18 @@ fn huge_and_deeply_nested_events_are_bounded() {
 #[test]
 fn stdin_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = binary()
+    let mut command = binary();
+    command
         .args([
             "run",
             repo().join("topologies/stdio.toml").to_str().unwrap(),
         ])
         .env("RAILYARD_DEAD_LETTERS", dir.path().join("dead.jsonl"))
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"id\":\"a\",\"text\":\"mail ann@corp.io\"}\nnot json\n{\"id\":\"b\",\"text\":\"hello\"}\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .current_dir(dir.path());
+    let out = run_with_stdin(
+        command,
+        b"{\"id\":\"a\",\"text\":\"mail ann@corp.io\"}\nnot json\n{\"id\":\"b\",\"text\":\"hello\"}\n",
+    );
     assert!(out.status.success());
     let verdicts: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()

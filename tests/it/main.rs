@@ -18,5 +18,6 @@ mod kafka_exactly_once;
 mod layout;
 mod logs;
 mod metrics;
+mod model_pins;
 mod ner;
 mod properties;

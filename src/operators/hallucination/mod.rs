@@ -97,6 +97,8 @@ pub struct HallucinationConfig {
     pub quote_reasons: bool,
     /// A calibration file from `scripts/models/train_hallucination.py`; unset: the shipped one.
     pub calibration: Option<PathBuf>,
+    /// The sha256 the calibration file must have.
+    pub calibration_sha256: Option<String>,
     /// Adds the embedding-similarity signal (and embedding relevance without context).
     pub embedding: Option<EmbeddingConfig>,
     /// Adds the learned encoder signal (response and evidence-pair embeddings); an
@@ -127,6 +129,7 @@ impl Default for HallucinationConfig {
             low_support: 0.5,
             quote_reasons: true,
             calibration: None,
+            calibration_sha256: None,
             embedding: None,
             encoder: None,
             nli: None,
@@ -164,6 +167,16 @@ impl HallucinationConfig {
         if self.kinds.is_empty() {
             errors.push(join(path, "kinds"), "must name at least one event kind");
         }
+        if self
+            .calibration_sha256
+            .as_deref()
+            .is_some_and(|p| crate::inference::digest::normalize_pin(p).is_none())
+        {
+            errors.push(
+                join(path, "calibration_sha256"),
+                "must be a sha256: 64 hex digits, optionally after `sha256:`",
+            );
+        }
         if let Some(embedding) = &self.embedding {
             embedding
                 .model
@@ -190,6 +203,31 @@ impl HallucinationConfig {
         if let Some(nli) = &self.nli {
             nli.validate(&join(path, "nli"), errors);
         }
+    }
+
+    /// Its model tables' files and its calibration file, under `path`.
+    fn model_files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
+        let mut files = Vec::new();
+        if let Some(e) = &self.embedding {
+            files.extend(e.model.files(&join(path, "embedding.model")));
+        }
+        if let Some(e) = &self.encoder {
+            files.extend(e.model.files(&join(path, "encoder.model")));
+        }
+        if let Some(n) = &self.nli {
+            files.extend(n.model.files(&join(path, "nli.model")));
+        }
+        if let Some(calibration) = &self.calibration {
+            files.push(crate::inference::ModelFile {
+                key: join(path, "calibration"),
+                file: calibration.clone(),
+                pin: self
+                    .calibration_sha256
+                    .as_deref()
+                    .and_then(crate::inference::digest::normalize_pin),
+            });
+        }
+        files
     }
 
     pub fn build(&self, id: &str) -> Result<HallucinationChecker, String> {
@@ -674,4 +712,5 @@ crate::operators::registry::register_inspector!(
     HallucinationConfig, "hallucination_check", crate::model::Category::Hallucination,
     build(c, id) => c.build(id),
     model(c) => c.embedding.as_ref().map(|e| &e.model), c.embedding.as_mut().map(|e| &mut e.model),
+    files(c, path) => c.model_files(path),
 );

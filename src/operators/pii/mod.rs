@@ -749,6 +749,7 @@ crate::operators::registry::register_inspector!(
     PiiConfig, "pii_detect", crate::model::Category::Pii,
     build(c, id) => c.build(id),
     model(c) => c.ner.as_ref().map(|n| &n.model), c.ner.as_mut().map(|n| &mut n.model),
+    files(c, path) => c.ner.as_ref().map(|n| n.model.files(&crate::diagnostics::join(path, "ner.model"))).unwrap_or_default(),
 );
 
 #[cfg(test)]

@@ -50,6 +50,24 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("railyard runs")
 }
 
+/// Runs `command` with `input` on its stdin, its stdout and stderr captured.
+pub fn run_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("railyard starts");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input)
+        .expect("stdin written");
+    child.wait_with_output().expect("railyard ends")
+}
+
 /// Runs `railyard run TOPOLOGY` and asserts it succeeded, showing its stderr if not.
 pub fn run_topology(topology: &Path) -> Output {
     let out = binary()

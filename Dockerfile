@@ -21,7 +21,7 @@ COPY tests/fixtures/inference_texts.json tests/fixtures/inference_texts.json
 RUN bash scripts/setup.sh && cp -L models/runtime/libonnxruntime.so /src/libonnxruntime.so
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libssl3 ca-certificates libstdc++6 libgomp1 \
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 ca-certificates libstdc++6 libgomp1 curl \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 railyard
 WORKDIR /app

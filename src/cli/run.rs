@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use railyard::model::Action;
 use railyard::runtime::{self, signals};
+use railyard::topology::services::Ops;
 use railyard::topology::RunOptions;
 
 #[derive(clap::Args)]
@@ -21,6 +22,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    // Endpoints first: /healthz answers and /readyz says "loading models" while models load.
+    let ops = Ops::serve_ahead(&args.topology)?;
     let topology = super::load(&args.topology)?;
     let options = RunOptions {
         record_latencies: false,
@@ -37,7 +40,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         signals::stop_on_signals(stop.clone(), exit_deadline)
             .context("cannot install signal handlers")?;
     }
-    let report = runtime::run(&topology, &options, stop)?;
+    let report = runtime::run_with_ops(&topology, &options, stop, ops)?;
     let counts: Vec<String> = Action::ALL
         .iter()
         .zip(report.actions)

@@ -83,6 +83,25 @@ fn default_bind() -> String {
 }
 
 impl TelemetryConfig {
+    /// The `[telemetry]` table of a topology file, read ahead of compiling it (so the
+    /// endpoints answer while models load); `None` when absent or not readable as such
+    /// (compiling then reports why).
+    pub fn read_ahead(path: &std::path::Path) -> Option<TelemetryConfig> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut document: toml::Table = toml::from_str(&text).ok()?;
+        let mut value = document.remove("telemetry")?;
+        let mut errors = Errors::default();
+        super::interpolate::interpolate_value(
+            &mut value,
+            "telemetry",
+            &super::interpolate::ProcessEnv,
+            &mut errors,
+        );
+        let parsed: TelemetryConfig = parse_table(value, "telemetry", &mut errors)?;
+        parsed.validate("telemetry", &mut errors);
+        errors.is_empty().then_some(parsed)
+    }
+
     pub fn validate(&self, path: &str, errors: &mut Errors) {
         if self.bind.parse::<std::net::SocketAddr>().is_err() {
             errors.push(

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use super::acks::{Acks, Ticket};
 use super::offsets::PartitionKey;
+use crate::telemetry::http::Health;
 use crate::telemetry::metrics::Metrics;
 
 /// Producer callbacks: each delivery report settles one output of a ticket.
@@ -66,6 +67,9 @@ pub struct SourceContext {
     pub commits_on_revoke: bool,
     /// The client's last error (librdkafka's text: broker addresses and causes, no secrets).
     pub last_error: Mutex<Option<ClientError>>,
+    /// Where `/readyz` learns how many partitions this consumer holds, and its slot there.
+    pub health: Arc<Health>,
+    pub health_slot: usize,
 }
 
 /// An error librdkafka reported outside any call.
@@ -171,6 +175,11 @@ impl ConsumerContext for SourceContext {
             }
             Rebalance::Error(error) => warn!(%error, "rebalance error"),
         }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        let partitions = consumer.assignment().map_or(0, |list| list.count());
+        self.health.set_partitions(self.health_slot, partitions);
     }
 }
 

@@ -69,6 +69,8 @@ impl<'a> KafkaSource<'a> {
             revoked: Mutex::new(HashSet::new()),
             commits_on_revoke: !transactional,
             last_error: Mutex::new(None),
+            health: parts.services.health.clone(),
+            health_slot: parts.services.health.add_consumer(&parts.source_id),
         };
         let consumer: BaseConsumer<SourceContext> = consumer_config(kafka, parts.config)
             .create_with_context(context)

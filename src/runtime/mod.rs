@@ -19,7 +19,7 @@ use crate::kafka::KafkaRunError;
 use crate::operators::BuildError;
 use crate::telemetry::metrics::Metrics;
 use crate::topology::local_sinks::SinkError;
-use crate::topology::services::{ServiceError, Services};
+use crate::topology::services::{Ops, ServiceError, Services};
 use crate::topology::{RunOptions, RunReport};
 
 /// Why a run stopped with an error.
@@ -66,8 +66,19 @@ pub fn run_with_metrics(
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 ) -> Result<RunReport, RunError> {
-    let services = Services::start(topology, options, metrics)?;
+    run_with_ops(topology, options, stop, Ops::new(metrics))
+}
+
+/// Like [`run`], serving through `ops` (endpoints the CLI started before building).
+pub fn run_with_ops(
+    topology: &Topology,
+    options: &RunOptions,
+    stop: Arc<AtomicBool>,
+    ops: Ops,
+) -> Result<RunReport, RunError> {
+    let services = Services::start(topology, options, ops)?;
     info!(
+
         topology = %topology.name,
         hash = %topology.hash,
         sources = topology.sources.len(),

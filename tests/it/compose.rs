@@ -107,6 +107,22 @@ fn compose_services_are_wired_to_the_repository() {
     let bind = env["RAILYARD_METRICS_BIND"].as_str().unwrap();
     let port = bind.rsplit(':').next().unwrap();
 
+    // Its health check asks /readyz on that port, with a client the image installs.
+    let check: Vec<&str> = railyard["healthcheck"]["test"]
+        .as_array()
+        .expect("railyard has a healthcheck")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(check[..2], ["CMD", "curl"]);
+    assert!(
+        check.last().unwrap().ends_with(&format!(":{port}/readyz")),
+        "{check:?}"
+    );
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let runtime_stage = dockerfile.rsplit("FROM ").next().unwrap();
+    assert!(runtime_stage.contains(" curl "), "the image has curl");
+
     // Prometheus scrapes that port.
     let prometheus: serde_json::Value = serde_norway::from_str(
         &std::fs::read_to_string(repo().join("deploy/prometheus/prometheus.yml")).unwrap(),

@@ -90,6 +90,33 @@ struct WireEvent {
     context: Vec<String>,
     #[serde(default)]
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Unix milliseconds, or an RFC 3339 time.
+    #[serde(default)]
+    timestamp: Option<WireTime>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireTime {
+    Millis(i64),
+    Rfc3339(String),
+}
+
+impl WireTime {
+    fn millis(self) -> Result<i64, DecodeError> {
+        match self {
+            WireTime::Millis(ms) => Ok(ms),
+            WireTime::Rfc3339(text) => humantime::parse_rfc3339_weak(&text)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64)
+                .ok_or_else(|| {
+                    DecodeError::Json(
+                        "timestamp: expected Unix milliseconds or an RFC 3339 time".into(),
+                    )
+                }),
+        }
+    }
 }
 
 /// Decodes one JSON event; `origin` supplies the id when the producer gave none.
@@ -108,6 +135,7 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         Some(id) => id.into_arc(),
         None => Arc::from(origin.fallback_id()),
     };
+    let time_ms = wire.timestamp.map(WireTime::millis).transpose()?;
     Ok(Event {
         id,
         kind: wire.kind.unwrap_or(EventKind::Prompt),
@@ -118,6 +146,7 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         metadata: Arc::new(wire.metadata.unwrap_or_default()),
         origin,
         received_at: Instant::now(),
+        time_ms,
         findings: Vec::new(),
         prepared: Default::default(),
     })

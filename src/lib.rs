@@ -11,7 +11,9 @@
 //!   -> Pipeline::run_batch: one batch of inputs in               (topology::pipeline)
 //!        prepare: model operators batch the texts                 (inference)
 //!        inspectors in DAG order, each appending Findings         (operators)
+//!        limits: per-tenant rate limits, block-rate breaker       (monitor)
 //!        decide: the policy turns findings into an Action         (operators::decide)
+//!        drift: action and category rates per app and tenant      (monitor)
 //!        redact, audit records, vault entries, dead letters       (topology, audit, vault)
 //!   -> one OutputBatch, records serialized once                   (topology::output)
 //!   -> local sinks written (files, stdout)                        (topology::local_sinks)
@@ -36,7 +38,7 @@
 //! | 3 | [`config`] | TOML topology -> validated [`config::Topology`], operators built once |
 //! | 4 | [`codec`] | input decoding, dead-letter records |
 //! | 5 | [`io`] | JSONL lines in, files and stdout out, the rotating audit file |
-//! | 6 | [`audit`], [`vault`] | the hash-chained audit log and its verifier; placeholder vault |
+//! | 6 | [`audit`], [`vault`], [`monitor`] | the hash-chained audit log and its verifier; placeholder vault; drift alerts and per-tenant limits |
 //! | 7 | [`telemetry`] | logging, metric names, health and metrics endpoints |
 //! | 8 | [`topology`] | the pipeline, the sink plan, the output batch, local sinks, run services |
 //! | 9 | [`kafka`] | consumer loop, offsets, the two delivery guarantees, Avro, producing |
@@ -58,6 +60,7 @@ pub mod inference;
 pub mod io;
 pub mod kafka;
 pub mod model;
+pub mod monitor;
 pub mod operators;
 pub mod runtime;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::graph::Graph;
 use super::interpolate::{interpolate_value, Env, ProcessEnv};
 use super::kafka::KafkaConfig;
+use super::monitor::{DriftConfig, LimitsConfig};
 use super::names::RecordKind;
 use super::pins::{self, ModelLock, PinCheck};
 use super::shape::check_shape;
@@ -96,6 +97,10 @@ pub struct Topology {
     pub telemetry: Option<TelemetryConfig>,
     /// Shared Kafka settings, when the topology reads Kafka.
     pub kafka: Option<KafkaConfig>,
+    /// Drift alerts, when configured.
+    pub drift: Option<DriftConfig>,
+    /// Per-tenant limits, when configured.
+    pub limits: Option<LimitsConfig>,
     pub sources: Vec<SourceNode>,
     /// In dependency order.
     pub operators: Vec<OperatorNode>,
@@ -203,6 +208,7 @@ impl Topology {
         );
         check_policy_position(&raw.nodes, &mut errors);
         check_dead_letter_sinks(&raw.nodes, &mut errors);
+        check_alert_sinks(&raw, &sinks_by_node, &mut errors);
         check_single_sinks(&raw.nodes, &mut errors);
         let order = dependency_order(&graph, &mut errors);
         if !errors.is_empty() {
@@ -220,6 +226,8 @@ impl Topology {
             settings: raw.settings,
             telemetry: raw.telemetry,
             kafka: raw.kafka,
+            drift: raw.drift,
+            limits: raw.limits,
             sources: sources.into_iter().map(|(_, s)| s).collect(),
             operators,
             sinks,
@@ -302,7 +310,7 @@ fn parse_operator(
     }
 }
 
-/// Parses a sink table; a dead-letter sink takes sources (or nothing) as inputs.
+/// Parses a sink table; a dead-letter or alerts sink takes sources (or nothing) as inputs.
 fn parse_sink(
     node: &RawNode,
     path: &str,
@@ -310,11 +318,11 @@ fn parse_sink(
     errors: &mut Errors,
 ) -> Option<SinkNode> {
     let spec = SinkSpec::parse(&node.type_name, node.body.clone(), path, errors)?;
-    let dead_letters = spec.records() == RecordKind::DeadLetters;
-    if !dead_letters && node.inputs.is_empty() {
+    let per_source = spec.records().per_source();
+    if !per_source && node.inputs.is_empty() {
         errors.push(join(path, "inputs"), "needs at least one input");
     }
-    if dead_letters {
+    if per_source {
         for (i, input) in node.inputs.iter().enumerate() {
             let is_source = nodes
                 .iter()
@@ -322,7 +330,10 @@ fn parse_sink(
             if !is_source {
                 errors.push(
                     format!("{path}.inputs[{i}]"),
-                    "a dead-letter sink takes sources as inputs (or none, for all)",
+                    format!(
+                        "a sink of {} takes sources as inputs (or none, for all)",
+                        spec.records().as_str()
+                    ),
                 );
             }
         }
@@ -332,6 +343,30 @@ fn parse_sink(
         inputs: node.inputs.clone(),
         spec,
     })
+}
+
+/// Whether a per-source sink takes the source `id` (no inputs: every source).
+fn takes_source(sink: &SinkNode, id: &str) -> bool {
+    sink.inputs.is_empty() || sink.inputs.iter().any(|i| i == id)
+}
+
+/// Alerts sinks need something that raises alerts.
+fn check_alert_sinks(
+    raw: &super::spec::RawTopology,
+    sinks: &[(usize, SinkNode)],
+    errors: &mut Errors,
+) {
+    if raw.drift.is_some() || raw.limits.is_some() {
+        return;
+    }
+    for (_, sink) in sinks {
+        if sink.spec.records() == RecordKind::Alerts {
+            errors.push(
+                format!("sinks.{}.records", sink.id),
+                "alerts come from `[drift]` or `[limits]`, and the topology has neither",
+            );
+        }
+    }
 }
 
 /// At most one `audit_log` and one `vault` sink.
@@ -404,7 +439,12 @@ fn route(
                     .iter()
                     .enumerate()
                     .filter(|(i, n)| {
-                        reach[**n] && sinks[*i].spec.records() != RecordKind::DeadLetters
+                        let sink = &sinks[*i];
+                        match sink.spec.records() {
+                            RecordKind::DeadLetters => false,
+                            RecordKind::Alerts => takes_source(sink, &source.id),
+                            _ => reach[**n],
+                        }
                     })
                     .map(|(i, _)| i)
                     .collect(),
@@ -412,8 +452,7 @@ fn route(
                     .iter()
                     .enumerate()
                     .filter(|(_, s)| {
-                        s.spec.records() == RecordKind::DeadLetters
-                            && (s.inputs.is_empty() || s.inputs.iter().any(|i| **i == *source.id))
+                        s.spec.records() == RecordKind::DeadLetters && takes_source(s, &source.id)
                     })
                     .map(|(i, _)| i)
                     .collect(),

@@ -36,6 +36,8 @@ pub enum RecordKind {
     Enriched,
     /// Inputs that could not be decoded, with the reason.
     DeadLetters,
+    /// Drift and limit alerts (`[drift]`, `[limits]`): run-wide, not one per event.
+    Alerts,
     /// Hash-chained audit records (only `type = "audit_log"` sinks write them).
     #[serde(skip)]
     Audit,
@@ -50,9 +52,18 @@ impl RecordKind {
             RecordKind::Verdicts => "verdicts",
             RecordKind::Enriched => "enriched",
             RecordKind::DeadLetters => "dead_letters",
+            RecordKind::Alerts => "alerts",
             RecordKind::Audit => "audit",
             RecordKind::Vault => "vault",
         }
+    }
+}
+
+impl RecordKind {
+    /// Records a sink takes per source rather than from operators: its `inputs` name
+    /// sources, or none for all.
+    pub fn per_source(self) -> bool {
+        matches!(self, RecordKind::DeadLetters | RecordKind::Alerts)
     }
 }
 

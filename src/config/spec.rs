@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::audit::{AuditLogConfig, VaultConfig};
 use super::kafka::{KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
+use super::monitor::{DriftConfig, LimitsConfig};
 use super::names::{Format, RecordKind};
 use crate::diagnostics::{join, parse_table, Errors};
 
@@ -344,6 +345,8 @@ pub struct RawTopology {
     pub settings: Settings,
     pub telemetry: Option<TelemetryConfig>,
     pub kafka: Option<KafkaConfig>,
+    pub drift: Option<DriftConfig>,
+    pub limits: Option<LimitsConfig>,
     pub nodes: Vec<RawNode>,
 }
 
@@ -353,6 +356,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "settings",
     "telemetry",
     "kafka",
+    "drift",
+    "limits",
     "sources",
     "operators",
     "sinks",
@@ -365,6 +370,8 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
     let mut settings = Settings::default();
     let mut telemetry = None;
     let mut kafka = None;
+    let mut drift = None;
+    let mut limits = None;
     let mut nodes = Vec::new();
     for (key, value) in document {
         match key.as_str() {
@@ -397,6 +404,18 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
                     kafka = Some(parsed);
                 }
             }
+            "drift" => {
+                if let Some(parsed) = parse_table::<DriftConfig>(value, "drift", errors) {
+                    parsed.validate("drift", errors);
+                    drift = Some(parsed);
+                }
+            }
+            "limits" => {
+                if let Some(parsed) = parse_table::<LimitsConfig>(value, "limits", errors) {
+                    parsed.validate("limits", errors);
+                    limits = Some(parsed);
+                }
+            }
             "sources" => split_section(Section::Sources, value, &mut nodes, errors),
             "operators" => split_section(Section::Operators, value, &mut nodes, errors),
             "sinks" => split_section(Section::Sinks, value, &mut nodes, errors),
@@ -415,6 +434,8 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
         settings,
         telemetry,
         kafka,
+        drift,
+        limits,
         nodes,
     }
 }

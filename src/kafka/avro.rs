@@ -234,6 +234,7 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         metadata: Arc::new(metadata),
         origin,
         received_at: Instant::now(),
+        time_ms: None,
         findings: Vec::new(),
         prepared: Default::default(),
     })

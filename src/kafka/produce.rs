@@ -113,9 +113,10 @@ impl TopicWriter {
                 RecordKind::Verdicts | RecordKind::Enriched => true,
                 // An event without an audit record gets no (empty) audit message.
                 RecordKind::Audit => audited,
-                RecordKind::Vault | RecordKind::DeadLetters => false,
+                RecordKind::Vault | RecordKind::DeadLetters | RecordKind::Alerts => false,
             })
             .count();
+        let alert_outputs = self.of(RecordKind::Alerts).count();
         let vault_outputs = self.of(RecordKind::Vault).count();
         let dead_letter_outputs = self.of(RecordKind::DeadLetters).count();
         let batch = Producing {
@@ -128,17 +129,41 @@ impl TopicWriter {
             let (input, key) = (&inputs[index], &keys[index]);
             match *outcome {
                 Outcome::DeadLetter(letter) => {
-                    if let Some(ticket) = guarantee.ticket(key, input.offset, dead_letter_outputs) {
+                    let alerts = alert_outputs * batch.batch.monitor.alerts_at(index).count();
+                    let records = dead_letter_outputs + alerts;
+                    if let Some(ticket) = guarantee.ticket(key, input.offset, records) {
                         self.dead_letter(&batch, letter, input, &ticket)?;
+                        self.alerts(&batch, index, input, &ticket)?;
                     }
                 }
                 Outcome::Event(event) => {
                     let vault = batch.batch.vault.get(event).map_or(0, Vec::len);
-                    let records = per_event + vault_outputs * vault;
+                    let alerts = alert_outputs * batch.batch.monitor.alerts_at(index).count();
+                    let records = per_event + vault_outputs * vault + alerts;
                     if let Some(ticket) = guarantee.ticket(key, input.offset, records) {
                         self.event(&batch, event, input, &ticket)?;
+                        self.alerts(&batch, index, input, &ticket)?;
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// The alerts input `index` raised, keyed by `<field>=<value>` (so one key's alerts stay
+    /// in order on one partition).
+    fn alerts(
+        &self,
+        batch: &Producing,
+        index: usize,
+        input: &InputRecord,
+        ticket: &Arc<Ticket>,
+    ) -> Result<(), KafkaRunError> {
+        for output in self.of(RecordKind::Alerts) {
+            for alert in batch.batch.monitor.alerts_at(index) {
+                let headers = input.output_headers(&input.position(), JSON);
+                let key = alert.key.as_bytes();
+                self.send(batch.producer, output, key, &alert.record, headers, ticket)?;
             }
         }
         Ok(())
@@ -200,7 +225,7 @@ impl TopicWriter {
                     }
                     continue;
                 }
-                RecordKind::Audit | RecordKind::DeadLetters => continue,
+                RecordKind::Audit | RecordKind::DeadLetters | RecordKind::Alerts => continue,
             };
             let headers = input.output_headers(event_id, content_type);
             self.send(batch.producer, output, key, payload, headers, ticket)?;

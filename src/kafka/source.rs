@@ -345,7 +345,7 @@ fn decode_record<'a>(
     avro: Option<&EventDecoder>,
 ) -> Result<Input<'a>, KafkaRunError> {
     let origin = origin_of(record);
-    let decoded: Result<Event, DecodeError> = if record.payload.len() > max_bytes {
+    let mut decoded: Result<Event, DecodeError> = if record.payload.len() > max_bytes {
         Err(DecodeError::TooLarge {
             size: record.payload.len(),
             limit: max_bytes,
@@ -356,6 +356,9 @@ fn decode_record<'a>(
             None => decode_json(&record.payload, origin.clone(), max_bytes),
         }
     };
+    if let Ok(event) = &mut decoded {
+        event.time_ms = event.time_ms.or(record.timestamp_ms);
+    }
     Ok(Input {
         decoded,
         at: InputRef {

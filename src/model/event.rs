@@ -71,6 +71,9 @@ pub struct Event {
     pub origin: Origin,
     /// When the event entered the pipeline (for latency).
     pub received_at: Instant,
+    /// Event time in Unix milliseconds: the producer's `timestamp`, else the Kafka record's
+    /// timestamp; `None` for file events without one (monitors then use the clock).
+    pub time_ms: Option<i64>,
     pub findings: Vec<Finding>,
     /// What operators computed for this event in their batch-level `prepare`.
     pub prepared: Prepared,
@@ -92,6 +95,7 @@ impl Event {
                 line: 0,
             },
             received_at: Instant::now(),
+            time_ms: None,
             findings: Vec::new(),
             prepared: Prepared::default(),
         }

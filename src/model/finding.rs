@@ -43,16 +43,19 @@ pub enum Category {
     Injection,
     Toxicity,
     Hallucination,
+    /// Per-tenant limits (`[limits]`): a rate limit or the block-rate breaker.
+    Abuse,
 }
 
 impl Category {
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 7] = [
         Category::Pii,
         Category::Secret,
         Category::Keyword,
         Category::Injection,
         Category::Toxicity,
         Category::Hallucination,
+        Category::Abuse,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +65,7 @@ impl Category {
             Category::Injection => "injection",
             Category::Toxicity => "toxicity",
             Category::Hallucination => "hallucination",
+            Category::Abuse => "abuse",
         }
     }
     pub fn parse(name: &str) -> Option<Category> {

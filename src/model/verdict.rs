@@ -64,6 +64,10 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<Arc<str>>,
     pub action: Action,
+    /// The policy's own action, before any tenant limit raised it (the block-rate breaker
+    /// counts these, so its own blocks never keep it open).
+    #[serde(skip)]
+    pub policy_action: Action,
     pub findings: Vec<FindingRecord>,
     pub topology: TopologyRef,
     pub origin: Origin,
@@ -79,6 +83,7 @@ impl Verdict {
             kind: event.kind,
             conversation_id: event.conversation_id.clone(),
             action,
+            policy_action: action,
             findings: event.findings.iter().map(FindingRecord::from).collect(),
             topology: topology.clone(),
             origin: event.origin.clone(),

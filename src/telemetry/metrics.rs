@@ -1,9 +1,10 @@
 //! Prometheus metrics: names as constants, bounded labels (source, sink, operator, category,
-//! action, reason kind), updated once per batch. Never labelled with anything from user text.
+//! action, reason kind), updated once per batch. Never labelled with anything from user text;
+//! the drift gauges carry metadata keys (app or tenant ids), at most `[drift].max_keys` each.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub const EVENTS_IN: &str = "railyard_events_in_total";
@@ -18,6 +19,10 @@ pub const CONSUMER_LAG: &str = "railyard_consumer_lag_events";
 pub const COMMITS: &str = "railyard_offset_commits_total";
 pub const DELIVERY_ERRORS: &str = "railyard_delivery_errors_total";
 pub const REBALANCES: &str = "railyard_rebalances_total";
+pub const ALERTS: &str = "railyard_alerts_total";
+pub const LIMITED: &str = "railyard_limited_events_total";
+pub const DRIFT_RATE: &str = "railyard_drift_rate";
+pub const DRIFT_BASELINE: &str = "railyard_drift_baseline";
 
 /// Every metric railyard exports, registered in its own registry.
 pub struct Metrics {
@@ -46,6 +51,23 @@ pub struct Metrics {
     pub delivery_errors: IntCounterVec,
     /// Partition assignments and revocations.
     pub rebalances: IntCounterVec,
+    /// Alerts raised, per kind (`drift`, `rate_limit`, `block_rate_breaker`).
+    pub alerts: IntCounterVec,
+    /// Events over a tenant limit, per label (`rate_limited`, `throttled`,
+    /// `block_rate_breaker`).
+    pub limited: IntCounterVec,
+    /// The last evaluated window's rate, per drift dimension, key and series.
+    pub drift_rate: GaugeVec,
+    /// Its baseline.
+    pub drift_baseline: GaugeVec,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let metric = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -75,6 +97,10 @@ impl Metrics {
             Box::new(self.commits.clone()),
             Box::new(self.delivery_errors.clone()),
             Box::new(self.rebalances.clone()),
+            Box::new(self.alerts.clone()),
+            Box::new(self.limited.clone()),
+            Box::new(self.drift_rate.clone()),
+            Box::new(self.drift_baseline.clone()),
         ];
         let mut names: Vec<String> = collectors
             .iter()
@@ -138,6 +164,20 @@ impl Metrics {
                 &["sink"],
             ),
             rebalances: counter(&registry, REBALANCES, "Rebalance events", &["kind"]),
+            alerts: counter(&registry, ALERTS, "Alerts raised", &["alert"]),
+            limited: counter(&registry, LIMITED, "Events over a tenant limit", &["label"]),
+            drift_rate: gauge(
+                &registry,
+                DRIFT_RATE,
+                "Share of a key's events with an action or category in the last window",
+                &["dimension", "key", "series"],
+            ),
+            drift_baseline: gauge(
+                &registry,
+                DRIFT_BASELINE,
+                "Baseline of that share",
+                &["dimension", "key", "series"],
+            ),
             events_in: counter(&registry, EVENTS_IN, "Events decoded", &["source"]),
             records_out: counter(
                 &registry,

@@ -55,7 +55,7 @@ impl LocalSinks {
         if route.local.is_empty() {
             return Ok(());
         }
-        let (mut vault, mut dead) = (None, None);
+        let (mut vault, mut dead, mut alerts) = (None, None, None);
         for target in &route.local {
             let records = match target.records {
                 RecordKind::Verdicts => &batch.verdict_records,
@@ -68,6 +68,11 @@ impl LocalSinks {
                 }
                 RecordKind::DeadLetters => {
                     let lines = dead.get_or_insert_with(|| batch.dead_letter_lines());
+                    self.write_lines(target.sink, lines)?;
+                    continue;
+                }
+                RecordKind::Alerts => {
+                    let lines = alerts.get_or_insert_with(|| batch.monitor.lines());
                     self.write_lines(target.sink, lines)?;
                     continue;
                 }

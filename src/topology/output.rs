@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::codec::{DeadLetter, DecodeError};
 use crate::model::{Action, Origin, Verdict};
+use crate::monitor::drift::DriftGauge;
 use crate::telemetry::metrics::Metrics;
 use crate::vault::SealedEntry;
 
@@ -133,6 +134,68 @@ pub struct OutputBatch {
     pub dead_letters: Vec<DeadLetterOutput>,
     /// Time each inspector spent on the batch (summed over events and threads).
     pub timings: Vec<(Arc<str>, Duration)>,
+    /// What the drift monitor and the tenant limits raised.
+    pub monitor: MonitorOutputs,
+}
+
+/// A batch's alert records and monitor measurements.
+#[derive(Debug, Default)]
+pub struct MonitorOutputs {
+    /// Serialized alerts, in input order.
+    pub alerts: Vec<AlertOutput>,
+    /// The kind of each alert, for the metrics.
+    pub kinds: Vec<&'static str>,
+    pub gauges: Vec<DriftGauge>,
+    /// Labels of the limit findings.
+    pub limited: Vec<&'static str>,
+}
+
+/// One alert record as written.
+#[derive(Debug)]
+pub struct AlertOutput {
+    /// The input that raised it (its Kafka delivery waits for the alert).
+    pub input: usize,
+    /// `<field>=<value>`: its Kafka key, so one key's alerts stay in order.
+    pub key: String,
+    /// JSON.
+    pub record: Vec<u8>,
+}
+
+impl MonitorOutputs {
+    /// The alerts raised by input `index`.
+    pub fn alerts_at(&self, index: usize) -> impl Iterator<Item = &AlertOutput> {
+        let from = self.alerts.partition_point(|a| a.input < index);
+        self.alerts[from..]
+            .iter()
+            .take_while(move |a| a.input == index)
+    }
+
+    /// Alert records as JSON lines.
+    pub fn lines(&self) -> Vec<u8> {
+        let mut lines = Vec::new();
+        for alert in &self.alerts {
+            lines.extend_from_slice(&alert.record);
+            lines.push(b'\n');
+        }
+        lines
+    }
+
+    fn count(&self, metrics: &Metrics) {
+        for kind in &self.kinds {
+            metrics.alerts.with_label_values(&[kind]).inc();
+        }
+        for label in &self.limited {
+            metrics.limited.with_label_values(&[label]).inc();
+        }
+        for g in &self.gauges {
+            let labels = [&*g.dimension, &*g.key, g.series.as_str()];
+            metrics.drift_rate.with_label_values(&labels).set(g.rate);
+            metrics
+                .drift_baseline
+                .with_label_values(&labels)
+                .set(g.baseline);
+        }
+    }
 }
 
 impl OutputBatch {
@@ -175,6 +238,7 @@ impl OutputBatch {
                 .inc();
         }
         report.dead_letters += self.dead_letters.len() as u64;
+        self.monitor.count(metrics);
         for (operator, spent) in &self.timings {
             metrics
                 .operator_seconds

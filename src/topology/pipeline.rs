@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::output::{Encoded, Input, Outcome, OutputBatch};
+use super::output::{AlertOutput, Encoded, Input, MonitorOutputs, Outcome, OutputBatch};
 use super::redact::{self, PlaceholderRegistry};
 use super::sink_plan::{SinkPlan, Wants};
 use super::stage::Stage;
 use crate::audit::{keys, AuditWriter, Decision, PreparedDecision};
 use crate::codec::DecodeError;
 use crate::config::{SinkSpec, Topology};
-use crate::model::{EnrichedRecord, Event, Origin, TopologyRef, Verdict};
+use crate::model::{Action, EnrichedRecord, Event, Origin, TopologyRef, Verdict};
+use crate::monitor::{Monitor, Observations};
 use crate::operators::decide::Policy;
 use crate::operators::{BuildError, BuiltOperator, OnError, OperatorFailure};
 use crate::vault::{conversation_scope, SealedEntry, Vault};
@@ -72,6 +73,8 @@ pub struct Pipeline {
     /// Keys the hashes of removed values in audit records (the audit HMAC key).
     audit_key: Option<Arc<[u8]>>,
     vault: Option<Arc<Vault>>,
+    /// `[drift]` and `[limits]`, when configured.
+    monitor: Option<Monitor>,
 }
 
 impl Pipeline {
@@ -161,6 +164,7 @@ impl Pipeline {
             audit,
             audit_key,
             vault,
+            monitor: Monitor::build(topology),
         })
     }
 
@@ -201,15 +205,19 @@ impl Pipeline {
             }
             raws.push(input);
         }
+        let mut observations = self.monitor.as_ref().map(|m| m.admit(&mut events));
         let (processed, timings) = self.process_timed(route, events, wants.enriched);
         batch.timings = timings;
         let mut kept = Vec::with_capacity(processed.len());
         let mut kept_origins: Vec<&Origin> = Vec::with_capacity(processed.len());
-        for (p, index) in processed.into_iter().zip(event_inputs) {
+        // Per kept event, its index among the decoded events.
+        let mut kept_events = Vec::with_capacity(processed.len());
+        for (event, (p, &index)) in processed.into_iter().zip(&event_inputs).enumerate() {
             match &p.failed {
                 None => {
                     batch.outcomes[index] = Outcome::Event(kept.len());
                     kept_origins.push(&raws[index].origin);
+                    kept_events.push(event);
                     kept.push(p);
                 }
                 Some(failed) => {
@@ -223,6 +231,14 @@ impl Pipeline {
                         .push(raws[index].dead_letter(index, error));
                 }
             }
+        }
+        if let (Some(monitor), Some(observations)) = (&self.monitor, observations.as_mut()) {
+            let decided = kept_events
+                .iter()
+                .copied()
+                .zip(kept.iter().map(|p| &p.verdict));
+            monitor.observe(decided, observations);
+            batch.monitor = monitor_outputs(observations, &event_inputs, wants.alerts);
         }
         if wants.audit {
             self.audit_records(&kept, &kept_origins, &mut batch);
@@ -309,12 +325,12 @@ impl Pipeline {
                                 event.findings.push(stage.failure_finding(&failure));
                             }
                         }
-                        let action = plan.policy.decide(event);
+                        let policy_action = plan.policy.decide(event);
+                        let action = self.apply_limits(event, policy_action);
                         let latency_us = event.received_at.elapsed().as_micros() as u64;
-                        (
-                            Verdict::new(event, action, &self.topology, latency_us),
-                            failed,
-                        )
+                        let mut verdict = Verdict::new(event, action, &self.topology, latency_us);
+                        verdict.policy_action = policy_action;
+                        (verdict, failed)
                     })
                     .collect();
                 for (total, nanos) in spent.iter().zip(local) {
@@ -333,6 +349,20 @@ impl Pipeline {
             })
             .collect();
         (self.finish(plan, events, verdicts, want_enriched), timings)
+    }
+
+    /// Adds the limit findings the monitor left on `event` (after the policy, which never
+    /// filters them) and raises the action to theirs.
+    fn apply_limits(&self, event: &mut Event, action: Action) -> Action {
+        let Some(limits) = self.monitor.as_ref().and_then(|m| m.limit_findings(event)) else {
+            return action;
+        };
+        let mut action = action;
+        for finding in &limits.0 {
+            action = action.max(finding.action);
+            event.findings.push(finding.clone());
+        }
+        action
     }
 
     /// Builds the outputs in input order: placeholder numbers sequentially, texts, audit
@@ -400,6 +430,33 @@ impl Pipeline {
                 }
             })
             .collect()
+    }
+}
+
+/// The monitors' alerts (by input index, serialized when a sink takes them) and metrics.
+fn monitor_outputs(
+    observations: &mut Observations,
+    event_inputs: &[usize],
+    serialize: bool,
+) -> MonitorOutputs {
+    let mut alerts = std::mem::take(&mut observations.alerts);
+    alerts.sort_by_key(|(event, _)| *event);
+    MonitorOutputs {
+        kinds: alerts.iter().map(|(_, a)| a.alert.as_str()).collect(),
+        alerts: if serialize {
+            alerts
+                .iter()
+                .map(|(event, alert)| AlertOutput {
+                    input: event_inputs[*event],
+                    key: format!("{}={}", alert.key.field, alert.key.value),
+                    record: serde_json::to_vec(alert).expect("alerts serialize"),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        gauges: std::mem::take(&mut observations.gauges),
+        limited: std::mem::take(&mut observations.limited),
     }
 }
 

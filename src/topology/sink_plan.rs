@@ -18,6 +18,7 @@ pub struct Wants {
     pub audit: bool,
     pub vault: bool,
     pub dead_letters: bool,
+    pub alerts: bool,
 }
 
 /// A sink written on this machine (a file, standard output, an audit or vault file).
@@ -57,6 +58,7 @@ impl RouteSinks {
         for (id, kind) in &self.counted {
             let written = match kind {
                 RecordKind::Vault => batch.vault_entries(),
+                RecordKind::Alerts => batch.monitor.alerts.len(),
                 _ => events,
             };
             metrics
@@ -95,6 +97,7 @@ impl SinkPlan {
                         RecordKind::Audit => plan.wants.audit = true,
                         RecordKind::Vault => plan.wants.vault = true,
                         RecordKind::DeadLetters => plan.wants.dead_letters = true,
+                        RecordKind::Alerts => plan.wants.alerts = true,
                     }
                     if records != RecordKind::DeadLetters {
                         plan.counted.push((node.id.clone(), records));
@@ -157,6 +160,7 @@ inputs = ["policy"]
                 audit: false,
                 vault: false,
                 dead_letters: true,
+                alerts: false,
             }
         );
         assert_eq!(route.local.len(), 3);

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["codec"],
     &["io"],
-    &["audit", "vault"],
+    &["audit", "vault", "monitor"],
     &["telemetry"],
     &["topology"],
     &["kafka"],

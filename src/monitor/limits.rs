@@ -10,6 +10,10 @@ use super::alert::{AlertKey, AlertKind, AlertRecord, AlertWindow};
 use crate::config::{BreakerConfig, LimitOutcome, LimitsConfig};
 use crate::model::{Action, Category, Finding, Provenance, TopologyRef};
 
+/// A rate-limit episode ends after this much event time without an event over the rate;
+/// the next one raises a new alert.
+pub const EPISODE_GAP_MS: i64 = 1_000;
+
 /// The operator id limit findings carry.
 pub const LIMITS_OPERATOR: &str = "limits";
 
@@ -17,8 +21,9 @@ struct Tenant {
     tokens: f64,
     /// Event time the bucket was last refilled at (never moves back).
     refilled_ms: i64,
-    /// Over the rate since the last event within it (one alert per episode).
-    limited: bool,
+    /// Event time of the last event over the rate: an episode (one alert) lasts while
+    /// limited events come less than [`EPISODE_GAP_MS`] apart.
+    last_limited_ms: Option<i64>,
     /// Per second of event time: (second, events, blocked by the policy).
     seconds: VecDeque<(i64, u64, u64)>,
     open_until_ms: Option<i64>,
@@ -92,7 +97,7 @@ impl TenantLimits {
         self.tenants.entry(key.clone()).or_insert_with(|| Tenant {
             tokens: burst,
             refilled_ms: time_ms,
-            limited: false,
+            last_limited_ms: None,
             seconds: VecDeque::new(),
             open_until_ms: None,
             seen_ms: time_ms,
@@ -148,7 +153,6 @@ impl TenantLimits {
             state.refilled_ms = now;
             if state.tokens >= 1.0 {
                 state.tokens -= 1.0;
-                state.limited = false;
             } else {
                 let wait_ms = ((1.0 - state.tokens) / rate * 1000.0).ceil() as u64;
                 let label = match over_limit {
@@ -162,8 +166,12 @@ impl TenantLimits {
                         "the tenant is over {rate} events/s (burst {burst}); retry after {wait_ms} ms"
                     ),
                 });
-                if !state.limited {
-                    state.limited = true;
+                let new_episode = state
+                    .last_limited_ms
+                    .is_none_or(|last| time_ms - last >= EPISODE_GAP_MS);
+                state.last_limited_ms =
+                    Some(state.last_limited_ms.map_or(time_ms, |l| l.max(time_ms)));
+                if new_episode {
                     alerts.push(AlertRecord::new(
                         AlertKind::RateLimit,
                         AlertKey {

@@ -20,6 +20,7 @@ mod layout;
 mod logs;
 mod metrics;
 mod model_pins;
+mod monitor;
 mod ner;
 mod properties;
 mod readiness;

@@ -6,6 +6,7 @@ use railyard::config::audit::{AuditLogConfig, VaultConfig};
 use railyard::config::kafka::{
     KafkaConfig, KafkaSinkConfig, KafkaSourceConfig, SchemaRegistryConfig,
 };
+use railyard::config::monitor::{BreakerConfig, DriftConfig, LimitsConfig};
 use railyard::config::spec::{
     FileSinkConfig, FileSourceConfig, Settings, StdinSourceConfig, StdoutSinkConfig,
     TelemetryConfig,
@@ -133,6 +134,18 @@ fn every_table_source_and_sink_key_is_in_the_configuration_reference() {
             field_names::<AuditLogConfig>(),
         ),
         (row(&doc, "Sinks", "vault"), field_names::<VaultConfig>()),
+        (
+            sections_naming(&doc, "`[drift]`"),
+            field_names::<DriftConfig>(),
+        ),
+        (
+            sections_naming(&doc, "`[limits]`"),
+            field_names::<LimitsConfig>(),
+        ),
+        (
+            sections_naming(&doc, "`[limits]`"),
+            field_names::<BreakerConfig>(),
+        ),
     ];
     let mut missing = Vec::new();
     for (i, (text, keys)) in checks.iter().enumerate() {

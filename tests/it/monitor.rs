@@ -2,7 +2,9 @@
 //! streams with event times: a tenant whose block rate jumps raises one drift alert and then
 //! goes quiet while a steady tenant raises none; a flooding tenant is throttled with verdicts
 //! that say why (none dropped) and one rate-limit alert; a tenant whose share of blocked
-//! events passes the bound trips the breaker. Every alert matches `schemas/alert.schema.json`.
+//! events passes the bound trips the breaker; on Kafka, alerts go to their topic keyed by
+//! tenant and the metrics count what the records show. Every alert matches
+//! `schemas/alert.schema.json`.
 
 use std::io::Write;
 use std::path::Path;
@@ -230,4 +232,80 @@ fn a_tenant_whose_blocks_pass_the_share_trips_the_breaker() {
             "{v}"
         );
     }
+}
+
+#[test]
+fn on_kafka_alerts_go_to_their_topic_keyed_by_tenant_with_metrics_to_match() {
+    use crate::common::http::{free_port, metric};
+    use crate::common::kafka::*;
+    use crate::common::process::*;
+    use std::time::Duration;
+
+    let broker = Broker::shared();
+    let (input, verdicts, alerts, dead) = (
+        unique("in"),
+        unique("verdicts"),
+        unique("alerts"),
+        unique("dead"),
+    );
+    create_topics(
+        &broker.bootstrap(),
+        &[(&input, 2), (&verdicts, 2), (&alerts, 1), (&dead, 1)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let topology = TopologyBuilder::new("monitored-kafka")
+        .telemetry(port)
+        .kafka(&broker.bootstrap(), "commit_interval_ms = 100")
+        .kafka_source("events", &input, &unique("group"))
+        .operator("pii", "pii_detect", &["events"], "")
+        .operator("policy", "decide", &["pii"], "")
+        .kafka_sink("verdicts", &["policy"], "verdicts", &verdicts, "")
+        .kafka_sink("alerts", &[], "alerts", &alerts, "")
+        .kafka_sink("dead", &[], "dead_letters", &dead, "")
+        .merge("[limits]\nkey = \"tenant\"\nrate_per_s = 2.0\nburst = 5.0")
+        .write(dir.path().join("topology.toml"));
+    let mut run = start(&topology);
+
+    // No `timestamp` field: event time is the Kafka record's, set as the producer sends
+    // them (all within well under a second, so most are over the rate).
+    let records: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| {
+            let event = json!({"id": format!("f{i}"), "text": "hello there",
+                               "metadata": {"tenant": "flood"}});
+            (format!("f{i}"), event.to_string().into_bytes())
+        })
+        .collect();
+    produce(&broker.bootstrap(), &input, 2, &records);
+
+    let out = consume(&broker.bootstrap(), &verdicts, 40, Duration::from_secs(60));
+    assert_eq!(out.len(), 40, "a verdict for every event");
+    let throttled = out
+        .iter()
+        .filter(|r| {
+            let v = r.json();
+            v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["label"] == "throttled")
+        })
+        .count();
+    assert!((25..=35).contains(&throttled), "{throttled} throttled");
+    let raised = consume(&broker.bootstrap(), &alerts, 1, Duration::from_secs(30));
+    assert!(!raised.is_empty(), "a rate-limit alert on the alerts topic");
+    let validator = schema("alert.schema.json");
+    for alert in &raised {
+        assert_eq!(alert.key.as_deref(), Some(&b"tenant=flood"[..]));
+        let value = alert.json();
+        assert_valid(&validator, &value, "alert");
+        assert_eq!(value["alert"], "rate_limit");
+        assert_eq!(value["key"]["value"], "flood");
+    }
+    wait_for("the metrics count them", Duration::from_secs(10), || {
+        metric(port, "railyard_limited_events_total{label=\"throttled\"}") == throttled as f64
+            && metric(port, "railyard_alerts_total{alert=\"rate_limit\"}") >= raised.len() as f64
+    });
+    sigterm(&run);
+    assert!(wait_exit(&mut run, Duration::from_secs(30)).success());
 }

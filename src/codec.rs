@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::model::SCHEMA_VERSION;
-use crate::model::{Event, EventKind, Origin};
+use crate::model::{Chunk, Event, EventKind, Origin};
 
 /// Why a record could not become an event.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -80,8 +80,15 @@ struct WireEvent {
     #[serde(default)]
     id: Option<WireId>,
     #[serde(default)]
-    kind: Option<EventKind>,
+    kind: Option<WireKind>,
     text: String,
+    /// `response_chunk` only: the response this chunk belongs to, its place, whether final.
+    #[serde(default)]
+    stream_id: Option<WireId>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    last: bool,
     #[serde(default)]
     conversation_id: Option<WireId>,
     #[serde(default)]
@@ -93,6 +100,14 @@ struct WireEvent {
     /// Unix milliseconds, or an RFC 3339 time.
     #[serde(default)]
     timestamp: Option<WireTime>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum WireKind {
+    Prompt,
+    Response,
+    ResponseChunk,
 }
 
 #[derive(Deserialize)]
@@ -136,9 +151,28 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         None => Arc::from(origin.fallback_id()),
     };
     let time_ms = wire.timestamp.map(WireTime::millis).transpose()?;
+    let (kind, chunk) = match wire.kind {
+        None | Some(WireKind::Prompt) => (EventKind::Prompt, None),
+        Some(WireKind::Response) => (EventKind::Response, None),
+        Some(WireKind::ResponseChunk) => match (wire.stream_id, wire.seq) {
+            (Some(stream_id), Some(seq)) => (
+                EventKind::Response,
+                Some(Chunk {
+                    stream_id: stream_id.into_arc(),
+                    seq,
+                    last: wire.last,
+                }),
+            ),
+            _ => {
+                return Err(DecodeError::Json(
+                    "response_chunk: stream_id and seq are required".into(),
+                ))
+            }
+        },
+    };
     Ok(Event {
         id,
-        kind: wire.kind.unwrap_or(EventKind::Prompt),
+        kind,
         conversation_id: wire.conversation_id.map(WireId::into_arc),
         text: Arc::from(wire.text),
         prompt: wire.prompt.map(Arc::from),
@@ -147,6 +181,7 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         origin,
         received_at: Instant::now(),
         time_ms,
+        chunk,
         findings: Vec::new(),
         prepared: Default::default(),
     })

@@ -17,6 +17,7 @@ use super::names::RecordKind;
 use super::pins::{self, ModelLock, PinCheck};
 use super::shape::check_shape;
 use super::spec::{split, RawNode, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
+use super::stream::StreamConfig;
 use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
 use crate::inference::ModelFile;
@@ -101,6 +102,8 @@ pub struct Topology {
     pub drift: Option<DriftConfig>,
     /// Per-tenant limits, when configured.
     pub limits: Option<LimitsConfig>,
+    /// How streamed responses are held back and released (defaults without `[stream]`).
+    pub stream: StreamConfig,
     pub sources: Vec<SourceNode>,
     /// In dependency order.
     pub operators: Vec<OperatorNode>,
@@ -228,6 +231,7 @@ impl Topology {
             kafka: raw.kafka,
             drift: raw.drift,
             limits: raw.limits,
+            stream: raw.stream,
             sources: sources.into_iter().map(|(_, s)| s).collect(),
             operators,
             sinks,
@@ -442,7 +446,9 @@ fn route(
                         let sink = &sinks[*i];
                         match sink.spec.records() {
                             RecordKind::DeadLetters => false,
-                            RecordKind::Alerts => takes_source(sink, &source.id),
+                            RecordKind::Alerts | RecordKind::Released => {
+                                takes_source(sink, &source.id)
+                            }
                             _ => reach[**n],
                         }
                     })

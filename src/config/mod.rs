@@ -14,6 +14,7 @@ pub mod names;
 pub mod pins;
 pub mod shape;
 pub mod spec;
+pub mod stream;
 pub mod topology_error;
 
 pub use audit::{AuditLogConfig, VaultConfig};
@@ -23,4 +24,5 @@ pub use monitor::{BreakerConfig, DriftConfig, LimitOutcome, LimitsConfig};
 pub use names::{Format, RecordKind};
 pub use pins::{ModelLock, PinCheck};
 pub use spec::{Settings, SinkSpec, SourceSpec, TelemetryConfig};
+pub use stream::{StreamConfig, StreamScan};
 pub use topology_error::TopologyError;

@@ -38,6 +38,9 @@ pub enum RecordKind {
     DeadLetters,
     /// Drift and limit alerts (`[drift]`, `[limits]`): run-wide, not one per event.
     Alerts,
+    /// Streamed responses: `released` text (redacted, proven safe) and `stream_blocked`
+    /// records, per source.
+    Released,
     /// Hash-chained audit records (only `type = "audit_log"` sinks write them).
     #[serde(skip)]
     Audit,
@@ -53,6 +56,7 @@ impl RecordKind {
             RecordKind::Enriched => "enriched",
             RecordKind::DeadLetters => "dead_letters",
             RecordKind::Alerts => "alerts",
+            RecordKind::Released => "released",
             RecordKind::Audit => "audit",
             RecordKind::Vault => "vault",
         }
@@ -63,7 +67,10 @@ impl RecordKind {
     /// Records a sink takes per source rather than from operators: its `inputs` name
     /// sources, or none for all.
     pub fn per_source(self) -> bool {
-        matches!(self, RecordKind::DeadLetters | RecordKind::Alerts)
+        matches!(
+            self,
+            RecordKind::DeadLetters | RecordKind::Alerts | RecordKind::Released
+        )
     }
 }
 

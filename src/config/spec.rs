@@ -11,6 +11,7 @@ use super::audit::{AuditLogConfig, VaultConfig};
 use super::kafka::{KafkaConfig, KafkaSinkConfig, KafkaSourceConfig};
 use super::monitor::{DriftConfig, LimitsConfig};
 use super::names::{Format, RecordKind};
+use super::stream::StreamConfig;
 use crate::diagnostics::{join, parse_table, Errors};
 
 /// Runtime settings shared by every node (`[settings]`).
@@ -347,6 +348,7 @@ pub struct RawTopology {
     pub kafka: Option<KafkaConfig>,
     pub drift: Option<DriftConfig>,
     pub limits: Option<LimitsConfig>,
+    pub stream: StreamConfig,
     pub nodes: Vec<RawNode>,
 }
 
@@ -358,6 +360,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "kafka",
     "drift",
     "limits",
+    "stream",
     "sources",
     "operators",
     "sinks",
@@ -372,6 +375,7 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
     let mut kafka = None;
     let mut drift = None;
     let mut limits = None;
+    let mut stream = StreamConfig::default();
     let mut nodes = Vec::new();
     for (key, value) in document {
         match key.as_str() {
@@ -416,6 +420,12 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
                     limits = Some(parsed);
                 }
             }
+            "stream" => {
+                if let Some(parsed) = parse_table::<StreamConfig>(value, "stream", errors) {
+                    parsed.validate("stream", errors);
+                    stream = parsed;
+                }
+            }
             "sources" => split_section(Section::Sources, value, &mut nodes, errors),
             "operators" => split_section(Section::Operators, value, &mut nodes, errors),
             "sinks" => split_section(Section::Sinks, value, &mut nodes, errors),
@@ -436,6 +446,7 @@ pub fn split(document: toml::Table, errors: &mut Errors) -> RawTopology {
         kafka,
         drift,
         limits,
+        stream,
         nodes,
     }
 }

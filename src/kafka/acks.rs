@@ -21,6 +21,12 @@ pub struct Ticket {
     remaining: AtomicUsize,
     /// False for records whose delivery is settled otherwise (exactly-once transactions).
     tracked: bool,
+    /// False for a carrier: outputs without an input of their own (a stream flushed by a
+    /// timeout), whose delivery acknowledges no offset but may release `then`.
+    acknowledges: bool,
+    /// Tickets that each owe one output to this one's delivery: the earlier chunks of a
+    /// stream this input closes, released once its own outputs are on the broker.
+    then: Mutex<Vec<Arc<Ticket>>>,
 }
 
 impl Ticket {
@@ -30,7 +36,34 @@ impl Ticket {
             offset,
             remaining: AtomicUsize::new(outputs),
             tracked: true,
+            acknowledges: true,
+            then: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A ticket for `outputs` records that acknowledges no offset of its own.
+    pub fn carrier(key: Arc<PartitionKey>, outputs: usize) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            key,
+            offset: -1,
+            remaining: AtomicUsize::new(outputs),
+            tracked: true,
+            acknowledges: false,
+            then: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether it is settled by the broker's acknowledgements (not by a transaction).
+    pub fn tracked(&self) -> bool {
+        self.tracked
+    }
+
+    /// Releases `tickets` (one output each) once this ticket's outputs are delivered.
+    pub fn then_release(&self, tickets: Vec<Arc<Ticket>>) {
+        self.then
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(tickets);
     }
 
     /// A ticket that acknowledges nothing (the transaction commit settles the batch).
@@ -40,6 +73,8 @@ impl Ticket {
             offset,
             remaining: AtomicUsize::new(0),
             tracked: false,
+            acknowledges: false,
+            then: Mutex::new(Vec::new()),
         })
     }
 }
@@ -66,7 +101,13 @@ impl Acks {
     /// One output of `ticket` was acknowledged by the broker.
     pub fn output_delivered(&self, ticket: &Ticket) {
         if ticket.tracked && ticket.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.event_done(&ticket.key, ticket.offset);
+            if ticket.acknowledges {
+                self.event_done(&ticket.key, ticket.offset);
+            }
+            let then = std::mem::take(&mut *ticket.then.lock().unwrap_or_else(|p| p.into_inner()));
+            for held in then {
+                self.output_delivered(&held);
+            }
         }
     }
 

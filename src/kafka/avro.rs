@@ -235,6 +235,7 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         origin,
         received_at: Instant::now(),
         time_ms: None,
+        chunk: None,
         findings: Vec::new(),
         prepared: Default::default(),
     })

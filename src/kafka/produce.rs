@@ -2,7 +2,8 @@
 //! input, keyed and with headers that point back at the input, each carrying the ticket of
 //! its input's delivery guarantee. A full producer queue is a wait, never a drop.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -47,6 +48,10 @@ pub struct TopicWriter {
     outputs: Vec<TopicOutput>,
     acks: Arc<Acks>,
     metrics: Arc<Metrics>,
+    /// Per open stream, the tickets of its chunks: each owes one output (the hold) until
+    /// the stream's closing outputs are delivered, so its partition's committed offset
+    /// stays at or before its first chunk while it is open.
+    holds: Mutex<HashMap<Arc<str>, Vec<Arc<Ticket>>>>,
 }
 
 impl TopicWriter {
@@ -74,6 +79,7 @@ impl TopicWriter {
             outputs,
             acks,
             metrics,
+            holds: Mutex::new(HashMap::new()),
         })
     }
 
@@ -113,9 +119,15 @@ impl TopicWriter {
                 RecordKind::Verdicts | RecordKind::Enriched => true,
                 // An event without an audit record gets no (empty) audit message.
                 RecordKind::Audit => audited,
-                RecordKind::Vault | RecordKind::DeadLetters | RecordKind::Alerts => false,
+                RecordKind::Vault
+                | RecordKind::DeadLetters
+                | RecordKind::Alerts
+                | RecordKind::Released => false,
             })
             .count();
+        let released_outputs = self.of(RecordKind::Released).count();
+        let held: HashSet<usize> = batch.streams.held.iter().map(|(at, _)| *at).collect();
+        let flushed = flushed_inputs(batch, inputs);
         let alert_outputs = self.of(RecordKind::Alerts).count();
         let vault_outputs = self.of(RecordKind::Vault).count();
         let dead_letter_outputs = self.of(RecordKind::DeadLetters).count();
@@ -126,25 +138,116 @@ impl TopicWriter {
             audited,
         };
         for (index, outcome) in batch.batch.outcomes.iter().enumerate() {
-            let (input, key) = (&inputs[index], &keys[index]);
-            match *outcome {
-                Outcome::DeadLetter(letter) => {
-                    let alerts = alert_outputs * batch.batch.monitor.alerts_at(index).count();
-                    let records = dead_letter_outputs + alerts;
-                    if let Some(ticket) = guarantee.ticket(key, input.offset, records) {
-                        self.dead_letter(&batch, letter, input, &ticket)?;
-                        self.alerts(&batch, index, input, &ticket)?;
-                    }
-                }
+            let (input, key) = match inputs.get(index) {
+                Some(input) => (input, &keys[index]),
+                None => match flushed.get(index - inputs.len()) {
+                    Some((input, key)) => (input, key),
+                    None => continue,
+                },
+            };
+            let flush = index >= inputs.len();
+            let alerts = alert_outputs * batch.batch.monitor.alerts_at(index).count();
+            let streamed = released_outputs * batch.batch.streams.records_at(index).count();
+            let hold = usize::from(held.contains(&index) && guarantee.holds_streams());
+            let (records, event) = match *outcome {
+                Outcome::DeadLetter(_) => (dead_letter_outputs + alerts, None),
                 Outcome::Event(event) => {
                     let vault = batch.batch.vault.get(event).map_or(0, Vec::len);
-                    let alerts = alert_outputs * batch.batch.monitor.alerts_at(index).count();
-                    let records = per_event + vault_outputs * vault + alerts;
-                    if let Some(ticket) = guarantee.ticket(key, input.offset, records) {
+                    (
+                        per_event + vault_outputs * vault + alerts + streamed,
+                        Some(event),
+                    )
+                }
+                Outcome::Chunk => (streamed, None),
+            };
+            let ticket = if flush {
+                (records > 0).then(|| Ticket::carrier(key.clone(), records))
+            } else {
+                guarantee.ticket(key, input.offset, records + hold)
+            };
+            self.chain_holds(batch.batch, index, hold == 1, ticket.as_ref());
+            let Some(ticket) = ticket else { continue };
+            match *outcome {
+                Outcome::DeadLetter(letter) => self.dead_letter(&batch, letter, input, &ticket)?,
+                Outcome::Event(_) | Outcome::Chunk => {
+                    if let Some(event) = event {
                         self.event(&batch, event, input, &ticket)?;
-                        self.alerts(&batch, index, input, &ticket)?;
+                    }
+                    self.streamed(&batch, index, input, &ticket)?;
+                }
+            }
+            self.alerts(&batch, index, input, &ticket)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the ticket of a chunk an open stream holds, and hands the held tickets of the
+    /// streams that position `index` closes to its ticket (released with its delivery, or
+    /// at once when it has nothing to deliver).
+    fn chain_holds(
+        &self,
+        batch: &OutputBatch,
+        index: usize,
+        held: bool,
+        ticket: Option<&Arc<Ticket>>,
+    ) {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        if held {
+            if let (Some(ticket), Some((_, stream))) = (
+                ticket,
+                batch.streams.held.iter().find(|(at, _)| *at == index),
+            ) {
+                holds
+                    .entry(stream.clone())
+                    .or_default()
+                    .push(ticket.clone());
+            }
+        }
+        for (_, stream) in batch.streams.closed.iter().filter(|(at, _)| *at == index) {
+            let mut tickets = holds.remove(stream).unwrap_or_default();
+            let own = ticket.and_then(|t| tickets.iter().position(|h| Arc::ptr_eq(h, t)));
+            if let Some(own) = own {
+                // Its own hold: its records still keep it open.
+                let own = tickets.swap_remove(own);
+                self.acks.output_delivered(&own);
+            }
+            match ticket {
+                Some(ticket) if ticket.tracked() => ticket.then_release(tickets),
+                _ => {
+                    for t in tickets {
+                        self.acks.output_delivered(&t);
                     }
                 }
+            }
+        }
+    }
+
+    /// Drops the holds of streams whose chunks came from `revoked` partitions (the tracker
+    /// has forgotten those offsets; another member reads the streams again).
+    pub fn forget_holds(&self, revoked: &dyn Fn(&PartitionKey) -> bool) {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        holds.retain(|_, tickets| !tickets.iter().any(|t| revoked(&t.key)));
+    }
+
+    /// The released and stream_blocked records at position `index`, keyed by stream id.
+    fn streamed(
+        &self,
+        batch: &Producing,
+        index: usize,
+        input: &InputRecord,
+        ticket: &Arc<Ticket>,
+    ) -> Result<(), KafkaRunError> {
+        for output in self.of(RecordKind::Released) {
+            for record in batch.batch.streams.records_at(index) {
+                let headers = input.output_headers(&record.key, JSON);
+                self.send(
+                    batch.producer,
+                    output,
+                    record.key.as_bytes(),
+                    &record.record,
+                    headers,
+                    ticket,
+                )?;
             }
         }
         Ok(())
@@ -225,7 +328,10 @@ impl TopicWriter {
                     }
                     continue;
                 }
-                RecordKind::Audit | RecordKind::DeadLetters | RecordKind::Alerts => continue,
+                RecordKind::Audit
+                | RecordKind::DeadLetters
+                | RecordKind::Alerts
+                | RecordKind::Released => continue,
             };
             let headers = input.output_headers(event_id, content_type);
             self.send(batch.producer, output, key, payload, headers, ticket)?;
@@ -304,4 +410,43 @@ impl TopicWriter {
             }
         }
     }
+}
+
+/// For positions after the inputs (streams flushed by a timeout): an input record standing
+/// for the stream's first chunk (its headers point there; its key is the stream id) and its
+/// partition.
+fn flushed_inputs(
+    batch: &OutputBatch,
+    inputs: &[InputRecord],
+) -> Vec<(InputRecord, Arc<PartitionKey>)> {
+    (inputs.len()..batch.outcomes.len())
+        .map(|index| {
+            let origin = match batch.outcomes[index] {
+                Outcome::Event(event) => Some(&batch.verdicts[event].origin),
+                _ => None,
+            };
+            let (topic, partition, offset) = match origin {
+                Some(crate::model::Origin::Kafka {
+                    topic,
+                    partition,
+                    offset,
+                }) => (topic.clone(), *partition, *offset),
+                _ => (Arc::from(""), 0, -1),
+            };
+            let key = Arc::new(PartitionKey::new(&topic, partition));
+            let record = InputRecord {
+                topic,
+                partition,
+                offset,
+                key: batch
+                    .streams
+                    .records_at(index)
+                    .next()
+                    .map(|r| r.key.as_bytes().to_vec()),
+                payload: Vec::new(),
+                timestamp_ms: None,
+            };
+            (record, key)
+        })
+        .collect()
 }

@@ -27,6 +27,16 @@ impl EventKind {
     }
 }
 
+/// A piece of a streamed response (input kind `response_chunk`): the stream it belongs to,
+/// its place in it, and whether it is the final one. The chunk's `text` is the delta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub stream_id: Arc<str>,
+    /// 0, 1, 2, ... within the stream.
+    pub seq: u64,
+    pub last: bool,
+}
+
 /// Where an event came from: enough to find the input record again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -74,6 +84,9 @@ pub struct Event {
     /// Event time in Unix milliseconds: the producer's `timestamp`, else the Kafka record's
     /// timestamp; `None` for file events without one (monitors then use the clock).
     pub time_ms: Option<i64>,
+    /// Set on the chunks of a streamed response (kind `response`); the stream stage
+    /// assembles them before inspection.
+    pub chunk: Option<Chunk>,
     pub findings: Vec<Finding>,
     /// What operators computed for this event in their batch-level `prepare`.
     pub prepared: Prepared,
@@ -96,6 +109,7 @@ impl Event {
             },
             received_at: Instant::now(),
             time_ms: None,
+            chunk: None,
             findings: Vec::new(),
             prepared: Prepared::default(),
         }

@@ -126,7 +126,7 @@ impl KeywordConfig {
     }
 
     fn build_from(&self, id: &str, terms: Vec<Vec<String>>) -> Result<KeywordBlocker, String> {
-        let mut phrases = Vec::new();
+        let mut phrases: Vec<String> = Vec::new();
         let mut owners = Vec::new();
         let mut lists = Vec::new();
         for ((i, list), list_terms) in self.lists.iter().enumerate().zip(terms) {
@@ -148,6 +148,7 @@ impl KeywordConfig {
             .map_err(|e| e.to_string())?;
         Ok(KeywordBlocker {
             id: Arc::from(id),
+            longest: phrases.iter().map(|p| p.chars().count()).max().unwrap_or(0),
             matcher,
             owners,
             lists,
@@ -164,6 +165,8 @@ struct ListRuntime {
 /// The runtime phrase matcher.
 pub struct KeywordBlocker {
     id: Arc<str>,
+    /// Characters of the longest phrase.
+    longest: usize,
     matcher: AhoCorasick,
     owners: Vec<usize>,
     lists: Vec<ListRuntime>,
@@ -196,6 +199,10 @@ impl KeywordBlocker {
 impl Inspector for KeywordBlocker {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn longest_match_chars(&self) -> Option<usize> {
+        Some(self.longest)
     }
 
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {

@@ -46,6 +46,11 @@ pub trait Inspector: Send + Sync {
     fn model_digests(&self) -> Vec<&'static str> {
         Vec::new()
     }
+    /// The longest value (in characters) it can match that may contain whitespace, when it
+    /// knows one (keyword phrases): a stream holds back at least this much.
+    fn longest_match_chars(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Why an operator could not inspect an event (never holds event text).

@@ -22,7 +22,7 @@ use crate::model::{Event, Origin};
 use crate::topology::local_sinks::LocalSinks;
 use crate::topology::output::{Input, InputRef};
 use crate::topology::services::Services;
-use crate::topology::{Pipeline, RunOptions, RunReport};
+use crate::topology::{OutputBatch, Pipeline, RunOptions, RunReport};
 
 /// Most bytes of input held in one batch.
 const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
@@ -121,6 +121,12 @@ impl FileSource<'_> {
                     break;
                 }
             }
+            // Streams still open at the end of the input: their held tails, scanned, and
+            // their verdicts.
+            if self.pipeline.streams().open_streams() > 0 {
+                let outputs = self.pipeline.flush_streams(self.route);
+                self.deliver(outputs, report)?;
+            }
             Ok(())
         })
     }
@@ -135,6 +141,12 @@ impl FileSource<'_> {
             .map(|line| decode_line(line, self.source_id, max_bytes))
             .collect();
         let outputs = self.pipeline.run_batch(self.route, inputs);
+        self.deliver(outputs, report)
+    }
+
+    /// Counts a batch's outputs and writes them to the route's sinks.
+    fn deliver(&self, outputs: OutputBatch, report: &mut RunReport) -> Result<(), RunError> {
+        let metrics = &self.services.metrics;
         outputs.count(
             self.source_id,
             metrics,

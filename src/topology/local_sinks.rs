@@ -55,7 +55,7 @@ impl LocalSinks {
         if route.local.is_empty() {
             return Ok(());
         }
-        let (mut vault, mut dead, mut alerts) = (None, None, None);
+        let (mut vault, mut dead, mut alerts, mut released) = (None, None, None, None);
         for target in &route.local {
             let records = match target.records {
                 RecordKind::Verdicts => &batch.verdict_records,
@@ -73,6 +73,11 @@ impl LocalSinks {
                 }
                 RecordKind::Alerts => {
                     let lines = alerts.get_or_insert_with(|| batch.monitor.lines());
+                    self.write_lines(target.sink, lines)?;
+                    continue;
+                }
+                RecordKind::Released => {
+                    let lines = released.get_or_insert_with(|| batch.streams.lines());
                     self.write_lines(target.sink, lines)?;
                     continue;
                 }

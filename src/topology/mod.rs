@@ -8,6 +8,7 @@
 //! - `output`: the [`OutputBatch`] and the accounting every runtime shares.
 //! - `local_sinks`: files and standard output, written by every runtime.
 //! - `services`: the worker pool, metrics and operations endpoints of a run.
+//! - `stream`: streamed responses held back and released in safe, redacted pieces.
 
 pub mod local_sinks;
 pub mod output;
@@ -16,6 +17,7 @@ pub mod redact;
 pub mod services;
 pub mod sink_plan;
 pub mod stage;
+pub mod stream;
 
 pub use output::{OutputBatch, RunReport};
 pub use pipeline::{Pipeline, Processed};

@@ -22,6 +22,9 @@ pub enum Outcome {
     Event(usize),
     /// Index into `dead_letters`.
     DeadLetter(usize),
+    /// A chunk of a streamed response: its records, if any, are the batch's stream records
+    /// at its position (the response's verdict comes with the chunk that ends it).
+    Chunk,
 }
 
 /// An input that goes to the dead-letter outputs instead of producing a verdict.
@@ -136,6 +139,8 @@ pub struct OutputBatch {
     pub timings: Vec<(Arc<str>, Duration)>,
     /// What the drift monitor and the tenant limits raised.
     pub monitor: MonitorOutputs,
+    /// Streamed responses: released and stream_blocked records, holds and closes.
+    pub streams: super::stream::StreamOutputs,
 }
 
 /// A batch's alert records and monitor measurements.

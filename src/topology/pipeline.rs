@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::output::{AlertOutput, Encoded, Input, MonitorOutputs, Outcome, OutputBatch};
+use super::output::{AlertOutput, Encoded, Input, InputRef, MonitorOutputs, Outcome, OutputBatch};
 use super::redact::{self, PlaceholderRegistry};
 use super::sink_plan::{SinkPlan, Wants};
 use super::stage::Stage;
+use super::stream::{Pending, StreamOutputs, Streams};
 use crate::audit::{keys, AuditWriter, Decision, PreparedDecision};
 use crate::codec::DecodeError;
 use crate::config::{SinkSpec, Topology};
@@ -28,6 +29,51 @@ use crate::monitor::{Monitor, Observations};
 use crate::operators::decide::Policy;
 use crate::operators::{BuildError, BuiltOperator, OnError, OperatorFailure};
 use crate::vault::{conversation_scope, SealedEntry, Vault};
+
+/// Runs every inspector of the route on one event (under its `on_error`, after any
+/// batch-level failure), then the policy: the policy's action, and the failure that sends
+/// the event to the dead letters, if any. Adds each inspector's time to `spent`.
+fn inspect_event(
+    plan: &RoutePlan,
+    batch_failures: &[Option<OperatorFailure>],
+    event: &mut Event,
+    spent: &mut [u64],
+) -> (Action, Option<OperatorFailed>) {
+    let mut last = Instant::now();
+    let mut failed = None;
+    for (i, stage) in plan.inspectors.iter().enumerate() {
+        let outcome = match &batch_failures[i] {
+            Some(failure) => Err(failure.clone()),
+            None => stage.run(event),
+        };
+        let now = Instant::now();
+        spent[i] += (now - last).as_nanos() as u64;
+        last = now;
+        if let Err(failure) = outcome {
+            if stage.on_error == OnError::DeadLetter {
+                failed = Some(OperatorFailed {
+                    operator: Arc::from(stage.inspector.id()),
+                    reason: failure.0,
+                });
+                break;
+            }
+            event.findings.push(stage.failure_finding(&failure));
+        }
+    }
+    (plan.policy.decide(event), failed)
+}
+
+/// The longest multi-word value any inspector matches (keyword phrases), in characters.
+fn longest_match(built: &[&BuiltOperator]) -> usize {
+    built
+        .iter()
+        .filter_map(|b| match b {
+            BuiltOperator::Inspector(inspector) => inspector.longest_match_chars(),
+            BuiltOperator::Policy(_) => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
 
 /// Events whose operator timings are summed locally before one shared update.
 const TIMING_CHUNK: usize = 64;
@@ -75,6 +121,8 @@ pub struct Pipeline {
     vault: Option<Arc<Vault>>,
     /// `[drift]` and `[limits]`, when configured.
     monitor: Option<Monitor>,
+    /// Open streamed responses.
+    streams: Streams,
 }
 
 impl Pipeline {
@@ -165,7 +213,13 @@ impl Pipeline {
             audit_key,
             vault,
             monitor: Monitor::build(topology),
+            streams: Streams::new(&topology.stream, longest_match(&built)),
         })
+    }
+
+    /// The stream stage (open streams, the hold-back).
+    pub fn streams(&self) -> &Streams {
+        &self.streams
     }
 
     pub fn topology(&self) -> &TopologyRef {
@@ -186,18 +240,35 @@ impl Pipeline {
     /// its sinks take: verdicts, enriched, audit and vault records, dead letters (inputs
     /// that did not decode, events an operator with `on_error = "dead_letter"` failed on).
     pub fn run_batch(&self, route: usize, inputs: Vec<Input<'_>>) -> OutputBatch {
+        self.run_batch_ending(route, inputs, false)
+    }
+
+    /// Every open stream of source `route` flushed (its held tail released after a final
+    /// scan, flagged `end_of_input`) with its verdict: the end of a file or of stdin.
+    pub fn flush_streams(&self, route: usize) -> OutputBatch {
+        self.run_batch_ending(route, Vec::new(), true)
+    }
+
+    /// [`Pipeline::run_batch`]; with `end_of_input`, every open stream of the route ends.
+    fn run_batch_ending(
+        &self,
+        route: usize,
+        inputs: Vec<Input<'_>>,
+        end_of_input: bool,
+    ) -> OutputBatch {
         let wants = self.routes[route].wants;
         let mut batch = OutputBatch::default();
-        let mut events = Vec::with_capacity(inputs.len());
-        let mut event_inputs = Vec::with_capacity(inputs.len());
+        let mut decoded_events = Vec::with_capacity(inputs.len());
+        let mut chunks = Vec::new();
         let mut raws = Vec::with_capacity(inputs.len());
         batch.outcomes = vec![Outcome::Event(0); inputs.len()];
         for (index, Input { decoded, at: input }) in inputs.into_iter().enumerate() {
             match decoded {
-                Ok(event) => {
-                    events.push(event);
-                    event_inputs.push(index);
+                Ok(event) if event.chunk.is_some() => {
+                    batch.outcomes[index] = Outcome::Chunk;
+                    chunks.push((index, event));
                 }
+                Ok(event) => decoded_events.push((index, event)),
                 Err(error) => {
                     batch.outcomes[index] = Outcome::DeadLetter(batch.dead_letters.len());
                     batch.dead_letters.push(input.dead_letter(index, error));
@@ -205,7 +276,26 @@ impl Pipeline {
             }
             raws.push(input);
         }
+        // Streams: new text scanned and released; ended responses join the events.
+        let mut pending = self.streams.accept(route, chunks, &mut batch.streams);
+        let flushes = self.streams.due(route, batch.outcomes.len(), end_of_input);
+        for flush in &flushes {
+            batch.outcomes.push(Outcome::Chunk);
+            raws.push(InputRef {
+                origin: flush.event.origin.clone(),
+                raw: b"",
+                size: 0,
+            });
+        }
+        pending.extend(flushes);
+        for ended in self.scan_streams(route, pending, &mut batch.streams) {
+            decoded_events.push((ended.at, ended.event));
+        }
+        decoded_events.sort_by_key(|(at, _)| *at);
+        let (event_inputs, mut events): (Vec<usize>, Vec<Event>) =
+            decoded_events.into_iter().unzip();
         let mut observations = self.monitor.as_ref().map(|m| m.admit(&mut events));
+        let events = events;
         let (processed, timings) = self.process_timed(route, events, wants.enriched);
         batch.timings = timings;
         let mut kept = Vec::with_capacity(processed.len());
@@ -304,28 +394,8 @@ impl Pipeline {
                 let verdicts: Vec<(Verdict, Option<OperatorFailed>)> = chunk
                     .iter_mut()
                     .map(|event| {
-                        let mut last = Instant::now();
-                        let mut failed = None;
-                        for (i, stage) in plan.inspectors.iter().enumerate() {
-                            let outcome = match &batch_failures[i] {
-                                Some(failure) => Err(failure.clone()),
-                                None => stage.run(event),
-                            };
-                            let now = Instant::now();
-                            local[i] += (now - last).as_nanos() as u64;
-                            last = now;
-                            if let Err(failure) = outcome {
-                                if stage.on_error == OnError::DeadLetter {
-                                    failed = Some(OperatorFailed {
-                                        operator: Arc::from(stage.inspector.id()),
-                                        reason: failure.0,
-                                    });
-                                    break;
-                                }
-                                event.findings.push(stage.failure_finding(&failure));
-                            }
-                        }
-                        let policy_action = plan.policy.decide(event);
+                        let (policy_action, failed) =
+                            inspect_event(plan, &batch_failures, event, &mut local);
                         let action = self.apply_limits(event, policy_action);
                         let latency_us = event.received_at.elapsed().as_micros() as u64;
                         let mut verdict = Verdict::new(event, action, &self.topology, latency_us);
@@ -349,6 +419,43 @@ impl Pipeline {
             })
             .collect();
         (self.finish(plan, events, verdicts, want_enriched), timings)
+    }
+
+    /// Scans the streams' windows (batch-level work first, then every inspector and the
+    /// policy, like events) and releases what they prove safe; returns the ended streams.
+    fn scan_streams(
+        &self,
+        route: usize,
+        mut pending: Vec<Pending>,
+        out: &mut StreamOutputs,
+    ) -> Vec<super::stream::Ended> {
+        if pending.is_empty() {
+            return Vec::new();
+        }
+        let plan = &self.routes[route];
+        let mut windows: Vec<Event> = pending.iter().map(|p| p.event.clone()).collect();
+        let batch_failures: Vec<Option<OperatorFailure>> = plan
+            .inspectors
+            .iter()
+            .map(|stage| stage.prepare_within_deadline(&mut windows).err())
+            .collect();
+        let decided: Vec<(Action, bool)> = windows
+            .par_iter_mut()
+            .map(|window| {
+                let mut local = vec![0u64; plan.inspectors.len()];
+                let (action, failed) = inspect_event(plan, &batch_failures, window, &mut local);
+                (action, failed.is_some())
+            })
+            .collect();
+        for (p, window) in pending.iter_mut().zip(windows) {
+            p.event = window;
+        }
+        let scanned = pending
+            .into_iter()
+            .zip(decided)
+            .map(|(p, (action, failed))| (p, action, failed))
+            .collect();
+        self.streams.release(scanned, &self.registry, out)
     }
 
     /// Adds the limit findings the monitor left on `event` (after the policy, which never

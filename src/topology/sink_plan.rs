@@ -19,6 +19,7 @@ pub struct Wants {
     pub vault: bool,
     pub dead_letters: bool,
     pub alerts: bool,
+    pub released: bool,
 }
 
 /// A sink written on this machine (a file, standard output, an audit or vault file).
@@ -59,6 +60,7 @@ impl RouteSinks {
             let written = match kind {
                 RecordKind::Vault => batch.vault_entries(),
                 RecordKind::Alerts => batch.monitor.alerts.len(),
+                RecordKind::Released => batch.streams.records.len(),
                 _ => events,
             };
             metrics
@@ -98,6 +100,7 @@ impl SinkPlan {
                         RecordKind::Vault => plan.wants.vault = true,
                         RecordKind::DeadLetters => plan.wants.dead_letters = true,
                         RecordKind::Alerts => plan.wants.alerts = true,
+                        RecordKind::Released => plan.wants.released = true,
                     }
                     if records != RecordKind::DeadLetters {
                         plan.counted.push((node.id.clone(), records));
@@ -161,6 +164,7 @@ inputs = ["policy"]
                 vault: false,
                 dead_letters: true,
                 alerts: false,
+                released: false,
             }
         );
         assert_eq!(route.local.len(), 3);

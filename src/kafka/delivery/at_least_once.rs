@@ -50,6 +50,10 @@ impl Guarantee for AtLeastOnce {
         Ok(())
     }
 
+    fn holds_streams(&self) -> bool {
+        true
+    }
+
     fn ticket(&self, key: &Arc<PartitionKey>, offset: i64, records: usize) -> Option<Arc<Ticket>> {
         if records == 0 {
             self.acks.event_done(key, offset);

@@ -47,6 +47,11 @@ pub trait Guarantee: Send + Sync {
     /// The ticket every output record of one input carries, for an input with `records`
     /// Kafka records; `None` when the input is already done (it has no Kafka records).
     fn ticket(&self, key: &Arc<PartitionKey>, offset: i64, records: usize) -> Option<Arc<Ticket>>;
+    /// Whether an open stream's chunks may hold their offsets back until it closes
+    /// (at-least-once); exactly-once commits each batch's positions in its transaction.
+    fn holds_streams(&self) -> bool {
+        false
+    }
     /// After every record of the batch was handed to the producer.
     fn end_batch(&mut self, batch: &[InputRecord], clients: &Clients) -> Result<(), KafkaRunError>;
     /// Between batches, from the consumer loop.

@@ -1,0 +1,94 @@
+//! `[stream]`: how streamed responses (`response_chunk` events) are held back and released:
+//! the hold-back tail, the carried-over scan context, flush timeouts and the scan strategy
+//! (incremental, or the usual per-chunk and full-rescan approaches, for comparison).
+
+use serde::Deserialize;
+
+use crate::diagnostics::{join, Errors};
+
+/// How each new piece of a stream is scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamScan {
+    /// New text plus a bounded carried-over context; release only a prefix proven safe.
+    #[default]
+    Incremental,
+    /// Each chunk alone, released at once (what many guardrails do; leaks split values).
+    PerChunk,
+    /// The whole text so far on every chunk (safe, but the cost grows with the square of
+    /// the length).
+    Rescan,
+}
+
+impl StreamScan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamScan::Incremental => "incremental",
+            StreamScan::PerChunk => "per_chunk",
+            StreamScan::Rescan => "rescan",
+        }
+    }
+}
+
+/// `[stream]`; every key has a default, so streams work without the table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Characters always held back at the end of the unreleased text; unset: 64 or the
+    /// longest keyword term plus one, whichever is longer.
+    pub hold_back_chars: Option<usize>,
+    /// Characters of already released text scanned again with the new text (context that
+    /// detectors read before a value, such as `ssn:` or `password =`).
+    pub context_chars: usize,
+    /// A stream without a new chunk for this long is flushed (its held tail released after a
+    /// final scan, the record flagged `flushed = "idle"`) and closed.
+    pub idle_timeout_ms: u64,
+    /// A stream open this long is flushed (`flushed = "max_age"`) and closed; on Kafka this
+    /// bounds how far an open stream holds back its partition's committed offset.
+    pub max_age_ms: u64,
+    /// Most open streams; past it the oldest is flushed (`flushed = "capacity"`).
+    pub max_streams: usize,
+    /// Recently closed streams remembered, so a late duplicate chunk is recognised.
+    pub remember_closed: usize,
+    pub scan: StreamScan,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            hold_back_chars: None,
+            context_chars: 48,
+            idle_timeout_ms: 30_000,
+            max_age_ms: 600_000,
+            max_streams: 100_000,
+            remember_closed: 100_000,
+            scan: StreamScan::Incremental,
+        }
+    }
+}
+
+impl StreamConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if self.hold_back_chars.is_some_and(|h| h == 0 || h > 65_536) {
+            errors.push(join(path, "hold_back_chars"), "must be within 1..=65536");
+        }
+        if self.context_chars > 65_536 {
+            errors.push(join(path, "context_chars"), "must be at most 65536");
+        }
+        if self.idle_timeout_ms == 0 {
+            errors.push(join(path, "idle_timeout_ms"), "must be at least 1");
+        }
+        if self.max_age_ms < self.idle_timeout_ms {
+            errors.push(
+                join(path, "max_age_ms"),
+                format!(
+                    "must be at least idle_timeout_ms ({}), got {}",
+                    self.idle_timeout_ms, self.max_age_ms
+                ),
+            );
+        }
+        if self.max_streams == 0 {
+            errors.push(join(path, "max_streams"), "must be at least 1");
+        }
+    }
+}

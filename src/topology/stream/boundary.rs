@@ -1,0 +1,149 @@
+//! Where a stream's released prefix may end: never inside a word, a run of digits and
+//! separators (a card or phone number written in groups), an open quoted value, an open
+//! `-----BEGIN` block, or a detected span; always at least the hold-back tail short of the
+//! text's end.
+
+use crate::model::Span;
+
+/// Separators that may sit between the digit groups of one number.
+fn number_part(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '-' | '.' | '(' | ')' | '/' | '+')
+}
+
+/// The byte index `chars` characters before the end of `text` (0 when it is shorter).
+pub fn hold_back_from(text: &str, chars: usize) -> usize {
+    if chars == 0 {
+        return text.len();
+    }
+    text.char_indices()
+        .rev()
+        .nth(chars - 1)
+        .map_or(0, |(at, _)| at)
+}
+
+/// The largest position `<= candidate` and `>= floor` where the text may be cut, given the
+/// spans found in it; `floor` (the start of the unreleased text) when there is none.
+pub fn safe_cut(text: &str, floor: usize, candidate: usize, spans: &[Span]) -> usize {
+    let mut cut = candidate.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    loop {
+        if cut <= floor {
+            return floor;
+        }
+        let before = cut;
+        cut = at_whitespace(text, floor, cut);
+        for span in spans {
+            if span.start < cut && span.end > cut {
+                cut = span.start.max(floor);
+            }
+        }
+        cut = outside_number(text, floor, cut);
+        cut = outside_open_block(text, floor, cut);
+        cut = outside_open_quote(text, floor, cut);
+        if cut == before {
+            return cut;
+        }
+    }
+}
+
+/// Back to just after a whitespace character (or `floor`).
+fn at_whitespace(text: &str, floor: usize, mut cut: usize) -> usize {
+    while cut > floor {
+        let previous = text[..cut].chars().next_back().expect("cut > 0");
+        if previous.is_whitespace() {
+            return cut;
+        }
+        cut -= previous.len_utf8();
+    }
+    floor
+}
+
+/// When the cut sits in whitespace between two parts of a number, back to before the word
+/// that ends the earlier part.
+fn outside_number(text: &str, floor: usize, cut: usize) -> usize {
+    let after = text[cut..].trim_start();
+    let before = text[floor..cut].trim_end();
+    let joins = after.chars().next().is_some_and(number_part)
+        && before.chars().next_back().is_some_and(number_part);
+    if !joins {
+        return cut;
+    }
+    // The start of the word before the whitespace.
+    let word_end = floor + before.len();
+    let word_start = text[floor..word_end]
+        .rfind(char::is_whitespace)
+        .map_or(floor, |at| floor + at + 1);
+    word_start
+}
+
+/// Before an unterminated `-----BEGIN` (a private key or certificate block).
+fn outside_open_block(text: &str, floor: usize, cut: usize) -> usize {
+    match text[floor..cut].rfind("-----BEGIN") {
+        Some(at) if !text[floor + at..cut].contains("-----END") => floor + at,
+        _ => cut,
+    }
+}
+
+/// Before a `"` or `` ` `` opened on the cut's line and not closed before the cut (a quoted
+/// password may hold spaces).
+fn outside_open_quote(text: &str, floor: usize, cut: usize) -> usize {
+    let line_start = text[floor..cut]
+        .rfind('\n')
+        .map_or(floor, |at| floor + at + 1);
+    let mut open: Option<(char, usize)> = None;
+    for (at, c) in text[line_start..cut].char_indices() {
+        if c == '"' || c == '`' {
+            open = match open {
+                Some((q, _)) if q == c => None,
+                Some(o) => Some(o),
+                None => Some((c, line_start + at)),
+            };
+        }
+    }
+    open.map_or(cut, |(_, at)| at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(text: &str, candidate: usize) -> &str {
+        &text[..safe_cut(text, 0, candidate, &[])]
+    }
+
+    #[test]
+    fn cuts_only_after_whitespace() {
+        assert_eq!(cut("write to user@example.com now", 20), "write to ");
+        assert_eq!(cut("abcdef", 3), "");
+        assert_eq!(cut("one two", 7), "one ");
+    }
+
+    #[test]
+    fn keeps_a_grouped_number_together() {
+        let text = "card 4111 1111 1111 1111 thanks";
+        assert_eq!(cut(text, 15), "card ");
+        assert_eq!(cut("call (555) 123-4567 today", 15), "call ");
+        // A number after a word is fine to cut before.
+        assert_eq!(cut("order 42 shipped", 9), "order 42 ");
+    }
+
+    #[test]
+    fn holds_open_blocks_and_quotes() {
+        let key = "here -----BEGIN RSA PRIVATE KEY----- MIIE abc def";
+        assert_eq!(cut(key, key.len()), "here ");
+        assert_eq!(cut("password = \"a b c d", 17), "password = ");
+        assert_eq!(cut("say \"hi\" to bob", 12), "say \"hi\" to ");
+    }
+
+    #[test]
+    fn never_inside_a_span_nor_below_the_floor() {
+        let text = "name John Smith here";
+        let spans = [Span::new(5, 15)];
+        assert_eq!(safe_cut(text, 0, 11, &spans), 5);
+        assert_eq!(safe_cut(text, 8, 11, &spans), 8);
+        assert_eq!(hold_back_from("héllo", 2), 4);
+        assert_eq!(hold_back_from("hi", 5), 0);
+    }
+}

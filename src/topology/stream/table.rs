@@ -1,0 +1,294 @@
+//! Open streams: chunks put in order (out-of-order ones parked, duplicates dropped), the
+//! text received so far, how much of it is released, and a bounded memory of recently
+//! closed streams so a late or repeated chunk of one is recognised.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::model::Event;
+
+/// Why a stream was flushed before its last chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FlushReason {
+    Idle,
+    MaxAge,
+    Capacity,
+    EndOfInput,
+}
+
+impl FlushReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlushReason::Idle => "idle",
+            FlushReason::MaxAge => "max_age",
+            FlushReason::Capacity => "capacity",
+            FlushReason::EndOfInput => "end_of_input",
+        }
+    }
+}
+
+/// One response being streamed.
+pub struct OpenStream {
+    pub route: usize,
+    /// The first chunk as received, text aside: conversation, prompt, metadata, origin.
+    pub template: Event,
+    /// Every chunk's text so far, in order.
+    pub text: String,
+    /// (seq, end of its text in `text`), in order.
+    pub chunk_ends: Vec<(u64, usize)>,
+    pub next_seq: u64,
+    /// Chunks that arrived ahead of their turn: seq -> (text, last).
+    pub parked: BTreeMap<u64, (Arc<str>, bool)>,
+    /// Bytes of `text` released.
+    pub released: usize,
+    /// Characters of (redacted) text released: the next record's `offset`.
+    pub released_chars: usize,
+    /// The last chunk arrived and every chunk before it.
+    pub finished: bool,
+    pub opened: Instant,
+    pub touched: Instant,
+}
+
+impl OpenStream {
+    /// The chunk whose text holds byte `at - 1` (the last chunk a release up to `at`
+    /// includes).
+    pub fn seq_through(&self, at: usize) -> u64 {
+        let index = self.chunk_ends.partition_point(|&(_, end)| end < at);
+        self.chunk_ends
+            .get(index)
+            .or(self.chunk_ends.last())
+            .map_or(0, |&(seq, _)| seq)
+    }
+
+    /// The latest chunk appended.
+    pub fn last_seq(&self) -> u64 {
+        self.chunk_ends.last().map_or(0, |&(seq, _)| seq)
+    }
+
+    fn append(&mut self, seq: u64, text: &str, last: bool) {
+        self.text.push_str(text);
+        self.chunk_ends.push((seq, self.text.len()));
+        self.next_seq = seq + 1;
+        self.finished |= last;
+    }
+
+    /// Appends parked chunks that are now in turn.
+    fn drain_parked(&mut self) {
+        while let Some((text, last)) = self.parked.remove(&self.next_seq) {
+            let seq = self.next_seq;
+            self.append(seq, &text, last);
+            if last {
+                self.parked.clear();
+            }
+        }
+    }
+}
+
+/// What became of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Appended in order (maybe with parked chunks after it).
+    Appended,
+    /// Ahead of its turn: held until the chunks before it arrive.
+    Parked,
+    /// Already seen (a producer's retry), or a chunk of a stream already closed.
+    Duplicate,
+}
+
+/// Every open stream, by stream id.
+#[derive(Default)]
+pub struct StreamTable {
+    open: HashMap<Arc<str>, OpenStream>,
+    closed: HashSet<Arc<str>>,
+    closed_order: VecDeque<Arc<str>>,
+    remember_closed: usize,
+}
+
+impl StreamTable {
+    pub fn new(remember_closed: usize) -> StreamTable {
+        StreamTable {
+            remember_closed,
+            ..StreamTable::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Takes one chunk event (its `chunk` set) of source `route`.
+    pub fn accept(&mut self, route: usize, mut event: Event, now: Instant) -> Accepted {
+        let chunk = event.chunk.clone().expect("a chunk event");
+        if self.closed.contains(&chunk.stream_id) {
+            return Accepted::Duplicate;
+        }
+        let text = std::mem::replace(&mut event.text, Arc::from(""));
+        let stream = self
+            .open
+            .entry(chunk.stream_id.clone())
+            .or_insert_with(|| OpenStream {
+                route,
+                template: event,
+                text: String::new(),
+                chunk_ends: Vec::new(),
+                next_seq: 0,
+                parked: BTreeMap::new(),
+                released: 0,
+                released_chars: 0,
+                finished: false,
+                opened: now,
+                touched: now,
+            });
+        stream.touched = now;
+        if chunk.seq < stream.next_seq || stream.parked.contains_key(&chunk.seq) || stream.finished
+        {
+            return Accepted::Duplicate;
+        }
+        if chunk.seq > stream.next_seq {
+            stream.parked.insert(chunk.seq, (text, chunk.last));
+            return Accepted::Parked;
+        }
+        stream.append(chunk.seq, &text, chunk.last);
+        stream.drain_parked();
+        Accepted::Appended
+    }
+
+    pub fn get(&self, id: &str) -> Option<&OpenStream> {
+        self.open.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut OpenStream> {
+        self.open.get_mut(id)
+    }
+
+    /// Removes a stream for good: later chunks of it are duplicates.
+    pub fn close(&mut self, id: &Arc<str>) -> Option<OpenStream> {
+        let stream = self.open.remove(id);
+        if self.remember_closed > 0 && self.closed.insert(id.clone()) {
+            self.closed_order.push_back(id.clone());
+            while self.closed_order.len() > self.remember_closed {
+                if let Some(old) = self.closed_order.pop_front() {
+                    self.closed.remove(&old);
+                }
+            }
+        }
+        stream
+    }
+
+    /// Drops a stream without remembering it (its partition moved to another member, which
+    /// reads it again from its first chunk).
+    pub fn forget(&mut self, id: &str) -> Option<OpenStream> {
+        self.open.remove(id)
+    }
+
+    /// Streams past a timeout, or the oldest ones past `max_streams`, with why.
+    pub fn due(
+        &self,
+        now: Instant,
+        idle_ms: u64,
+        max_age_ms: u64,
+        max_streams: usize,
+    ) -> Vec<(Arc<str>, FlushReason)> {
+        let mut due: Vec<(Arc<str>, FlushReason)> = self
+            .open
+            .iter()
+            .filter_map(|(id, s)| {
+                let age = now.saturating_duration_since(s.opened).as_millis() as u64;
+                let idle = now.saturating_duration_since(s.touched).as_millis() as u64;
+                if age >= max_age_ms {
+                    Some((id.clone(), FlushReason::MaxAge))
+                } else if idle >= idle_ms {
+                    Some((id.clone(), FlushReason::Idle))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let over = self
+            .open
+            .len()
+            .saturating_sub(due.len())
+            .saturating_sub(max_streams);
+        if over > 0 {
+            let mut oldest: Vec<(&Arc<str>, Instant)> = self
+                .open
+                .iter()
+                .filter(|(id, _)| !due.iter().any(|(d, _)| d == *id))
+                .map(|(id, s)| (id, s.opened))
+                .collect();
+            oldest.sort_by_key(|&(_, opened)| opened);
+            due.extend(
+                oldest
+                    .into_iter()
+                    .take(over)
+                    .map(|(id, _)| (id.clone(), FlushReason::Capacity)),
+            );
+        }
+        due.sort();
+        due
+    }
+
+    /// Every open stream's id (sorted, for a deterministic flush order).
+    pub fn ids(&self) -> Vec<Arc<str>> {
+        let mut ids: Vec<Arc<str>> = self.open.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Chunk;
+
+    fn chunk(stream: &str, seq: u64, text: &str, last: bool) -> Event {
+        let mut event = Event::prompt("x", text);
+        event.chunk = Some(Chunk {
+            stream_id: stream.into(),
+            seq,
+            last,
+        });
+        event
+    }
+
+    #[test]
+    fn reorders_parks_and_drops_duplicates() {
+        let now = Instant::now();
+        let mut table = StreamTable::new(10);
+        assert_eq!(
+            table.accept(0, chunk("s", 1, "b", false), now),
+            Accepted::Parked
+        );
+        assert_eq!(
+            table.accept(0, chunk("s", 1, "b", false), now),
+            Accepted::Duplicate
+        );
+        assert_eq!(
+            table.accept(0, chunk("s", 0, "a", false), now),
+            Accepted::Appended
+        );
+        assert_eq!(
+            table.accept(0, chunk("s", 0, "a", false), now),
+            Accepted::Duplicate
+        );
+        assert_eq!(
+            table.accept(0, chunk("s", 2, "c", true), now),
+            Accepted::Appended
+        );
+        let stream = table.get("s").unwrap();
+        assert_eq!(stream.text, "abc");
+        assert!(stream.finished);
+        assert_eq!(stream.seq_through(2), 1);
+        assert_eq!(stream.seq_through(3), 2);
+        table.close(&Arc::from("s"));
+        assert_eq!(
+            table.accept(0, chunk("s", 3, "d", false), now),
+            Accepted::Duplicate
+        );
+    }
+}

@@ -24,3 +24,4 @@ mod monitor;
 mod ner;
 mod properties;
 mod readiness;
+mod streaming;

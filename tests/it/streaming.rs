@@ -1,0 +1,408 @@
+//! Streamed responses through the pipeline: for any chunking of any text with PII and
+//! secrets, the released texts concatenate to the enriched text of a one-shot scan, and no
+//! piece of a redacted value reaches a released record that the one-shot text does not also
+//! hold; a banned phrase split across chunks blocks the stream before any of it is released;
+//! out-of-order and repeated chunks change nothing; per-chunk scanning (the usual approach,
+//! by configuration) does leak; `topologies/streaming.toml` runs on its shipped example.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use proptest::prelude::*;
+use railyard::config::interpolate::ProcessEnv;
+use railyard::config::Topology;
+use railyard::model::{Action, Chunk, Event, EventKind, Origin};
+use railyard::topology::output::{Input, InputRef};
+use railyard::topology::Pipeline;
+use serde_json::Value;
+
+use crate::common::*;
+
+fn topology(scan: &str) -> String {
+    let lists = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/lists/banned_topics.txt"
+    );
+    format!(
+        r#"
+name = "streams"
+[stream]
+scan = "{scan}"
+[sources.s]
+type = "stdin"
+[operators.pii]
+type = "pii_detect"
+inputs = ["s"]
+[operators.secrets]
+type = "secret_detect"
+inputs = ["s"]
+[operators.banned]
+type = "keyword_block"
+inputs = ["s"]
+action = "block"
+[[operators.banned.lists]]
+label = "banned_topic"
+terms_file = "{lists}"
+[operators.policy]
+type = "decide"
+inputs = ["pii", "secrets", "banned"]
+[sinks.released]
+type = "stdout"
+records = "released"
+[sinks.out]
+type = "stdout"
+inputs = ["policy"]
+records = "enriched"
+[sinks.dead]
+type = "stdout"
+records = "dead_letters"
+"#
+    )
+}
+
+fn pipeline(scan: &str) -> &'static Pipeline {
+    static PIPELINES: OnceLock<Vec<(String, Pipeline)>> = OnceLock::new();
+    let all = PIPELINES.get_or_init(|| {
+        ["incremental", "per_chunk", "rescan"]
+            .iter()
+            .map(|s| {
+                let topology = Topology::from_toml(&topology(s), &ProcessEnv).unwrap();
+                (s.to_string(), Pipeline::build(&topology).unwrap())
+            })
+            .collect()
+    });
+    &all.iter().find(|(s, _)| s == scan).unwrap().1
+}
+
+fn next_stream() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "stream-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn chunk_event(stream: &str, seq: u64, text: &str, last: bool) -> Event {
+    let mut event = Event::prompt(&format!("{stream}/{seq}"), text);
+    event.kind = EventKind::Response;
+    event.chunk = Some(Chunk {
+        stream_id: Arc::from(stream),
+        seq,
+        last,
+    });
+    event
+}
+
+/// What a stream produced: released records and stream_blocked records in order, and the
+/// response's enriched text.
+struct StreamRun {
+    released: Vec<Value>,
+    blocked: Vec<Value>,
+    enriched: Option<String>,
+    action: Option<Action>,
+}
+
+/// Feeds `chunks` (seq order given by position; `order` permutes arrival) in batches of
+/// `batch` chunks.
+fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> StreamRun {
+    let pipeline = pipeline(scan);
+    let id = next_stream();
+    let events: Vec<Event> = order
+        .iter()
+        .map(|&i| chunk_event(&id, i as u64, &pieces[i], i + 1 == pieces.len()))
+        .collect();
+    let mut run = StreamRun {
+        released: Vec::new(),
+        blocked: Vec::new(),
+        enriched: None,
+        action: None,
+    };
+    for group in events.chunks(batch.max(1)) {
+        let inputs: Vec<Input<'_>> = group
+            .iter()
+            .map(|e| Input {
+                decoded: Ok(e.clone()),
+                at: InputRef {
+                    origin: Origin::Line {
+                        source: Arc::from("s"),
+                        line: 0,
+                    },
+                    raw: b"",
+                    size: 0,
+                },
+            })
+            .collect();
+        let out = pipeline.run_batch(0, inputs);
+        for record in &out.streams.records {
+            let value: Value = serde_json::from_slice(&record.record).unwrap();
+            match value["type"].as_str().unwrap() {
+                "released" => run.released.push(value),
+                "stream_blocked" => run.blocked.push(value),
+                other => panic!("unknown record type {other}"),
+            }
+        }
+        for line in out.enriched_records.lines() {
+            for record in line.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let value: Value = serde_json::from_slice(record).unwrap();
+                run.enriched = Some(value["text"].as_str().unwrap().to_string());
+            }
+        }
+        if let Some(verdict) = out.verdicts.first() {
+            run.action = Some(verdict.action);
+        }
+    }
+    run
+}
+
+/// The enriched text and findings of a one-shot scan of `text`.
+fn one_shot(scan: &str, text: &str) -> (String, Vec<String>, Action) {
+    let mut event = Event::prompt("one-shot", text);
+    event.kind = EventKind::Response;
+    let processed = pipeline(scan).process(0, vec![event], true);
+    let p = &processed[0];
+    let values = p
+        .verdict
+        .findings
+        .iter()
+        .filter(|f| f.action >= Action::Redact)
+        .flat_map(|f| f.spans.iter().map(|s| text[s.start..s.end].to_string()))
+        .collect();
+    (
+        p.enriched.as_ref().unwrap().text.to_string(),
+        values,
+        p.verdict.action,
+    )
+}
+
+fn released_text(run: &StreamRun) -> String {
+    run.released
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect()
+}
+
+/// Pieces of `value` (5 characters, or all of it when shorter) that appear in a released
+/// record but not in the one-shot text: leaks.
+fn leaks(run: &StreamRun, values: &[String], one_shot: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for value in values {
+        let chars: Vec<char> = value.chars().collect();
+        let pieces: Vec<String> = if chars.len() <= 5 {
+            vec![value.clone()]
+        } else {
+            chars.windows(5).map(|w| w.iter().collect()).collect()
+        };
+        for piece in pieces {
+            if one_shot.contains(&piece) {
+                continue;
+            }
+            if run
+                .released
+                .iter()
+                .any(|r| r["text"].as_str().unwrap().contains(&piece))
+            {
+                found.push(piece);
+            }
+        }
+    }
+    found
+}
+
+/// Values the detectors find, and filler words around them.
+fn sensitive_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{1,8}(\\.[a-z]{1,6})?@[a-z]{2,8}\\.(com|org|io|de)",
+        "\\+44 20 7946 [0-9]{4}",
+        "\\(212\\) 555-[0-9]{4}",
+        prop::sample::select(vec![
+            "4111 1111 1111 1111",
+            "5500-0000-0000-0004",
+            "6011000990139424"
+        ])
+        .prop_map(String::from),
+        "(123|234|345|456|567)-(12|34|56)-[0-9]{4}",
+        "AKIA[A-Z2-7]{16}",
+        "ghp_[A-Za-z0-9]{36}",
+    ]
+}
+
+fn text_with_values() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            3 => prop_oneof!["[a-zA-Z]{1,10}", "[a-zA-Zéü]{1,8}", "[,.;:!?]", "[漢字]{1,3}"],
+            1 => ("[a-zA-Z]{1,8}", sensitive_value()).prop_map(|(w, v)| format!("{w} {v}")),
+        ],
+        1..40,
+    )
+    .prop_map(|parts| parts.join(" "))
+}
+
+/// Splits `text` at character positions drawn from `cuts` (fractions of its length).
+fn split(text: &str, cuts: &[f64]) -> Vec<String> {
+    let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let mut points: Vec<usize> = cuts
+        .iter()
+        .map(|f| boundaries[((f * boundaries.len() as f64) as usize).min(boundaries.len() - 1)])
+        .collect();
+    points.push(text.len());
+    points.sort();
+    points.dedup();
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for p in points {
+        if p > from {
+            pieces.push(text[from..p].to_string());
+            from = p;
+        }
+    }
+    pieces
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300)
+    ))]
+
+    #[test]
+    fn any_chunking_releases_the_one_shot_text_and_leaks_nothing(
+        text in text_with_values(),
+        cuts in prop::collection::vec(0.0f64..1.0, 0..30),
+        batch in 1usize..4,
+        scan in prop::sample::select(vec!["incremental", "rescan"]),
+    ) {
+        let pieces = split(&text, &cuts);
+        let order: Vec<usize> = (0..pieces.len()).collect();
+        let run = stream(scan, &pieces, &order, batch);
+        let (expected, values, action) = one_shot(scan, &text);
+        prop_assert_eq!(run.action, Some(action));
+        if action == Action::Block {
+            // Released text is a prefix of the one-shot text; nothing after the block.
+            prop_assert!(expected.starts_with(&released_text(&run)));
+            prop_assert_eq!(run.blocked.len(), 1);
+        } else {
+            prop_assert_eq!(&released_text(&run), &expected, "chunks {:?}", pieces);
+            prop_assert_eq!(run.enriched.as_deref(), Some(expected.as_str()));
+        }
+        let leaked = leaks(&run, &values, &expected);
+        prop_assert!(leaked.is_empty(), "leaked {:?} with chunks {:?}", leaked, pieces);
+        // Offsets count the characters released before each record.
+        let mut offset = 0;
+        for r in &run.released {
+            prop_assert_eq!(r["offset"].as_u64().unwrap() as usize, offset);
+            offset += r["text"].as_str().unwrap().chars().count();
+        }
+    }
+}
+
+#[test]
+fn a_value_split_across_chunks_is_redacted_and_per_chunk_scanning_leaks_it() {
+    let pieces: Vec<String> = [
+        "Thanks for your patience while I looked into the order history of your account. Please write to jane.doe@exa",
+        "mple.com or pay with 4111 1111",
+        " 1111 1111 today, and the team will confirm the change by the end of the next working day.",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let text = pieces.concat();
+    let (expected, values, _) = one_shot("incremental", &text);
+    assert_eq!(values.len(), 2, "{values:?}");
+    let run = stream("incremental", &pieces, &[0, 1, 2], 1);
+    assert_eq!(released_text(&run), expected);
+    assert!(leaks(&run, &values, &expected).is_empty());
+    assert!(
+        run.released.len() >= 2,
+        "released in pieces: {:?}",
+        run.released
+    );
+    // The usual per-chunk scan releases every chunk as it comes: the split values pass.
+    let per_chunk = stream("per_chunk", &pieces, &[0, 1, 2], 1);
+    let leaked = leaks(&per_chunk, &values, &expected);
+    assert!(!leaked.is_empty(), "per-chunk scanning is expected to leak");
+}
+
+#[test]
+fn out_of_order_and_repeated_chunks_release_the_same_text() {
+    let pieces: Vec<String> = [
+        "My number is (212) 555-",
+        "0142 and my mail ",
+        "is bob@example.org",
+        ".",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (expected, _, _) = one_shot("incremental", &pieces.concat());
+    let run = stream("incremental", &pieces, &[1, 0, 0, 3, 2, 2], 1);
+    assert_eq!(released_text(&run), expected);
+    assert_eq!(run.enriched.as_deref(), Some(expected.as_str()));
+}
+
+#[test]
+fn a_banned_phrase_split_across_chunks_blocks_before_any_of_it_is_released() {
+    let pieces: Vec<String> = [
+        "Sure. Here is how to build a pi",
+        "pe bomb at home: first",
+        " get",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = stream("incremental", &pieces, &[0, 1, 2], 1);
+    assert_eq!(run.blocked.len(), 1, "{:?}", run.released);
+    assert_eq!(run.blocked[0]["categories"][0], "keyword");
+    assert_eq!(run.action, Some(Action::Block));
+    let released = released_text(&run);
+    for piece in ["build", "a pip", "pe bo", "bomb"] {
+        assert!(
+            !released.contains(piece),
+            "{piece:?} released: {released:?}"
+        );
+    }
+}
+
+#[test]
+fn the_streaming_topology_runs_on_its_example() {
+    let out = tempfile::tempdir().unwrap();
+    let status = binary()
+        .args(["run", "topologies/streaming.toml"])
+        .current_dir(repo())
+        .env("RAILYARD_OUT", out.path())
+        .env_remove("RAILYARD_INPUT")
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let released = read_jsonl(&out.path().join("released.jsonl"));
+    let verdicts = read_jsonl(&out.path().join("verdicts.jsonl"));
+    let validator = schema("released.schema.json");
+    for record in &released {
+        assert_valid(&validator, record, "released");
+    }
+    let text_of = |id: &str| -> String {
+        released
+            .iter()
+            .filter(|r| r["stream_id"] == id && r["type"] == "released")
+            .map(|r| r["text"].as_str().unwrap())
+            .collect()
+    };
+    let first = text_of("resp-1");
+    assert!(
+        first.contains("<EMAIL_ADDRESS_1>") && first.contains("**** **** **** 1111"),
+        "{first}"
+    );
+    assert!(!first.contains("exa") && !first.contains("4111"), "{first}");
+    assert!(text_of("resp-2").ends_with("the next working day."));
+    let blocked: Vec<&Value> = released
+        .iter()
+        .filter(|r| r["type"] == "stream_blocked")
+        .collect();
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0]["stream_id"], "resp-3");
+    assert!(!text_of("resp-3").contains("AKIA"));
+    assert_eq!(verdicts.len(), 3, "one verdict per response");
+}

@@ -182,6 +182,7 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         received_at: Instant::now(),
         time_ms,
         chunk,
+        composed: false,
         findings: Vec::new(),
         prepared: Default::default(),
     })

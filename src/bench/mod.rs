@@ -6,9 +6,11 @@
 //! - [`kafka`]: end to end through a broker, interleaved rounds against pass-through, and a
 //!   latency run at a fixed rate.
 //! - [`inference`]: one model operator, dynamically batched against one text per call.
+//! - [`stream`]: streamed responses against the same text scanned one-shot.
 
 pub mod file;
 pub mod inference;
 pub mod kafka;
+pub mod stream;
 
 pub use file::{pass_through, peak_rss_kib, process_cpu_seconds, BenchFigures};

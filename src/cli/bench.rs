@@ -3,7 +3,8 @@
 //! - `file`: over a file, beside its pass-through baseline (and optionally without NER);
 //! - `kafka`: end to end through a broker, interleaved rounds against pass-through, then
 //!   latency at a fixed rate;
-//! - `inference`: one model operator, dynamically batched against one text per call.
+//! - `inference`: one model operator, dynamically batched against one text per call;
+//! - `stream`: streamed responses against the same text scanned one-shot.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ pub enum Command {
     Kafka(KafkaArgs),
     /// Time a model operator: dynamic batching against one text per call.
     Inference(InferenceArgs),
+    /// Time streamed responses against the same text scanned one-shot (one thread).
+    Stream(StreamArgs),
 }
 
 impl Command {
@@ -27,6 +30,7 @@ impl Command {
             Command::File(args) => file(args),
             Command::Kafka(args) => kafka(args),
             Command::Inference(args) => inference(args),
+            Command::Stream(args) => stream(args),
         }
     }
 }
@@ -99,6 +103,84 @@ pub struct InferenceArgs {
     /// Skip the one-text-per-call run.
     #[arg(long)]
     skip_single: bool,
+}
+
+#[derive(clap::Args)]
+pub struct StreamArgs {
+    topology: PathBuf,
+    /// Concurrent streams.
+    #[arg(long, default_value_t = 10_000)]
+    streams: usize,
+    /// Chunks per stream.
+    #[arg(long, default_value_t = 20)]
+    chunks: usize,
+    /// Tokens (words) per chunk.
+    #[arg(long, default_value_t = 20)]
+    chunk_tokens: usize,
+    /// Chunks per pipeline batch.
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    /// Share of responses holding a PII value or a secret.
+    #[arg(long, default_value_t = 0.1)]
+    sensitive_share: f64,
+    /// Generation rate used to turn held-back characters into milliseconds.
+    #[arg(long, default_value_t = 50.0)]
+    tokens_per_second: f64,
+}
+
+fn stream(args: StreamArgs) -> Result<ExitCode> {
+    let t = super::load(&args.topology)?;
+    let load = bench::stream::StreamLoad {
+        streams: args.streams,
+        chunks_per_stream: args.chunks.max(2),
+        tokens_per_chunk: args.chunk_tokens.max(1),
+        batch: args.batch.max(1),
+        sensitive_share: args.sensitive_share.clamp(0.0, 1.0),
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let report = pool.install(|| bench::stream::run(&t, &load))?;
+    println!(
+        "topology {}: {} streams x {} chunks of {} tokens ({:.0} characters per response), batches of {}, 1 thread",
+        t.name, load.streams, load.chunks_per_stream, load.tokens_per_chunk, report.chars_per_stream, load.batch
+    );
+    println!(
+        "{:<12} {:>12} {:>9} {:>10} {:>16} {:>16} {:>8}",
+        "scan", "chunks/s", "ratio", "records", "held p50 chars", "held p99 chars", "leaked"
+    );
+    println!(
+        "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8}",
+        "one-shot", report.one_shot_chunks_per_second, 1.0, "-", "-", "-", "-"
+    );
+    for run in &report.runs {
+        println!(
+            "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8}",
+            run.scan,
+            run.chunks_per_second,
+            run.chunks_per_second / report.one_shot_chunks_per_second,
+            run.released_records,
+            run.held_chars.0,
+            run.held_chars.1,
+            run.leaked_pieces
+        );
+    }
+    let chars_per_token =
+        report.chars_per_stream / (load.chunks_per_stream * load.tokens_per_chunk) as f64;
+    let ms = |chars: usize| chars as f64 / chars_per_token / args.tokens_per_second * 1000.0;
+    let incremental = &report.runs[0];
+    println!(
+        "hold-back {} characters; held after each chunk: p50 {} chars ({:.0} ms), p99 {} chars ({:.0} ms) at {} tokens/s",
+        report.hold_back_chars,
+        incremental.held_chars.0,
+        ms(incremental.held_chars.0),
+        incremental.held_chars.1,
+        ms(incremental.held_chars.1),
+        args.tokens_per_second
+    );
+    println!(
+        "memory per open stream (every stream open at half length): {:.1} KiB",
+        report.kib_per_open_stream
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn file(args: FileArgs) -> Result<ExitCode> {

@@ -236,6 +236,7 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         received_at: Instant::now(),
         time_ms: None,
         chunk: None,
+        composed: false,
         findings: Vec::new(),
         prepared: Default::default(),
     })

@@ -87,6 +87,9 @@ pub struct Event {
     /// Set on the chunks of a streamed response (kind `response`); the stream stage
     /// assembles them before inspection.
     pub chunk: Option<Chunk>,
+    /// A streamed response whose incremental operators' findings are already on it
+    /// (composed from the pieces scanned as it was released): they do not scan it again.
+    pub composed: bool,
     pub findings: Vec<Finding>,
     /// What operators computed for this event in their batch-level `prepare`.
     pub prepared: Prepared,
@@ -110,6 +113,7 @@ impl Event {
             received_at: Instant::now(),
             time_ms: None,
             chunk: None,
+            composed: false,
             findings: Vec::new(),
             prepared: Prepared::default(),
         }

@@ -197,6 +197,10 @@ impl KeywordBlocker {
 }
 
 impl Inspector for KeywordBlocker {
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &str {
         &self.id
     }

@@ -51,6 +51,13 @@ pub trait Inspector: Send + Sync {
     fn longest_match_chars(&self) -> Option<usize> {
         None
     }
+    /// Whether its findings on a text are the union of its findings on pieces of it (scanned
+    /// with enough context): pattern operators. A streamed response's verdict then reuses
+    /// the findings from the pieces already scanned instead of scanning the whole text again;
+    /// other operators scan the whole response once more.
+    fn incremental(&self) -> bool {
+        false
+    }
 }
 
 /// Why an operator could not inspect an event (never holds event text).

@@ -455,6 +455,10 @@ fn push_unless_overlapping(
 }
 
 impl Inspector for SecretDetector {
+    fn incremental(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &str {
         &self.id
     }

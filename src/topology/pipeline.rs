@@ -42,6 +42,9 @@ fn inspect_event(
     let mut last = Instant::now();
     let mut failed = None;
     for (i, stage) in plan.inspectors.iter().enumerate() {
+        if event.composed && stage.inspector.incremental() {
+            continue;
+        }
         let outcome = match &batch_failures[i] {
             Some(failure) => Err(failure.clone()),
             None => stage.run(event),
@@ -73,6 +76,17 @@ fn longest_match(built: &[&BuiltOperator]) -> usize {
         })
         .max()
         .unwrap_or(0)
+}
+
+/// The ids of the inspectors whose findings compose over pieces of a text.
+fn incremental(built: &[&BuiltOperator]) -> Vec<Arc<str>> {
+    built
+        .iter()
+        .filter_map(|b| match b {
+            BuiltOperator::Inspector(i) if i.incremental() => Some(Arc::from(i.id())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Events whose operator timings are summed locally before one shared update.
@@ -213,7 +227,7 @@ impl Pipeline {
             audit_key,
             vault,
             monitor: Monitor::build(topology),
-            streams: Streams::new(&topology.stream, longest_match(&built)),
+            streams: Streams::new(&topology.stream, longest_match(&built), incremental(&built)),
         })
     }
 

@@ -3,7 +3,8 @@
 //! piece of a redacted value reaches a released record that the one-shot text does not also
 //! hold; a banned phrase split across chunks blocks the stream before any of it is released;
 //! out-of-order and repeated chunks change nothing; per-chunk scanning (the usual approach,
-//! by configuration) does leak; `topologies/streaming.toml` runs on its shipped example.
+//! by configuration) does leak; the response's verdict, composed from the pieces, equals the
+//! one-shot verdict; `topologies/streaming.toml` runs on its shipped example.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -101,6 +102,22 @@ struct StreamRun {
     blocked: Vec<Value>,
     enriched: Option<String>,
     action: Option<Action>,
+    /// The response verdict's findings: (operator, label, spans, action), sorted.
+    findings: Vec<String>,
+}
+
+fn summary(findings: &[railyard::model::FindingRecord]) -> Vec<String> {
+    let mut out: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {:?} {:?} {:.3}",
+                f.operator, f.label, f.spans, f.action, f.score
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Feeds `chunks` (seq order given by position; `order` permutes arrival) in batches of
@@ -117,6 +134,7 @@ fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> Strea
         blocked: Vec::new(),
         enriched: None,
         action: None,
+        findings: Vec::new(),
     };
     for group in events.chunks(batch.max(1)) {
         let inputs: Vec<Input<'_>> = group
@@ -150,6 +168,7 @@ fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> Strea
         }
         if let Some(verdict) = out.verdicts.first() {
             run.action = Some(verdict.action);
+            run.findings = summary(&verdict.findings);
         }
     }
     run
@@ -157,6 +176,12 @@ fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> Strea
 
 /// The enriched text and findings of a one-shot scan of `text`.
 fn one_shot(scan: &str, text: &str) -> (String, Vec<String>, Action) {
+    let (enriched, values, action, _) = one_shot_verdict(scan, text);
+    (enriched, values, action)
+}
+
+/// [`one_shot`], with the verdict's findings summarised like [`StreamRun::findings`].
+fn one_shot_verdict(scan: &str, text: &str) -> (String, Vec<String>, Action, Vec<String>) {
     let mut event = Event::prompt("one-shot", text);
     event.kind = EventKind::Response;
     let processed = pipeline(scan).process(0, vec![event], true);
@@ -172,6 +197,7 @@ fn one_shot(scan: &str, text: &str) -> (String, Vec<String>, Action) {
         p.enriched.as_ref().unwrap().text.to_string(),
         values,
         p.verdict.action,
+        summary(&p.verdict.findings),
     )
 }
 
@@ -274,7 +300,7 @@ proptest! {
         let pieces = split(&text, &cuts);
         let order: Vec<usize> = (0..pieces.len()).collect();
         let run = stream(scan, &pieces, &order, batch);
-        let (expected, values, action) = one_shot(scan, &text);
+        let (expected, values, action, findings) = one_shot_verdict(scan, &text);
         prop_assert_eq!(run.action, Some(action));
         if action == Action::Block {
             // Released text is a prefix of the one-shot text; nothing after the block.
@@ -283,6 +309,9 @@ proptest! {
         } else {
             prop_assert_eq!(&released_text(&run), &expected, "chunks {:?}", pieces);
             prop_assert_eq!(run.enriched.as_deref(), Some(expected.as_str()));
+            // The response's verdict is the one-shot verdict (findings composed from the
+            // pieces for pattern operators).
+            prop_assert_eq!(&run.findings, &findings, "chunks {:?}", pieces);
         }
         let leaked = leaks(&run, &values, &expected);
         prop_assert!(leaked.is_empty(), "leaked {:?} with chunks {:?}", leaked, pieces);

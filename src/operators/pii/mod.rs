@@ -683,6 +683,18 @@ impl PiiDetector {
 }
 
 impl Inspector for PiiDetector {
+    /// Patterns only: with NER (a model reading the whole text) it is not incremental.
+    fn incremental(&self) -> bool {
+        self.ner.is_none()
+    }
+
+    fn longest_match_chars(&self) -> Option<usize> {
+        self.dictionary_terms
+            .iter()
+            .map(|(t, _)| t.chars().count())
+            .max()
+    }
+
     fn id(&self) -> &str {
         &self.id
     }

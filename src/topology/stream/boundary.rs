@@ -72,10 +72,9 @@ fn outside_number(text: &str, floor: usize, cut: usize) -> usize {
     }
     // The start of the word before the whitespace.
     let word_end = floor + before.len();
-    let word_start = text[floor..word_end]
+    text[floor..word_end]
         .rfind(char::is_whitespace)
-        .map_or(floor, |at| floor + at + 1);
-    word_start
+        .map_or(floor, |at| floor + at + 1)
 }
 
 /// Before an unterminated `-----BEGIN` (a private key or certificate block).

@@ -91,13 +91,17 @@ pub struct Ended {
 pub struct Streams {
     config: StreamConfig,
     hold_back: usize,
+    /// Operators whose findings compose over the released pieces (their final findings
+    /// come from the pieces; the others scan the whole response at the end).
+    incremental: Vec<Arc<str>>,
     table: Mutex<StreamTable>,
 }
 
 impl Streams {
     /// `longest` is the longest multi-word value an operator of the topology matches.
-    pub fn new(config: &StreamConfig, longest: usize) -> Streams {
+    pub fn new(config: &StreamConfig, longest: usize, incremental: Vec<Arc<str>>) -> Streams {
         Streams {
+            incremental,
             hold_back: config
                 .hold_back_chars
                 .unwrap_or(DEFAULT_HOLD_BACK_CHARS.max(longest + 1)),
@@ -245,6 +249,13 @@ impl Streams {
                     record: serde_json::to_vec(&record).expect("records serialize"),
                 });
                 out.blocked += 1;
+                let found = self.absolute(
+                    window,
+                    pending.window_start,
+                    pending.floor,
+                    window.text.len(),
+                );
+                stream.findings.extend(found);
                 let stream = table.close(&pending.stream_id).expect("open");
                 out.closed.push((pending.at, pending.stream_id.clone()));
                 ended.push(Ended {
@@ -291,6 +302,8 @@ impl Streams {
                     key: pending.stream_id.clone(),
                     record: serde_json::to_vec(&record).expect("records serialize"),
                 });
+                let found = self.absolute(window, pending.window_start, pending.floor, cut);
+                stream.findings.extend(found);
                 let chars = text.chars().count();
                 out.released_chars += chars as u64;
                 stream.released = pending.window_start + cut;
@@ -306,6 +319,31 @@ impl Streams {
             }
         }
         ended
+    }
+
+    /// The incremental operators' findings with spans in `[floor, cut)` of a window, with
+    /// spans in the stream's text.
+    fn absolute(
+        &self,
+        window: &Event,
+        window_start: usize,
+        floor: usize,
+        cut: usize,
+    ) -> Vec<Finding> {
+        window
+            .findings
+            .iter()
+            .filter(|f| self.incremental.contains(&f.operator))
+            .filter_map(|f| {
+                let spans: Vec<Span> = f
+                    .spans
+                    .iter()
+                    .filter(|s| s.start >= floor && s.start < cut)
+                    .map(|s| Span::new(window_start + s.start, window_start + s.end))
+                    .collect();
+                (!spans.is_empty()).then(|| Finding { spans, ..f.clone() })
+            })
+            .collect()
     }
 
     /// Drops the open streams whose first chunk `owned` says came from a partition this
@@ -369,12 +407,34 @@ fn segment_event(window: &Event, floor: usize, cut: usize) -> Event {
     segment
 }
 
-/// The whole response as one event (its verdict is a one-shot scan's).
+/// The whole response as one event, with the incremental operators' findings composed
+/// from its pieces (one finding per operator and label, spans in order, the highest score
+/// and action), as a one-shot scan reports them; the other operators scan it again.
 fn whole(id: &Arc<str>, stream: OpenStream) -> Event {
     let mut event = stream.template;
     event.id = id.clone();
     event.chunk = None;
     event.text = Arc::from(stream.text);
     event.received_at = Instant::now();
+    event.composed = true;
+    let mut merged: Vec<Finding> = Vec::new();
+    for finding in stream.findings {
+        match merged
+            .iter_mut()
+            .find(|m| m.operator == finding.operator && m.label == finding.label)
+        {
+            Some(m) => {
+                m.spans.extend(finding.spans);
+                m.score = m.score.max(finding.score);
+                m.action = m.action.max(finding.action);
+            }
+            None => merged.push(finding),
+        }
+    }
+    for m in &mut merged {
+        m.spans.sort_by_key(|s| (s.start, s.end));
+        m.spans.dedup();
+    }
+    event.findings = merged;
     event
 }

@@ -46,6 +46,8 @@ pub struct OpenStream {
     pub released_chars: usize,
     /// The last chunk arrived and every chunk before it.
     pub finished: bool,
+    /// Findings of the incremental operators in the released text (spans in `text`).
+    pub findings: Vec<crate::model::Finding>,
     pub opened: Instant,
     pub touched: Instant,
 }
@@ -141,6 +143,7 @@ impl StreamTable {
                 released: 0,
                 released_chars: 0,
                 finished: false,
+                findings: Vec::new(),
                 opened: now,
                 touched: now,
             });

@@ -39,12 +39,17 @@ pub struct StreamFigures {
     pub held_chars: (usize, usize),
     /// Pieces (5 characters) of detected values found in released records.
     pub leaked_pieces: u64,
+    /// Seconds in the inspectors (windows and whole responses), of all the run's seconds.
+    pub inspector_seconds: f64,
+    pub seconds: f64,
 }
 
 /// Everything `railyard bench stream` prints.
 #[derive(Debug, Clone)]
 pub struct StreamReport {
     pub one_shot_chunks_per_second: f64,
+    /// Share of the one-shot run spent in the inspectors.
+    pub one_shot_inspector_share: f64,
     pub runs: Vec<StreamFigures>,
     pub hold_back_chars: usize,
     /// Resident memory added per open stream (KiB), with every stream open at half length.
@@ -146,7 +151,7 @@ pub fn with_enriched(topology: &Topology) -> Topology {
 }
 
 /// Runs the whole responses one-shot; chunks/s of the same text.
-fn one_shot(pipeline: &Pipeline, texts: &[Vec<String>], load: &StreamLoad) -> f64 {
+fn one_shot(pipeline: &Pipeline, texts: &[Vec<String>], load: &StreamLoad) -> (f64, f64) {
     let events: Vec<Event> = texts
         .iter()
         .enumerate()
@@ -158,12 +163,19 @@ fn one_shot(pipeline: &Pipeline, texts: &[Vec<String>], load: &StreamLoad) -> f6
         })
         .collect();
     let started = Instant::now();
+    let mut inspectors = 0.0;
     for batch in events.chunks(load.batch) {
         let out = pipeline.run_batch(0, batch.iter().cloned().map(input).collect());
+        inspectors += out
+            .timings
+            .iter()
+            .map(|(_, d)| d.as_secs_f64())
+            .sum::<f64>();
         std::hint::black_box(&out);
     }
+    let seconds = started.elapsed().as_secs_f64();
     let chunks = (texts.len() * load.chunks_per_stream) as f64;
-    chunks / started.elapsed().as_secs_f64()
+    (chunks / seconds, inspectors / seconds)
 }
 
 /// The one-shot enriched text of each response that holds a value (untimed).
@@ -203,6 +215,7 @@ fn streamed(
     let mut released_texts: Vec<(usize, String)> = Vec::new();
     let mut blocked = vec![false; texts.len()];
     let mut elapsed = 0.0;
+    let mut inspector_seconds = 0.0;
     let index = |id: &str| -> usize { id[1..].parse().unwrap_or(0) };
     for round in 0..load.chunks_per_stream {
         let events: Vec<Event> = texts
@@ -228,6 +241,11 @@ fn streamed(
             let started = Instant::now();
             let out = pipeline.run_batch(0, inputs);
             elapsed += started.elapsed().as_secs_f64();
+            inspector_seconds += out
+                .timings
+                .iter()
+                .map(|(_, d)| d.as_secs_f64())
+                .sum::<f64>();
             for record in &out.streams.records {
                 records += 1;
                 let value: serde_json::Value =
@@ -273,6 +291,8 @@ fn streamed(
         released_records: records,
         held_chars: (pick(0.5), pick(0.99)),
         leaked_pieces,
+        inspector_seconds,
+        seconds: elapsed,
     }
 }
 
@@ -345,7 +365,8 @@ pub fn run(
     let reference = reference(&one_shot_pipeline, &texts, load);
     let hold_back_chars = Pipeline::build(topology)?.streams().hold_back_chars();
 
-    let one_shot_chunks_per_second = one_shot(&one_shot_pipeline, &texts, load);
+    let (one_shot_chunks_per_second, one_shot_inspector_share) =
+        one_shot(&one_shot_pipeline, &texts, load);
     let mut runs = Vec::new();
     for scan in [
         StreamScan::Incremental,
@@ -362,6 +383,7 @@ pub fn run(
         / texts.len().max(1) as f64;
     Ok(StreamReport {
         one_shot_chunks_per_second,
+        one_shot_inspector_share,
         runs,
         hold_back_chars,
         kib_per_open_stream,

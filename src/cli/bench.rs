@@ -144,23 +144,38 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
         t.name, load.streams, load.chunks_per_stream, load.tokens_per_chunk, report.chars_per_stream, load.batch
     );
     println!(
-        "{:<12} {:>12} {:>9} {:>10} {:>16} {:>16} {:>8}",
-        "scan", "chunks/s", "ratio", "records", "held p50 chars", "held p99 chars", "leaked"
+        "{:<12} {:>12} {:>9} {:>10} {:>16} {:>16} {:>8} {:>11}",
+        "scan",
+        "chunks/s",
+        "ratio",
+        "records",
+        "held p50 chars",
+        "held p99 chars",
+        "leaked",
+        "inspectors"
     );
     println!(
-        "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8}",
-        "one-shot", report.one_shot_chunks_per_second, 1.0, "-", "-", "-", "-"
+        "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
+        "one-shot",
+        report.one_shot_chunks_per_second,
+        1.0,
+        "-",
+        "-",
+        "-",
+        "-",
+        report.one_shot_inspector_share * 100.0
     );
     for run in &report.runs {
         println!(
-            "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8}",
+            "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
             run.scan,
             run.chunks_per_second,
             run.chunks_per_second / report.one_shot_chunks_per_second,
             run.released_records,
             run.held_chars.0,
             run.held_chars.1,
-            run.leaked_pieces
+            run.leaked_pieces,
+            run.inspector_seconds / run.seconds.max(1e-9) * 100.0
         );
     }
     let chars_per_token =

@@ -302,7 +302,8 @@ impl Pipeline {
             });
         }
         pending.extend(flushes);
-        for ended in self.scan_streams(route, pending, &mut batch.streams) {
+        let mut window_timings = Vec::new();
+        for ended in self.scan_streams(route, pending, &mut batch.streams, &mut window_timings) {
             decoded_events.push((ended.at, ended.event));
         }
         decoded_events.sort_by_key(|(at, _)| *at);
@@ -310,7 +311,13 @@ impl Pipeline {
             decoded_events.into_iter().unzip();
         let mut observations = self.monitor.as_ref().map(|m| m.admit(&mut events));
         let events = events;
-        let (processed, timings) = self.process_timed(route, events, wants.enriched);
+        let (processed, mut timings) = self.process_timed(route, events, wants.enriched);
+        for (operator, spent) in window_timings {
+            match timings.iter_mut().find(|(id, _)| *id == operator) {
+                Some((_, total)) => *total += spent,
+                None => timings.push((operator, spent)),
+            }
+        }
         batch.timings = timings;
         let mut kept = Vec::with_capacity(processed.len());
         let mut kept_origins: Vec<&Origin> = Vec::with_capacity(processed.len());
@@ -442,6 +449,7 @@ impl Pipeline {
         route: usize,
         mut pending: Vec<Pending>,
         out: &mut StreamOutputs,
+        timings: &mut Vec<(Arc<str>, Duration)>,
     ) -> Vec<super::stream::Ended> {
         if pending.is_empty() {
             return Vec::new();
@@ -453,14 +461,29 @@ impl Pipeline {
             .iter()
             .map(|stage| stage.prepare_within_deadline(&mut windows).err())
             .collect();
+        let spent: Vec<AtomicU64> = plan.inspectors.iter().map(|_| AtomicU64::new(0)).collect();
         let decided: Vec<(Action, bool)> = windows
-            .par_iter_mut()
-            .map(|window| {
+            .par_chunks_mut(TIMING_CHUNK)
+            .flat_map_iter(|chunk| {
                 let mut local = vec![0u64; plan.inspectors.len()];
-                let (action, failed) = inspect_event(plan, &batch_failures, window, &mut local);
-                (action, failed.is_some())
+                let decided: Vec<(Action, bool)> = chunk
+                    .iter_mut()
+                    .map(|window| {
+                        let (action, failed) =
+                            inspect_event(plan, &batch_failures, window, &mut local);
+                        (action, failed.is_some())
+                    })
+                    .collect();
+                for (total, nanos) in spent.iter().zip(local) {
+                    total.fetch_add(nanos, Ordering::Relaxed);
+                }
+                decided
             })
             .collect();
+        for (stage, nanos) in plan.inspectors.iter().zip(&spent) {
+            let spent = Duration::from_nanos(nanos.load(Ordering::Relaxed));
+            timings.push((Arc::from(stage.inspector.id()), spent));
+        }
         for (p, window) in pending.iter_mut().zip(windows) {
             p.event = window;
         }

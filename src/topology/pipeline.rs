@@ -492,7 +492,10 @@ impl Pipeline {
             .zip(decided)
             .map(|(p, (action, failed))| (p, action, failed))
             .collect();
-        self.streams.release(scanned, &self.registry, out)
+        let ended = self.streams.release(scanned, &self.registry, out);
+        // Windows come in stream order; records are looked up by batch position.
+        out.records.sort_by_key(|r| r.at);
+        ended
     }
 
     /// Adds the limit findings the monitor left on `event` (after the policy, which never

@@ -435,3 +435,177 @@ fn the_streaming_topology_runs_on_its_example() {
     assert!(!text_of("resp-3").contains("AKIA"));
     assert_eq!(verdicts.len(), 3, "one verdict per response");
 }
+
+/// Responses with an email each, split into `chunks` pieces at character positions.
+fn kafka_responses(streams: usize, chunks: usize) -> Vec<(String, Vec<String>)> {
+    (0..streams)
+        .map(|s| {
+            let text = format!(
+                "Thanks for waiting, ticket {s} is now with our billing team. Please send the \
+                 receipt to customer{s}.name@example{s}.com so that they can refund the order \
+                 within three working days, and keep the reference for your records."
+            );
+            let chars: Vec<char> = text.chars().collect();
+            let size = chars.len().div_ceil(chunks);
+            let pieces = chars.chunks(size).map(|c| c.iter().collect()).collect();
+            (format!("stream-{s}"), pieces)
+        })
+        .collect()
+}
+
+#[test]
+fn on_kafka_a_sigkill_mid_stream_loses_no_stream_and_releases_nothing_unscanned() {
+    use crate::common::kafka::*;
+    use crate::common::process::*;
+    use crate::common::topology::TopologyBuilder;
+    use rdkafka::producer::{BaseRecord, Producer};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    const STREAMS: usize = 200;
+    const CHUNKS: usize = 10;
+    let broker = Broker::shared();
+    let (input, released, verdicts, dead) = (
+        unique("chunks"),
+        unique("released"),
+        unique("verdicts"),
+        unique("dead"),
+    );
+    create_topics(
+        &broker.bootstrap(),
+        &[(&input, 2), (&released, 2), (&verdicts, 2), (&dead, 1)],
+    );
+    let lists = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/lists/banned_topics.txt"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let topology = TopologyBuilder::new("streams-kafka")
+        .kafka(&broker.bootstrap(), "commit_interval_ms = 100")
+        .kafka_source("chunks", &input, &unique("group"))
+        .operator("pii", "pii_detect", &["chunks"], "")
+        .operator("secrets", "secret_detect", &["chunks"], "")
+        .operator(
+            "banned",
+            "keyword_block",
+            &["chunks"],
+            &format!(
+                "action = \"block\"\n[[lists]]\nlabel = \"banned_topic\"\nterms_file = \"{lists}\""
+            ),
+        )
+        .operator("policy", "decide", &["pii", "secrets", "banned"], "")
+        .kafka_sink("released", &[], "released", &released, "")
+        .kafka_sink("verdicts", &["policy"], "verdicts", &verdicts, "")
+        .kafka_sink("dead", &[], "dead_letters", &dead, "")
+        .write(dir.path().join("topology.toml"));
+    let responses = kafka_responses(STREAMS, CHUNKS);
+    let producer = producer(&broker.bootstrap());
+    let send_round = |round: usize| {
+        for (s, (id, pieces)) in responses.iter().enumerate() {
+            let chunk = serde_json::json!({"kind": "response_chunk", "stream_id": id, "seq": round,
+                "text": pieces[round], "last": round + 1 == CHUNKS});
+            let payload = chunk.to_string();
+            let record = BaseRecord::to(&input)
+                .key(id.as_bytes())
+                .payload(payload.as_bytes())
+                .partition((s % 2) as i32);
+            producer.send(record).map_err(|(e, _)| e).unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    };
+
+    // Half of every stream, then a SIGKILL while all of them are open.
+    for round in 0..CHUNKS / 2 {
+        send_round(round);
+    }
+    let mut run = start(&topology);
+    // Every stream has released a first piece: all are open, none finished.
+    let before = consume(
+        &broker.bootstrap(),
+        &released,
+        STREAMS,
+        Duration::from_secs(90),
+    );
+    assert!(
+        before.len() >= STREAMS,
+        "released before the kill: {}",
+        before.len()
+    );
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    // The rest of every stream, and a new instance.
+    for round in CHUNKS / 2..CHUNKS {
+        send_round(round);
+    }
+    let mut run = start(&topology);
+    let out = consume(
+        &broker.bootstrap(),
+        &verdicts,
+        STREAMS,
+        Duration::from_secs(120),
+    );
+    sigterm(&run);
+    assert!(wait_exit(&mut run, Duration::from_secs(30)).success());
+    let mut verdict_streams: HashMap<String, usize> = HashMap::new();
+    for v in &out {
+        *verdict_streams
+            .entry(v.json()["event_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(verdict_streams.len(), STREAMS, "a verdict for every stream");
+
+    // Released records: each is the one-shot text at its offset (a record repeated after
+    // the restart may cover more or less of it, never different text), together they cover
+    // all of it, and no email piece is in any of them.
+    let all = consume(
+        &broker.bootstrap(),
+        &released,
+        usize::MAX,
+        Duration::from_secs(10),
+    );
+    let mut by_stream: HashMap<String, Vec<(usize, String)>> = HashMap::new();
+    for record in &all {
+        let value = record.json();
+        assert_eq!(value["type"], "released", "{value}");
+        let stream = value["stream_id"].as_str().unwrap().to_string();
+        assert_eq!(record.key.as_deref(), Some(stream.as_bytes()));
+        let text = value["text"].as_str().unwrap().to_string();
+        assert!(
+            !text.contains("@example") && !text.contains("name@"),
+            "{text}"
+        );
+        let offset = value["offset"].as_u64().unwrap() as usize;
+        by_stream.entry(stream).or_default().push((offset, text));
+    }
+    let mut repeats = 0;
+    for (id, pieces) in &responses {
+        let (expected, _, _) = one_shot("incremental", &pieces.concat());
+        let expected: Vec<char> = expected.chars().collect();
+        let mut records = by_stream[id].clone();
+        records.sort();
+        let mut covered = 0;
+        for (offset, text) in &records {
+            let len = text.chars().count();
+            let want: String = expected[*offset..(*offset + len).min(expected.len())]
+                .iter()
+                .collect();
+            assert_eq!(&want, text, "{id} at {offset}");
+            assert!(*offset <= covered, "{id}: a gap before offset {offset}");
+            if *offset < covered {
+                repeats += 1;
+            }
+            covered = covered.max(offset + len);
+        }
+        assert_eq!(covered, expected.len(), "{id}: all of the text released");
+    }
+    assert!(
+        repeats > 0,
+        "the restart re-read the open streams from their first chunk"
+    );
+    eprintln!(
+        "streams over Kafka with a SIGKILL: {STREAMS} streams, {} released records ({repeats} repeats), {} verdicts",
+        all.len(),
+        out.len()
+    );
+}

@@ -9,6 +9,7 @@
 //! ```text
 //! source (kafka | file | stdin) -> decode (json | avro)            (runtime::file, kafka)
 //!   -> Pipeline::run_batch: one batch of inputs in               (topology::pipeline)
+//!        streams: chunks ordered, windows scanned, safe prefixes  (topology::stream)
 //!        prepare: model operators batch the texts                 (inference)
 //!        inspectors in DAG order, each appending Findings         (operators)
 //!        limits: per-tenant rate limits, block-rate breaker       (monitor)

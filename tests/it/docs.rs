@@ -11,6 +11,7 @@ use railyard::config::spec::{
     FileSinkConfig, FileSourceConfig, Settings, StdinSourceConfig, StdoutSinkConfig,
     TelemetryConfig,
 };
+use railyard::config::stream::StreamConfig;
 use railyard::diagnostics::fields::field_names;
 use railyard::operators::registry::OPERATORS;
 
@@ -145,6 +146,10 @@ fn every_table_source_and_sink_key_is_in_the_configuration_reference() {
         (
             sections_naming(&doc, "`[limits]`"),
             field_names::<BreakerConfig>(),
+        ),
+        (
+            sections_naming(&doc, "`[stream]`"),
+            field_names::<StreamConfig>(),
         ),
     ];
     let mut missing = Vec::new();

@@ -69,10 +69,15 @@ const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// Peak resident set size of this process in KiB (Linux `VmHWM`), if known.
 pub fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// A KiB field of `/proc/self/status` (`VmHWM:`, `VmRSS:`), if known.
+pub fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()

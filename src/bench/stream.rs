@@ -133,6 +133,19 @@ fn origin() -> Origin {
     }
 }
 
+/// Chunk `seq` of stream `stream_id`.
+fn chunk_event(stream_id: String, seq: usize, text: &str, last: bool) -> Event {
+    let mut e = Event::prompt(&format!("{stream_id}/{seq}"), text);
+    e.kind = EventKind::Response;
+    e.origin = origin();
+    e.chunk = Some(Chunk {
+        stream_id: Arc::from(stream_id),
+        seq: seq as u64,
+        last,
+    });
+    e
+}
+
 /// The topology with an enriched record for every event (what a one-shot guard returns).
 pub fn with_enriched(topology: &Topology) -> Topology {
     let mut t = topology.clone();
@@ -222,15 +235,12 @@ fn streamed(
             .iter()
             .enumerate()
             .map(|(s, chunks)| {
-                let mut e = Event::prompt(&format!("r{s}/{round}"), &chunks[round]);
-                e.kind = EventKind::Response;
-                e.origin = origin();
-                e.chunk = Some(Chunk {
-                    stream_id: Arc::from(format!("r{s}")),
-                    seq: round as u64,
-                    last: round + 1 == load.chunks_per_stream,
-                });
-                e
+                chunk_event(
+                    format!("r{s}"),
+                    round,
+                    &chunks[round],
+                    round + 1 == load.chunks_per_stream,
+                )
             })
             .collect();
         for (s, chunks) in texts.iter().enumerate() {
@@ -296,44 +306,23 @@ fn streamed(
     }
 }
 
-/// Resident set size now, in KiB.
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// Opens every stream to half its length and measures the memory added per stream.
 fn memory_per_stream(topology: &Topology, texts: &[Vec<String>], load: &StreamLoad) -> f64 {
     let Ok(pipeline) = Pipeline::build(topology) else {
         return f64::NAN;
     };
-    let before = rss_kib().unwrap_or(0);
+    let before = super::file::status_kib("VmRSS:").unwrap_or(0);
     for round in 0..load.chunks_per_stream / 2 {
         let events: Vec<Event> = texts
             .iter()
             .enumerate()
-            .map(|(s, chunks)| {
-                let mut e = Event::prompt("m", &chunks[round]);
-                e.kind = EventKind::Response;
-                e.chunk = Some(Chunk {
-                    stream_id: Arc::from(format!("m{s}")),
-                    seq: round as u64,
-                    last: false,
-                });
-                e
-            })
+            .map(|(s, chunks)| chunk_event(format!("m{s}"), round, &chunks[round], false))
             .collect();
         for batch in events.chunks(load.batch) {
             std::hint::black_box(pipeline.run_batch(0, batch.iter().cloned().map(input).collect()));
         }
     }
-    let after = rss_kib().unwrap_or(0);
+    let after = super::file::status_kib("VmRSS:").unwrap_or(0);
     let open = pipeline.streams().open_streams().max(1);
     after.saturating_sub(before) as f64 / open as f64
 }

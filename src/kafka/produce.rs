@@ -2,7 +2,7 @@
 //! input, keyed and with headers that point back at the input, each carrying the ticket of
 //! its input's delivery guarantee. A full producer queue is a wait, never a drop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,7 +126,17 @@ impl TopicWriter {
             })
             .count();
         let released_outputs = self.of(RecordKind::Released).count();
-        let held: HashSet<usize> = batch.streams.held.iter().map(|(at, _)| *at).collect();
+        // Per batch position, the stream holding it and the streams it closes.
+        let held: HashMap<usize, &Arc<str>> = batch
+            .streams
+            .held
+            .iter()
+            .map(|(at, id)| (*at, id))
+            .collect();
+        let mut closes: HashMap<usize, Vec<&Arc<str>>> = HashMap::new();
+        for (at, id) in &batch.streams.closed {
+            closes.entry(*at).or_default().push(id);
+        }
         let flushed = flushed_inputs(batch, inputs);
         let alert_outputs = self.of(RecordKind::Alerts).count();
         let vault_outputs = self.of(RecordKind::Vault).count();
@@ -148,7 +158,11 @@ impl TopicWriter {
             let flush = index >= inputs.len();
             let alerts = alert_outputs * batch.batch.monitor.alerts_at(index).count();
             let streamed = released_outputs * batch.batch.streams.records_at(index).count();
-            let hold = usize::from(held.contains(&index) && guarantee.holds_streams());
+            let holder = held
+                .get(&index)
+                .copied()
+                .filter(|_| guarantee.holds_streams());
+            let hold = usize::from(holder.is_some());
             let (records, event) = match *outcome {
                 Outcome::DeadLetter(_) => (dead_letter_outputs + alerts, None),
                 Outcome::Event(event) => {
@@ -165,7 +179,8 @@ impl TopicWriter {
             } else {
                 guarantee.ticket(key, input.offset, records + hold)
             };
-            self.chain_holds(batch.batch, index, hold == 1, ticket.as_ref());
+            let closed = closes.get(&index).map_or(&[][..], Vec::as_slice);
+            self.chain_holds(holder, closed, ticket.as_ref());
             let Some(ticket) = ticket else { continue };
             match *outcome {
                 Outcome::DeadLetter(letter) => self.dead_letter(&batch, letter, input, &ticket)?,
@@ -181,29 +196,23 @@ impl TopicWriter {
         Ok(())
     }
 
-    /// Keeps the ticket of a chunk an open stream holds, and hands the held tickets of the
-    /// streams that position `index` closes to its ticket (released with its delivery, or
-    /// at once when it has nothing to deliver).
+    /// Keeps the ticket of a chunk that the open stream `holder` holds, and hands the held
+    /// tickets of the streams this position `closes` to its ticket (released with its
+    /// delivery, or at once when it has nothing to deliver).
     fn chain_holds(
         &self,
-        batch: &OutputBatch,
-        index: usize,
-        held: bool,
+        holder: Option<&Arc<str>>,
+        closes: &[&Arc<str>],
         ticket: Option<&Arc<Ticket>>,
     ) {
         let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        if held {
-            if let (Some(ticket), Some((_, stream))) = (
-                ticket,
-                batch.streams.held.iter().find(|(at, _)| *at == index),
-            ) {
-                holds
-                    .entry(stream.clone())
-                    .or_default()
-                    .push(ticket.clone());
-            }
+        if let (Some(stream), Some(ticket)) = (holder, ticket) {
+            holds
+                .entry(stream.clone())
+                .or_default()
+                .push(ticket.clone());
         }
-        for (_, stream) in batch.streams.closed.iter().filter(|(at, _)| *at == index) {
+        for &stream in closes {
             let mut tickets = holds.remove(stream).unwrap_or_default();
             let own = ticket.and_then(|t| tickets.iter().position(|h| Arc::ptr_eq(h, t)));
             if let Some(own) = own {
@@ -220,13 +229,6 @@ impl TopicWriter {
                 }
             }
         }
-    }
-
-    /// Drops the holds of streams whose chunks came from `revoked` partitions (the tracker
-    /// has forgotten those offsets; another member reads the streams again).
-    pub fn forget_holds(&self, revoked: &dyn Fn(&PartitionKey) -> bool) {
-        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        holds.retain(|_, tickets| !tickets.iter().any(|t| revoked(&t.key)));
     }
 
     /// The released and stream_blocked records at position `index`, keyed by stream id.

@@ -345,21 +345,6 @@ impl Streams {
             })
             .collect()
     }
-
-    /// Drops the open streams whose first chunk `owned` says came from a partition this
-    /// member no longer reads (another member reads them again from their first chunk).
-    pub fn forget(&self, owned: impl Fn(&crate::model::Origin) -> bool) -> usize {
-        let mut table = self.table();
-        let gone: Vec<Arc<str>> = table
-            .ids()
-            .into_iter()
-            .filter(|id| table.get(id).is_some_and(|s| !owned(&s.template.origin)))
-            .collect();
-        for id in &gone {
-            table.forget(id);
-        }
-        gone.len()
-    }
 }
 
 /// Where the scan window starts: `context` characters before `released`, moved back to

@@ -183,12 +183,6 @@ impl StreamTable {
         stream
     }
 
-    /// Drops a stream without remembering it (its partition moved to another member, which
-    /// reads it again from its first chunk).
-    pub fn forget(&mut self, id: &str) -> Option<OpenStream> {
-        self.open.remove(id)
-    }
-
     /// Streams past a timeout, or the oldest ones past `max_streams`, with why.
     pub fn due(
         &self,

@@ -26,6 +26,11 @@ pub enum DecodeError {
     /// Not a decoding error: an operator with `on_error = "dead_letter"` failed on the event.
     #[error("operator `{operator}` failed: {reason}")]
     OperatorFailed { operator: String, reason: String },
+    /// A `response_chunk` under exactly-once delivery: a transaction commits the offsets of
+    /// its batch, so an open stream could not hold its partition back across transactions
+    /// and a crash would lose it.
+    #[error("response_chunk events need delivery = \"at_least_once\" (exactly-once cannot hold an open stream across transactions)")]
+    ChunkNeedsAtLeastOnce,
 }
 
 impl DecodeError {
@@ -37,6 +42,7 @@ impl DecodeError {
             DecodeError::Json(_) => "invalid_json",
             DecodeError::Avro(_) => "invalid_avro",
             DecodeError::OperatorFailed { .. } => "operator_failed",
+            DecodeError::ChunkNeedsAtLeastOnce => "chunk_needs_at_least_once",
         }
     }
 }

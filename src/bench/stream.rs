@@ -27,6 +27,8 @@ pub struct StreamLoad {
     /// Share of responses with a PII value or secret in them (split across chunks where it
     /// falls so).
     pub sensitive_share: f64,
+    /// The scan strategies measured after the one-shot baseline.
+    pub scans: Vec<StreamScan>,
 }
 
 /// One scan strategy's figures.
@@ -357,11 +359,7 @@ pub fn run(
     let (one_shot_chunks_per_second, one_shot_inspector_share) =
         one_shot(&one_shot_pipeline, &texts, load);
     let mut runs = Vec::new();
-    for scan in [
-        StreamScan::Incremental,
-        StreamScan::PerChunk,
-        StreamScan::Rescan,
-    ] {
+    for &scan in &load.scans {
         let (pipeline, name) = scanned(scan)?;
         runs.push(streamed(&pipeline, &texts, load, name, &reference));
     }

@@ -126,16 +126,53 @@ pub struct StreamArgs {
     /// Generation rate used to turn held-back characters into milliseconds.
     #[arg(long, default_value_t = 50.0)]
     tokens_per_second: f64,
+    /// Scan strategies to run after the one-shot baseline (repeatable): incremental,
+    /// per_chunk, rescan; all three when not given.
+    #[arg(long = "scan", value_parser = parse_scan)]
+    scans: Vec<railyard::config::StreamScan>,
+    /// Overrides the topology's `[stream] min_scan_chars`.
+    #[arg(long)]
+    min_scan_chars: Option<usize>,
+    /// Overrides the topology's `[stream] hold_back_chars`.
+    #[arg(long)]
+    hold_back_chars: Option<usize>,
+}
+
+fn parse_scan(name: &str) -> std::result::Result<railyard::config::StreamScan, String> {
+    use railyard::config::StreamScan;
+    [
+        StreamScan::Incremental,
+        StreamScan::PerChunk,
+        StreamScan::Rescan,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+    .ok_or_else(|| format!("unknown scan `{name}` (incremental, per_chunk, rescan)"))
 }
 
 fn stream(args: StreamArgs) -> Result<ExitCode> {
-    let t = super::load(&args.topology)?;
+    let mut t = super::load(&args.topology)?;
+    if let Some(chars) = args.min_scan_chars {
+        t.stream.min_scan_chars = chars;
+    }
+    if let Some(chars) = args.hold_back_chars {
+        t.stream.hold_back_chars = Some(chars.max(1));
+    }
     let load = bench::stream::StreamLoad {
         streams: args.streams,
         chunks_per_stream: args.chunks.max(2),
         tokens_per_chunk: args.chunk_tokens.max(1),
         batch: args.batch.max(1),
         sensitive_share: args.sensitive_share.clamp(0.0, 1.0),
+        scans: if args.scans.is_empty() {
+            vec![
+                railyard::config::StreamScan::Incremental,
+                railyard::config::StreamScan::PerChunk,
+                railyard::config::StreamScan::Rescan,
+            ]
+        } else {
+            args.scans.clone()
+        },
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let report = pool.install(|| bench::stream::run(&t, &load))?;
@@ -181,7 +218,9 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
     let chars_per_token =
         report.chars_per_stream / (load.chunks_per_stream * load.tokens_per_chunk) as f64;
     let ms = |chars: usize| chars as f64 / chars_per_token / args.tokens_per_second * 1000.0;
-    let incremental = &report.runs[0];
+    let Some(incremental) = report.runs.iter().find(|r| r.scan != "per_chunk") else {
+        return Ok(ExitCode::SUCCESS);
+    };
     println!(
         "hold-back {} characters; held after each chunk: p50 {} chars ({:.0} ms), p99 {} chars ({:.0} ms) at {} tokens/s",
         report.hold_back_chars,
@@ -190,6 +229,10 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
         incremental.held_chars.1,
         ms(incremental.held_chars.1),
         args.tokens_per_second
+    );
+    println!(
+        "[stream] min_scan_chars {}, context_chars {}",
+        t.stream.min_scan_chars, t.stream.context_chars
     );
     println!(
         "memory per open stream (every stream open at half length): {:.1} KiB",

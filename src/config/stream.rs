@@ -40,6 +40,10 @@ pub struct StreamConfig {
     /// Characters of already released text scanned again with the new text (context that
     /// detectors read before a value, such as `ssn:` or `password =`).
     pub context_chars: usize,
+    /// A stream is scanned again once this many characters arrived after its last scan (or
+    /// at its last chunk, or a flush): token-sized chunks are scanned together instead of
+    /// each paying for the carried-over context. Applies to `scan = "incremental"`.
+    pub min_scan_chars: usize,
     /// A stream without a new chunk for this long is flushed (its held tail released after a
     /// final scan, the record flagged `flushed = "idle"`) and closed.
     pub idle_timeout_ms: u64,
@@ -58,6 +62,7 @@ impl Default for StreamConfig {
         StreamConfig {
             hold_back_chars: None,
             context_chars: 48,
+            min_scan_chars: 32,
             idle_timeout_ms: 30_000,
             max_age_ms: 600_000,
             max_streams: 100_000,
@@ -74,6 +79,9 @@ impl StreamConfig {
         }
         if self.context_chars > 65_536 {
             errors.push(join(path, "context_chars"), "must be at most 65536");
+        }
+        if self.min_scan_chars > 65_536 {
+            errors.push(join(path, "min_scan_chars"), "must be at most 65536");
         }
         if self.idle_timeout_ms == 0 {
             errors.push(join(path, "idle_timeout_ms"), "must be at least 1");

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use super::acks::{Acks, Ticket};
 use super::offsets::PartitionKey;
+use super::stream_holds::StreamHolds;
 use crate::telemetry::http::Health;
 use crate::telemetry::metrics::Metrics;
 
@@ -60,6 +61,8 @@ pub struct SourceContext {
     pub drain_timeout: Duration,
     /// Bumped on every revocation, so the loop can drop records of partitions it lost.
     pub generation: AtomicU64,
+    /// The tickets open streams hold: a revocation gives up the streams of its partitions.
+    pub stream_holds: Arc<StreamHolds>,
     /// Partitions revoked since the loop last looked.
     pub revoked: Mutex<HashSet<PartitionKey>>,
     /// At-least-once commits acknowledged positions of revoked partitions; exactly-once
@@ -139,9 +142,13 @@ impl ConsumerContext for SourceContext {
                     .unwrap_or_else(|p| p.into_inner())
                     .extend(keys.iter().cloned());
                 self.generation.fetch_add(1, Ordering::AcqRel);
+                // Open streams on these partitions are given up: their chunks stay
+                // unacknowledged, and the next owner reads them again from the first one.
+                let held = self.stream_holds.give_up(&keys);
                 let deadline = Instant::now() + self.drain_timeout;
                 let drained = self.acks.wait_until(deadline, |tracker| {
-                    keys.iter().all(|k| tracker.outstanding(k) == 0)
+                    keys.iter()
+                        .all(|k| tracker.outstanding(k) <= held.get(k).copied().unwrap_or(0))
                 });
                 if !drained {
                     warn!(

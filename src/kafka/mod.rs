@@ -19,6 +19,7 @@ pub mod read;
 pub mod records;
 pub mod run;
 pub mod source;
+pub mod stream_holds;
 
 pub use run::run;
 

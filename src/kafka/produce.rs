@@ -3,7 +3,7 @@
 //! its input's delivery guarantee. A full producer queue is a wait, never a drop.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -17,6 +17,7 @@ use super::context::DeliveryContext;
 use super::delivery::Guarantee;
 use super::offsets::PartitionKey;
 use super::records::{dead_letter_headers, InputRecord};
+use super::stream_holds::StreamHolds;
 use super::KafkaRunError;
 use crate::config::{Format, KafkaConfig, RecordKind};
 use crate::telemetry::metrics::Metrics;
@@ -48,10 +49,8 @@ pub struct TopicWriter {
     outputs: Vec<TopicOutput>,
     acks: Arc<Acks>,
     metrics: Arc<Metrics>,
-    /// Per open stream, the tickets of its chunks: each owes one output (the hold) until
-    /// the stream's closing outputs are delivered, so its partition's committed offset
-    /// stays at or before its first chunk while it is open.
-    holds: Mutex<HashMap<Arc<str>, Vec<Arc<Ticket>>>>,
+    /// Per open stream, the tickets of its chunks (shared with the rebalance callback).
+    holds: Arc<StreamHolds>,
 }
 
 impl TopicWriter {
@@ -60,6 +59,7 @@ impl TopicWriter {
         kafka: &KafkaConfig,
         acks: Arc<Acks>,
         metrics: Arc<Metrics>,
+        holds: Arc<StreamHolds>,
     ) -> Result<TopicWriter, KafkaRunError> {
         let mut outputs = Vec::new();
         for target in &route.topics {
@@ -79,7 +79,7 @@ impl TopicWriter {
             outputs,
             acks,
             metrics,
-            holds: Mutex::new(HashMap::new()),
+            holds,
         })
     }
 
@@ -205,7 +205,7 @@ impl TopicWriter {
         closes: &[&Arc<str>],
         ticket: Option<&Arc<Ticket>>,
     ) {
-        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        let mut holds = self.holds.lock();
         if let (Some(stream), Some(ticket)) = (holder, ticket) {
             holds
                 .entry(stream.clone())

@@ -21,6 +21,7 @@ use super::delivery::{guarantee, Clients, Guarantee, TRANSACTION_TIMEOUT};
 use super::offsets::PartitionKey;
 use super::produce::TopicWriter;
 use super::records::InputRecord;
+use super::stream_holds::StreamHolds;
 use super::KafkaRunError;
 use crate::codec::{decode_json, DecodeError};
 use crate::config::{Delivery, Format, KafkaConfig, KafkaSourceConfig, Topology};
@@ -61,7 +62,9 @@ impl<'a> KafkaSource<'a> {
         let metrics = parts.services.metrics.clone();
         let transactional = kafka.delivery == Delivery::ExactlyOnce;
         let acks = Acks::new();
+        let stream_holds = StreamHolds::new();
         let context = SourceContext {
+            stream_holds: stream_holds.clone(),
             acks: acks.clone(),
             metrics: metrics.clone(),
             drain_timeout: Duration::from_millis(kafka.drain_timeout_ms),
@@ -95,7 +98,8 @@ impl<'a> KafkaSource<'a> {
             })
             .map_err(|e| KafkaRunError::Client(format!("producer: {e}")))?;
         let route = parts.pipeline.sinks().route(parts.route);
-        let topics_out = TopicWriter::new(route, kafka, acks.clone(), metrics.clone())?;
+        let topics_out =
+            TopicWriter::new(route, kafka, acks.clone(), metrics.clone(), stream_holds)?;
         let decoder = match (parts.config.format, &kafka.schema_registry) {
             (Format::Avro, Some(registry)) => Some(EventDecoder::new(registry)?),
             _ => None,
@@ -268,6 +272,14 @@ impl<'a> KafkaSource<'a> {
                 std::mem::take(&mut *context.revoked.lock().unwrap_or_else(|p| p.into_inner()));
             let before = batch.len();
             batch.retain(|r| !revoked.contains(&PartitionKey::new(&r.topic, r.partition)));
+            let given_up = context.stream_holds.take_given_up();
+            if !given_up.is_empty() {
+                let dropped = self.parts.pipeline.streams().forget(&given_up);
+                info!(
+                    streams = dropped,
+                    "open streams of revoked partitions given up"
+                );
+            }
             debug!(
                 dropped = before - batch.len(),
                 "records of revoked partitions dropped"
@@ -281,11 +293,12 @@ impl<'a> KafkaSource<'a> {
         let parts = &self.parts;
         let max_bytes = parts.topology.settings.max_event_bytes;
         let decoder = self.decoder.as_ref();
+        let transactional = parts.kafka.delivery == Delivery::ExactlyOnce;
         let pool = &parts.services.pool;
         let inputs: Vec<Input> = pool.install(|| {
             batch
                 .par_iter()
-                .map(|record| decode_record(record, max_bytes, decoder))
+                .map(|record| decode_record(record, max_bytes, decoder, transactional))
                 .collect::<Result<Vec<_>, _>>()
         })?;
         self.report.input_bytes += batch.iter().map(|r| r.payload.len() as u64).sum::<u64>();
@@ -343,6 +356,7 @@ fn decode_record<'a>(
     record: &'a InputRecord,
     max_bytes: usize,
     avro: Option<&EventDecoder>,
+    transactional: bool,
 ) -> Result<Input<'a>, KafkaRunError> {
     let origin = origin_of(record);
     let mut decoded: Result<Event, DecodeError> = if record.payload.len() > max_bytes {
@@ -358,6 +372,9 @@ fn decode_record<'a>(
     };
     if let Ok(event) = &mut decoded {
         event.time_ms = event.time_ms.or(record.timestamp_ms);
+    }
+    if transactional && decoded.as_ref().is_ok_and(|e| e.chunk.is_some()) {
+        decoded = Err(DecodeError::ChunkNeedsAtLeastOnce);
     }
     Ok(Input {
         decoded,

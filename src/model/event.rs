@@ -96,6 +96,27 @@ pub struct Event {
 }
 
 impl Event {
+    /// The same event over another text, with these findings and nothing prepared (a piece
+    /// of a streamed response).
+    pub fn with_text(&self, text: Arc<str>, findings: Vec<Finding>) -> Event {
+        Event {
+            id: self.id.clone(),
+            kind: self.kind,
+            conversation_id: self.conversation_id.clone(),
+            text,
+            prompt: self.prompt.clone(),
+            context: self.context.clone(),
+            metadata: self.metadata.clone(),
+            origin: self.origin.clone(),
+            received_at: self.received_at,
+            time_ms: self.time_ms,
+            chunk: self.chunk.clone(),
+            composed: self.composed,
+            findings,
+            prepared: Prepared::default(),
+        }
+    }
+
     /// A prompt event with no metadata: convenient in tests and benchmarks.
     pub fn prompt(id: &str, text: &str) -> Self {
         Event {

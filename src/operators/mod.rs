@@ -10,6 +10,7 @@
 //! operator is not an inspector: it builds the [`decide::Policy`] that turns findings into
 //! the verdict's action.
 
+pub mod anchor_gate;
 pub mod decide;
 pub mod hallucination;
 pub mod injection_classify;

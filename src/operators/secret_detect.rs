@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::anchor_gate::{AnchorGate, Case};
+
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
@@ -175,6 +177,10 @@ const FORMAT_ANCHORS: &[&str] = &[
     "://",
 ];
 
+/// Gate bits: a format anchor or an assignment word; an entropy context word.
+const ANCHORED: u64 = 0b011;
+const ENTROPY_WORD: u64 = 0b100;
+
 /// Words that introduce a credential assignment (ASCII case-insensitive).
 const ASSIGNMENT_ANCHORS: &[&str] = &[
     "password",
@@ -327,16 +333,14 @@ impl SecretConfig {
             .iter()
             .map(|l| (*l, (Arc::from(*l), redactions.get(*l).cloned().flatten())))
             .collect();
-        let format_anchors =
-            aho_corasick::AhoCorasick::new(FORMAT_ANCHORS).map_err(|e| e.to_string())?;
-        let assignment_anchors = aho_corasick::AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .build(ASSIGNMENT_ANCHORS)
-            .map_err(|e| e.to_string())?;
+        let gate = AnchorGate::new(&[
+            (FORMAT_ANCHORS, Case::Exact),
+            (ASSIGNMENT_ANCHORS, Case::Insensitive),
+            (ENTROPY_CONTEXT, Case::Insensitive),
+        ])?;
         Ok(SecretDetector {
             id: Arc::from(id),
-            format_anchors,
-            assignment_anchors,
+            gate,
             formats: formats.into_iter().zip(regexes).collect(),
             set,
             entropy: self.entropy && !self.disabled.iter().any(|d| d == HIGH_ENTROPY_LABEL),
@@ -371,8 +375,8 @@ pub fn shannon_entropy(s: &str) -> f32 {
 /// The runtime secret detector.
 pub struct SecretDetector {
     id: Arc<str>,
-    format_anchors: aho_corasick::AhoCorasick,
-    assignment_anchors: aho_corasick::AhoCorasick,
+    /// One pass for the format anchors, the assignment words and the entropy context.
+    gate: AnchorGate,
     formats: Vec<(&'static Format, Regex)>,
     set: RegexSet,
     entropy: bool,
@@ -389,7 +393,14 @@ impl SecretDetector {
     /// Label, span and score of every secret in `text`, overlaps resolved, by position.
     pub fn detect(&self, text: &str) -> Vec<(&'static str, Span, f32)> {
         let mut found: Vec<(&'static str, Span, f32)> = Vec::new();
-        let anchored = self.format_anchors.is_match(text) || self.assignment_anchors.is_match(text);
+        let entropy = self.entropy && text.len() >= self.min_len && 0.7 >= self.threshold;
+        let wanted = if entropy {
+            ANCHORED | ENTROPY_WORD
+        } else {
+            ANCHORED
+        };
+        let gates = self.gate.scan(text, wanted);
+        let anchored = gates & ANCHORED != 0;
         let matched: Vec<usize> = if anchored {
             self.set.matches(text).into_iter().collect()
         } else {
@@ -411,11 +422,7 @@ impl SecretDetector {
                 }
             }
         }
-        if self.entropy
-            && text.len() >= self.min_len
-            && 0.7 >= self.threshold
-            && self.entropy_context.occurs_in(text)
-        {
+        if entropy && gates & ENTROPY_WORD != 0 {
             for m in self.token_regex.find_iter(text) {
                 let token = m.as_str();
                 let mixed = token.bytes().any(|b| b.is_ascii_digit())

@@ -169,10 +169,7 @@ pub struct AlertOutput {
 impl MonitorOutputs {
     /// The alerts raised by input `index`.
     pub fn alerts_at(&self, index: usize) -> impl Iterator<Item = &AlertOutput> {
-        let from = self.alerts.partition_point(|a| a.input < index);
-        self.alerts[from..]
-            .iter()
-            .take_while(move |a| a.input == index)
+        at_position(&self.alerts, index, |a| a.input).iter()
     }
 
     /// Alert records as JSON lines.
@@ -372,4 +369,11 @@ mod tests {
         empty_first.append(first);
         assert_eq!(empty_first.record(2), b"{\"c\":3}");
     }
+}
+
+/// The run of `items` (sorted by `position`) whose position is `at`.
+pub fn at_position<T>(items: &[T], at: usize, position: impl Fn(&T) -> usize) -> &[T] {
+    let from = items.partition_point(|item| position(item) < at);
+    let to = from + items[from..].partition_point(|item| position(item) == at);
+    &items[from..to]
 }

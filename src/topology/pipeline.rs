@@ -10,6 +10,7 @@
 //! fail under the operator's `on_error` while the late call finishes in the background (the
 //! operator's next batches fail fast until it has).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -303,7 +304,11 @@ impl Pipeline {
         }
         pending.extend(flushes);
         let mut window_timings = Vec::new();
+        let mut stream_vault: HashMap<usize, Vec<(String, String)>> = HashMap::new();
         for ended in self.scan_streams(route, pending, &mut batch.streams, &mut window_timings) {
+            if !ended.vault.is_empty() {
+                stream_vault.insert(ended.at, ended.vault);
+            }
             decoded_events.push((ended.at, ended.event));
         }
         decoded_events.sort_by_key(|(at, _)| *at);
@@ -326,6 +331,21 @@ impl Pipeline {
         for (event, (p, &index)) in processed.into_iter().zip(&event_inputs).enumerate() {
             match &p.failed {
                 None => {
+                    let mut p = p;
+                    if let (Some(entries), Some(vault)) = (
+                        stream_vault.remove(&index),
+                        self.vault.as_ref().filter(|_| wants.vault),
+                    ) {
+                        let scope = conversation_scope(
+                            p.verdict.conversation_id.as_ref(),
+                            &p.verdict.event_id,
+                        );
+                        p.vault.extend(
+                            entries
+                                .iter()
+                                .map(|(placeholder, value)| vault.seal(&scope, placeholder, value)),
+                        );
+                    }
                     batch.outcomes[index] = Outcome::Event(kept.len());
                     kept_origins.push(&raws[index].origin);
                     kept_events.push(event);
@@ -447,7 +467,7 @@ impl Pipeline {
     fn scan_streams(
         &self,
         route: usize,
-        mut pending: Vec<Pending>,
+        pending: Vec<Pending>,
         out: &mut StreamOutputs,
         timings: &mut Vec<(Arc<str>, Duration)>,
     ) -> Vec<super::stream::Ended> {
@@ -455,7 +475,8 @@ impl Pipeline {
             return Vec::new();
         }
         let plan = &self.routes[route];
-        let mut windows: Vec<Event> = pending.iter().map(|p| p.event.clone()).collect();
+        let (places, mut windows): (Vec<_>, Vec<Event>) =
+            pending.into_iter().map(|p| (p.place, p.event)).unzip();
         let batch_failures: Vec<Option<OperatorFailure>> = plan
             .inspectors
             .iter()
@@ -484,13 +505,11 @@ impl Pipeline {
             let spent = Duration::from_nanos(nanos.load(Ordering::Relaxed));
             timings.push((Arc::from(stage.inspector.id()), spent));
         }
-        for (p, window) in pending.iter_mut().zip(windows) {
-            p.event = window;
-        }
-        let scanned = pending
+        let scanned = places
             .into_iter()
+            .zip(windows)
             .zip(decided)
-            .map(|(p, (action, failed))| (p, action, failed))
+            .map(|((place, window), (action, failed))| (place, window, action, failed))
             .collect();
         let ended = self.streams.release(scanned, &self.registry, out);
         // Windows come in stream order; records are looked up by batch position.

@@ -6,6 +6,7 @@
 //! by configuration) does leak; the response's verdict, composed from the pieces, equals the
 //! one-shot verdict; `topologies/streaming.toml` runs on its shipped example.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -453,79 +454,175 @@ fn kafka_responses(streams: usize, chunks: usize) -> Vec<(String, Vec<String>)> 
         .collect()
 }
 
-#[test]
-fn on_kafka_a_sigkill_mid_stream_loses_no_stream_and_releases_nothing_unscanned() {
-    use crate::common::kafka::*;
-    use crate::common::process::*;
-    use crate::common::topology::TopologyBuilder;
-    use rdkafka::producer::{BaseRecord, Producer};
-    use std::collections::HashMap;
-    use std::time::Duration;
+/// Streams over a real broker: the topics, the topology and the responses to send.
+struct KafkaStreams {
+    bootstrap: String,
+    input: String,
+    released: String,
+    verdicts: String,
+    topology: std::path::PathBuf,
+    responses: Vec<(String, Vec<String>)>,
+    chunks: usize,
+    _dir: tempfile::TempDir,
+}
 
-    const STREAMS: usize = 200;
-    const CHUNKS: usize = 10;
-    let broker = Broker::shared();
-    let (input, released, verdicts, dead) = (
-        unique("chunks"),
-        unique("released"),
-        unique("verdicts"),
-        unique("dead"),
-    );
-    create_topics(
-        &broker.bootstrap(),
-        &[(&input, 2), (&released, 2), (&verdicts, 2), (&dead, 1)],
-    );
-    let lists = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/topologies/lists/banned_topics.txt"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let topology = TopologyBuilder::new("streams-kafka")
-        .kafka(&broker.bootstrap(), "commit_interval_ms = 100")
-        .kafka_source("chunks", &input, &unique("group"))
-        .operator("pii", "pii_detect", &["chunks"], "")
-        .operator("secrets", "secret_detect", &["chunks"], "")
-        .operator(
-            "banned",
-            "keyword_block",
-            &["chunks"],
-            &format!(
-                "action = \"block\"\n[[lists]]\nlabel = \"banned_topic\"\nterms_file = \"{lists}\""
-            ),
-        )
-        .operator("policy", "decide", &["pii", "secrets", "banned"], "")
-        .kafka_sink("released", &[], "released", &released, "")
-        .kafka_sink("verdicts", &["policy"], "verdicts", &verdicts, "")
-        .kafka_sink("dead", &[], "dead_letters", &dead, "")
-        .write(dir.path().join("topology.toml"));
-    let responses = kafka_responses(STREAMS, CHUNKS);
-    let producer = producer(&broker.bootstrap());
-    let send_round = |round: usize| {
-        for (s, (id, pieces)) in responses.iter().enumerate() {
+impl KafkaStreams {
+    /// Two input partitions (stream `s` on partition `s % 2`); `stream` is merged into the
+    /// topology's `[stream]` table.
+    fn new(name: &str, streams: usize, chunks: usize, stream: &str) -> KafkaStreams {
+        use crate::common::kafka::*;
+        use crate::common::topology::TopologyBuilder;
+        let broker = Broker::shared();
+        let (input, released, verdicts, dead) = (
+            unique("chunks"),
+            unique("released"),
+            unique("verdicts"),
+            unique("dead"),
+        );
+        create_topics(
+            &broker.bootstrap(),
+            &[(&input, 2), (&released, 2), (&verdicts, 2), (&dead, 1)],
+        );
+        let lists = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/topologies/lists/banned_topics.txt"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let topology = TopologyBuilder::new(name)
+            .kafka(&broker.bootstrap(), "commit_interval_ms = 100")
+            .kafka_source("chunks", &input, &unique("group"))
+            .operator("pii", "pii_detect", &["chunks"], "")
+            .operator("secrets", "secret_detect", &["chunks"], "")
+            .operator(
+                "banned",
+                "keyword_block",
+                &["chunks"],
+                &format!(
+                    "action = \"block\"\n[[lists]]\nlabel = \"banned_topic\"\nterms_file = \"{lists}\""
+                ),
+            )
+            .operator("policy", "decide", &["pii", "secrets", "banned"], "")
+            .kafka_sink("released", &[], "released", &released, "")
+            .kafka_sink("verdicts", &["policy"], "verdicts", &verdicts, "")
+            .kafka_sink("dead", &[], "dead_letters", &dead, "")
+            .merge(&format!("[stream]\n{stream}"))
+            .write(dir.path().join("topology.toml"));
+        KafkaStreams {
+            bootstrap: broker.bootstrap(),
+            input,
+            released,
+            verdicts,
+            topology,
+            responses: kafka_responses(streams, chunks),
+            chunks,
+            _dir: dir,
+        }
+    }
+
+    /// Chunk `round` of every stream, keyed by stream id.
+    fn send_round(&self, round: usize) {
+        use rdkafka::producer::{BaseRecord, Producer};
+        let producer = crate::common::kafka::producer(&self.bootstrap);
+        for (s, (id, pieces)) in self.responses.iter().enumerate() {
             let chunk = serde_json::json!({"kind": "response_chunk", "stream_id": id, "seq": round,
-                "text": pieces[round], "last": round + 1 == CHUNKS});
+                "text": pieces[round], "last": round + 1 == self.chunks});
             let payload = chunk.to_string();
-            let record = BaseRecord::to(&input)
+            let record = BaseRecord::to(&self.input)
                 .key(id.as_bytes())
                 .payload(payload.as_bytes())
                 .partition((s % 2) as i32);
             producer.send(record).map_err(|(e, _)| e).unwrap();
         }
-        producer.flush(Duration::from_secs(30)).unwrap();
-    };
+        producer.flush(std::time::Duration::from_secs(30)).unwrap();
+    }
 
+    fn consume(&self, topic: &str, count: usize, secs: u64) -> Vec<crate::common::kafka::Received> {
+        crate::common::kafka::consume(
+            &self.bootstrap,
+            topic,
+            count,
+            std::time::Duration::from_secs(secs),
+        )
+    }
+
+    /// Verdicts per stream id.
+    fn verdict_counts(
+        &self,
+        verdicts: &[crate::common::kafka::Received],
+    ) -> HashMap<String, usize> {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for v in verdicts {
+            *counts
+                .entry(v.json()["event_id"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        counts
+    }
+
+    /// Every released record is the one-shot text at its offset (a record repeated after a
+    /// restart or a rebalance may cover more or less of it, never different text), together
+    /// they cover all of it, no email piece is in any of them, and none was flushed by a
+    /// timeout. Returns the records and how many repeat text released before.
+    fn check_released(&self) -> (usize, usize) {
+        let all = self.consume(&self.released, usize::MAX, 10);
+        let mut by_stream: HashMap<String, Vec<(usize, String)>> = HashMap::new();
+        for record in &all {
+            let value = record.json();
+            assert_eq!(value["type"], "released", "{value}");
+            assert!(
+                value.get("flushed").is_none(),
+                "flushed by a timeout: {value}"
+            );
+            let stream = value["stream_id"].as_str().unwrap().to_string();
+            assert_eq!(record.key.as_deref(), Some(stream.as_bytes()));
+            let text = value["text"].as_str().unwrap().to_string();
+            assert!(
+                !text.contains("@example") && !text.contains("name@"),
+                "{text}"
+            );
+            let offset = value["offset"].as_u64().unwrap() as usize;
+            by_stream.entry(stream).or_default().push((offset, text));
+        }
+        let mut repeats = 0;
+        for (id, pieces) in &self.responses {
+            let (expected, _, _) = one_shot("incremental", &pieces.concat());
+            let expected: Vec<char> = expected.chars().collect();
+            let mut records = by_stream[id].clone();
+            records.sort();
+            let mut covered = 0;
+            for (offset, text) in &records {
+                let len = text.chars().count();
+                let want: String = expected[*offset..(*offset + len).min(expected.len())]
+                    .iter()
+                    .collect();
+                assert_eq!(&want, text, "{id} at {offset}");
+                assert!(*offset <= covered, "{id}: a gap before offset {offset}");
+                if *offset < covered {
+                    repeats += 1;
+                }
+                covered = covered.max(offset + len);
+            }
+            assert_eq!(covered, expected.len(), "{id}: all of the text released");
+        }
+        (all.len(), repeats)
+    }
+}
+
+#[test]
+fn on_kafka_a_sigkill_mid_stream_loses_no_stream_and_releases_nothing_unscanned() {
+    use crate::common::process::*;
+    use std::time::Duration;
+
+    const STREAMS: usize = 200;
+    const CHUNKS: usize = 10;
+    let kafka = KafkaStreams::new("streams-kafka", STREAMS, CHUNKS, "");
     // Half of every stream, then a SIGKILL while all of them are open.
     for round in 0..CHUNKS / 2 {
-        send_round(round);
+        kafka.send_round(round);
     }
-    let mut run = start(&topology);
+    let mut run = start(&kafka.topology);
     // Every stream has released a first piece: all are open, none finished.
-    let before = consume(
-        &broker.bootstrap(),
-        &released,
-        STREAMS,
-        Duration::from_secs(90),
-    );
+    let before = kafka.consume(&kafka.released, STREAMS, 90);
     assert!(
         before.len() >= STREAMS,
         "released before the kill: {}",
@@ -536,76 +633,87 @@ fn on_kafka_a_sigkill_mid_stream_loses_no_stream_and_releases_nothing_unscanned(
 
     // The rest of every stream, and a new instance.
     for round in CHUNKS / 2..CHUNKS {
-        send_round(round);
+        kafka.send_round(round);
     }
-    let mut run = start(&topology);
-    let out = consume(
-        &broker.bootstrap(),
-        &verdicts,
-        STREAMS,
-        Duration::from_secs(120),
-    );
+    let mut run = start(&kafka.topology);
+    let out = kafka.consume(&kafka.verdicts, STREAMS, 120);
     sigterm(&run);
     assert!(wait_exit(&mut run, Duration::from_secs(30)).success());
-    let mut verdict_streams: HashMap<String, usize> = HashMap::new();
-    for v in &out {
-        *verdict_streams
-            .entry(v.json()["event_id"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
-    assert_eq!(verdict_streams.len(), STREAMS, "a verdict for every stream");
-
-    // Released records: each is the one-shot text at its offset (a record repeated after
-    // the restart may cover more or less of it, never different text), together they cover
-    // all of it, and no email piece is in any of them.
-    let all = consume(
-        &broker.bootstrap(),
-        &released,
-        usize::MAX,
-        Duration::from_secs(10),
+    assert_eq!(
+        kafka.verdict_counts(&out).len(),
+        STREAMS,
+        "a verdict for every stream"
     );
-    let mut by_stream: HashMap<String, Vec<(usize, String)>> = HashMap::new();
-    for record in &all {
-        let value = record.json();
-        assert_eq!(value["type"], "released", "{value}");
-        let stream = value["stream_id"].as_str().unwrap().to_string();
-        assert_eq!(record.key.as_deref(), Some(stream.as_bytes()));
-        let text = value["text"].as_str().unwrap().to_string();
-        assert!(
-            !text.contains("@example") && !text.contains("name@"),
-            "{text}"
-        );
-        let offset = value["offset"].as_u64().unwrap() as usize;
-        by_stream.entry(stream).or_default().push((offset, text));
-    }
-    let mut repeats = 0;
-    for (id, pieces) in &responses {
-        let (expected, _, _) = one_shot("incremental", &pieces.concat());
-        let expected: Vec<char> = expected.chars().collect();
-        let mut records = by_stream[id].clone();
-        records.sort();
-        let mut covered = 0;
-        for (offset, text) in &records {
-            let len = text.chars().count();
-            let want: String = expected[*offset..(*offset + len).min(expected.len())]
-                .iter()
-                .collect();
-            assert_eq!(&want, text, "{id} at {offset}");
-            assert!(*offset <= covered, "{id}: a gap before offset {offset}");
-            if *offset < covered {
-                repeats += 1;
-            }
-            covered = covered.max(offset + len);
-        }
-        assert_eq!(covered, expected.len(), "{id}: all of the text released");
-    }
+    let (records, repeats) = kafka.check_released();
     assert!(
         repeats > 0,
         "the restart re-read the open streams from their first chunk"
     );
     eprintln!(
-        "streams over Kafka with a SIGKILL: {STREAMS} streams, {} released records ({repeats} repeats), {} verdicts",
-        all.len(),
+        "streams over Kafka with a SIGKILL: {STREAMS} streams, {records} released records ({repeats} repeats), {} verdicts",
+        out.len()
+    );
+}
+
+/// A second member joins while every stream is open: the first gives up the streams of the
+/// partition it loses (no verdict, no timeout flush from it), and the new owner reads them
+/// again from their first chunk.
+#[test]
+fn on_kafka_a_rebalance_mid_stream_hands_open_streams_to_the_new_owner() {
+    use crate::common::process::*;
+    use std::time::Duration;
+
+    const STREAMS: usize = 100;
+    const CHUNKS: usize = 10;
+    // A stream the first member kept after losing its partition would be flushed by the
+    // idle timeout (a `flushed` record and a second, partial verdict).
+    let kafka = KafkaStreams::new(
+        "streams-rebalance",
+        STREAMS,
+        CHUNKS,
+        "idle_timeout_ms = 2000",
+    );
+    for round in 0..CHUNKS / 2 {
+        kafka.send_round(round);
+    }
+    let mut first = start(&kafka.topology);
+    let before = kafka.consume(&kafka.released, STREAMS, 90);
+    assert!(before.len() >= STREAMS, "released: {}", before.len());
+    let mut second = start(&kafka.topology);
+    // The new owner of one partition re-releases its streams' first pieces.
+    let handed = kafka.consume(&kafka.released, STREAMS + STREAMS / 2, 90);
+    assert!(
+        handed.len() >= STREAMS + STREAMS / 2,
+        "the second member took over half the streams: {} released records",
+        handed.len()
+    );
+    for round in CHUNKS / 2..CHUNKS {
+        kafka.send_round(round);
+    }
+    let finished = kafka.consume(&kafka.verdicts, STREAMS, 120);
+    assert!(finished.len() >= STREAMS, "verdicts: {}", finished.len());
+    // Past the idle timeout: a stream left behind would have been flushed by now.
+    std::thread::sleep(Duration::from_secs(4));
+    for run in [&first, &second] {
+        sigterm(run);
+    }
+    assert!(wait_exit(&mut first, Duration::from_secs(30)).success());
+    assert!(wait_exit(&mut second, Duration::from_secs(30)).success());
+    let out = kafka.consume(&kafka.verdicts, usize::MAX, 10);
+    let counts = kafka.verdict_counts(&out);
+    assert_eq!(counts.len(), STREAMS, "a verdict for every stream");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "one verdict per stream: {:?}",
+        counts.iter().filter(|(_, &n)| n > 1).collect::<Vec<_>>()
+    );
+    let (records, repeats) = kafka.check_released();
+    assert!(
+        repeats > 0,
+        "the new owner re-released the streams it took over"
+    );
+    eprintln!(
+        "streams over Kafka with a rebalance: {STREAMS} streams, {records} released records ({repeats} repeats), {} verdicts",
         out.len()
     );
 }

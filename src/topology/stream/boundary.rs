@@ -48,6 +48,16 @@ pub fn safe_cut(text: &str, floor: usize, candidate: usize, spans: &[Span]) -> u
     }
 }
 
+/// The start of the word holding byte `at` (just after a whitespace character), looked for
+/// at most `reach` bytes back; the text's start when it lies within reach, else `at`.
+pub fn word_start_within(text: &str, at: usize, reach: usize) -> usize {
+    let floor = at.saturating_sub(reach);
+    match at_whitespace(text, floor, at) {
+        start if start > floor || floor == 0 => start,
+        _ => at,
+    }
+}
+
 /// Back to just after a whitespace character (or `floor`).
 fn at_whitespace(text: &str, floor: usize, mut cut: usize) -> usize {
     while cut > floor {

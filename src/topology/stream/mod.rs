@@ -11,9 +11,9 @@ pub mod boundary;
 pub mod record;
 pub mod table;
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{StreamConfig, StreamScan};
 use crate::model::{Action, Event, Finding, Span};
@@ -54,8 +54,7 @@ pub struct StreamOutputs {
 impl StreamOutputs {
     /// The records at batch position `at`.
     pub fn records_at(&self, at: usize) -> impl Iterator<Item = &StreamRecord> {
-        let from = self.records.partition_point(|r| r.at < at);
-        self.records[from..].iter().take_while(move |r| r.at == at)
+        super::output::at_position(&self.records, at, |r| r.at).iter()
     }
 
     pub fn lines(&self) -> Vec<u8> {
@@ -68,8 +67,15 @@ impl StreamOutputs {
     }
 }
 
-/// A stream's text due for a scan: the window (context, then unreleased text) as an event.
+/// A stream's text due for a scan: the window (context, then unreleased text) as an event,
+/// and where it lies in the stream.
 pub struct Pending {
+    pub place: WindowPlace,
+    pub event: Event,
+}
+
+/// Where a scanned window lies: its stream, batch position and offsets.
+pub struct WindowPlace {
     pub stream_id: Arc<str>,
     /// Batch position its outputs belong to.
     pub at: usize,
@@ -78,13 +84,19 @@ pub struct Pending {
     window_start: usize,
     /// Where the unreleased text begins in the window.
     floor: usize,
-    pub event: Event,
 }
+
+/// A scanned window: its place, the event after the inspectors, the policy's action, and
+/// whether an operator failed so that the window could not be checked.
+pub type ScannedWindow = (WindowPlace, Event, Action, bool);
 
 /// A stream that ended in this batch: its whole text, for the response's verdict.
 pub struct Ended {
     pub at: usize,
     pub event: Event,
+    /// Placeholders first assigned in its released text (placeholder, value), for the vault
+    /// (a stream in a conversation numbers them there as it releases).
+    pub vault: Vec<(String, String)>,
 }
 
 /// The stream stage of a pipeline.
@@ -95,6 +107,15 @@ pub struct Streams {
     /// come from the pieces; the others scan the whole response at the end).
     incremental: Vec<Arc<str>>,
     table: Mutex<StreamTable>,
+    /// When open streams were last checked for timeouts.
+    swept: Mutex<Instant>,
+}
+
+/// How often open streams are checked for timeouts: a tenth of the shorter timeout, within
+/// 1 ms..=1 s (a flush comes at most that late; checking every stream on every batch would
+/// cost a walk over all of them per batch).
+fn sweep_interval(config: &StreamConfig) -> Duration {
+    Duration::from_millis((config.idle_timeout_ms.min(config.max_age_ms) / 10).clamp(1, 1000))
 }
 
 impl Streams {
@@ -107,6 +128,7 @@ impl Streams {
                 .unwrap_or(DEFAULT_HOLD_BACK_CHARS.max(longest + 1)),
             config: config.clone(),
             table: Mutex::new(StreamTable::new(config.remember_closed)),
+            swept: Mutex::new(Instant::now()),
         }
     }
 
@@ -122,6 +144,13 @@ impl Streams {
         self.table().len()
     }
 
+    /// Drops open streams without a verdict (their input partition moved to another
+    /// consumer, which reads them again from their first chunk); returns how many were open.
+    pub fn forget(&self, ids: &[Arc<str>]) -> usize {
+        let mut table = self.table();
+        ids.iter().filter(|id| table.forget(id)).count()
+    }
+
     /// Takes a batch's chunk events `(position, event)` of source `route`; returns one
     /// window per stream that got new text.
     pub fn accept(
@@ -132,26 +161,35 @@ impl Streams {
     ) -> Vec<Pending> {
         let now = Instant::now();
         let mut table = self.table();
+        table.next_batch();
         let mut touched: Vec<Arc<str>> = Vec::new();
-        let mut latest: HashMap<Arc<str>, usize> = HashMap::new();
+        out.held.reserve(chunks.len());
         for (at, event) in chunks {
-            let id = event.chunk.as_ref().expect("chunk").stream_id.clone();
-            match table.accept(route, event, now) {
-                Accepted::Appended => {
-                    out.held.push((at, id.clone()));
-                    if latest.insert(id.clone(), at).is_none() {
-                        touched.push(id);
+            let id = match event.chunk.as_ref() {
+                Some(chunk) => chunk.stream_id.clone(),
+                None => continue,
+            };
+            match table.accept(route, event, at, now) {
+                Accepted::Appended { first } => {
+                    if first {
+                        touched.push(id.clone());
                     }
+                    out.held.push((at, id));
                 }
                 Accepted::Parked => out.held.push((at, id)),
                 Accepted::Duplicate => {}
             }
         }
+        let min_new = match self.config.scan {
+            StreamScan::Incremental => self.config.min_scan_chars,
+            StreamScan::PerChunk | StreamScan::Rescan => 0,
+        };
         touched
             .into_iter()
             .filter_map(|id| {
                 let stream = table.get(&id)?;
-                Some(self.window(&id, stream, latest[&id], None))
+                let due = stream.finished || stream.unscanned_chars_at_least(min_new);
+                due.then(|| self.window(&id, stream, stream.latest_at, None, now))
             })
             .collect()
     }
@@ -160,6 +198,14 @@ impl Streams {
     /// input), as windows at positions `first_at`, `first_at + 1`, ...
     pub fn due(&self, route: usize, first_at: usize, end_of_input: bool) -> Vec<Pending> {
         let table = self.table();
+        let now = Instant::now();
+        if !end_of_input && table.len() <= self.config.max_streams {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            if now.saturating_duration_since(*swept) < sweep_interval(&self.config) {
+                return Vec::new();
+            }
+            *swept = now;
+        }
         let due: Vec<(Arc<str>, FlushReason)> = if end_of_input {
             table
                 .ids()
@@ -168,7 +214,7 @@ impl Streams {
                 .collect()
         } else {
             table.due(
-                Instant::now(),
+                now,
                 self.config.idle_timeout_ms,
                 self.config.max_age_ms,
                 self.config.max_streams,
@@ -180,7 +226,9 @@ impl Streams {
                 Some((id, stream, reason))
             })
             .enumerate()
-            .map(|(i, (id, stream, reason))| self.window(&id, stream, first_at + i, Some(reason)))
+            .map(|(i, (id, stream, reason))| {
+                self.window(&id, stream, first_at + i, Some(reason), now)
+            })
             .collect()
     }
 
@@ -190,6 +238,7 @@ impl Streams {
         stream: &OpenStream,
         at: usize,
         flush: Option<FlushReason>,
+        now: Instant,
     ) -> Pending {
         let window_start = match self.config.scan {
             StreamScan::Incremental => {
@@ -202,36 +251,37 @@ impl Streams {
         event.id = id.clone();
         event.chunk = None;
         event.text = Arc::from(&stream.text[window_start..]);
-        event.received_at = Instant::now();
+        event.received_at = now;
         Pending {
-            stream_id: id.clone(),
-            at,
-            flush,
-            window_start,
-            floor: stream.released - window_start,
+            place: WindowPlace {
+                stream_id: id.clone(),
+                at,
+                flush,
+                window_start,
+                floor: stream.released - window_start,
+            },
             event,
         }
     }
 
-    /// Releases what each scanned window proves safe (the scanned event after the policy,
-    /// its action, and whether an operator failed so that the event could not be checked);
-    /// returns the streams that ended.
+    /// Releases what each scanned window proves safe; returns the streams that ended.
     pub fn release(
         &self,
-        scanned: Vec<(Pending, Action, bool)>,
+        scanned: Vec<ScannedWindow>,
         registry: &PlaceholderRegistry,
         out: &mut StreamOutputs,
     ) -> Vec<Ended> {
         let mut table = self.table();
         let mut ended = Vec::new();
-        for (pending, action, failed) in scanned {
-            let Some(stream) = table.get_mut(&pending.stream_id) else {
+        for (place, window, action, failed) in scanned {
+            let Some(stream) = table.get_mut(&place.stream_id) else {
                 continue;
             };
-            let window = &pending.event;
+            let len = window.text.len();
+            stream.scanned = place.window_start + len;
             if failed || action == Action::Block {
                 let mut record = StreamBlockedRecord::new(
-                    &pending.stream_id,
+                    &place.stream_id,
                     stream.last_seq(),
                     stream.released_chars,
                 );
@@ -244,28 +294,17 @@ impl Streams {
                     }
                 }
                 out.records.push(StreamRecord {
-                    at: pending.at,
-                    key: pending.stream_id.clone(),
+                    at: place.at,
+                    key: place.stream_id.clone(),
                     record: serde_json::to_vec(&record).expect("records serialize"),
                 });
                 out.blocked += 1;
-                let found = self.absolute(
-                    window,
-                    pending.window_start,
-                    pending.floor,
-                    window.text.len(),
-                );
+                let found = self.absolute(&window, place.window_start, place.floor, len);
                 stream.findings.extend(found);
-                let stream = table.close(&pending.stream_id).expect("open");
-                out.closed.push((pending.at, pending.stream_id.clone()));
-                ended.push(Ended {
-                    at: pending.at,
-                    event: whole(&pending.stream_id, stream),
-                });
+                ended.push(self.end(&mut table, &place, out));
                 continue;
             }
-            let ends = stream.finished || pending.flush.is_some();
-            let len = window.text.len();
+            let ends = stream.finished || place.flush.is_some();
             let cut = if ends || self.config.scan == StreamScan::PerChunk {
                 len
             } else {
@@ -275,50 +314,47 @@ impl Streams {
                     .flat_map(|f| f.spans.iter().copied())
                     .collect();
                 let candidate = boundary::hold_back_from(&window.text, self.hold_back);
-                boundary::safe_cut(&window.text, pending.floor, candidate, &spans)
+                boundary::safe_cut(&window.text, place.floor, candidate, &spans)
             };
-            if cut > pending.floor {
-                let segment = segment_event(window, pending.floor, cut);
-                let text = if redact::needs_rewrite(&segment) {
-                    redact::apply(&segment, &redact::plan(&segment, registry))
-                } else {
-                    segment.text.to_string()
-                };
+            if cut > place.floor {
+                let (text, action) = released_text(&window, place.floor, cut, registry, stream);
                 let mut record = ReleasedRecord::new(
-                    &pending.stream_id,
-                    stream.seq_through(pending.window_start + cut),
+                    &place.stream_id,
+                    stream.seq_through(place.window_start + cut),
                     stream.released_chars,
                     &text,
                 );
-                record.action = segment
-                    .findings
-                    .iter()
-                    .map(|f| f.action)
-                    .max()
-                    .unwrap_or(Action::Allow);
-                record.flushed = pending.flush.map(FlushReason::as_str);
+                record.action = action;
+                record.flushed = place.flush.map(FlushReason::as_str);
                 out.records.push(StreamRecord {
-                    at: pending.at,
-                    key: pending.stream_id.clone(),
+                    at: place.at,
+                    key: place.stream_id.clone(),
                     record: serde_json::to_vec(&record).expect("records serialize"),
                 });
-                let found = self.absolute(window, pending.window_start, pending.floor, cut);
+                let found = self.absolute(&window, place.window_start, place.floor, cut);
                 stream.findings.extend(found);
                 let chars = text.chars().count();
                 out.released_chars += chars as u64;
-                stream.released = pending.window_start + cut;
+                stream.released = place.window_start + cut;
                 stream.released_chars += chars;
             }
             if ends {
-                let stream = table.close(&pending.stream_id).expect("open");
-                out.closed.push((pending.at, pending.stream_id.clone()));
-                ended.push(Ended {
-                    at: pending.at,
-                    event: whole(&pending.stream_id, stream),
-                });
+                ended.push(self.end(&mut table, &place, out));
             }
         }
         ended
+    }
+
+    /// Closes a stream whose outputs are at `place`; its whole text for the verdict.
+    fn end(&self, table: &mut StreamTable, place: &WindowPlace, out: &mut StreamOutputs) -> Ended {
+        let mut stream = table.close(&place.stream_id).expect("open");
+        out.closed.push((place.at, place.stream_id.clone()));
+        let vault = std::mem::take(&mut stream.vault);
+        Ended {
+            at: place.at,
+            event: whole(&place.stream_id, stream),
+            vault,
+        }
     }
 
     /// The incremental operators' findings with spans in `[floor, cut)` of a window, with
@@ -351,32 +387,49 @@ impl Streams {
 /// the start of a word (within 64 more bytes).
 fn context_start(text: &str, released: usize, context: usize) -> usize {
     let target = boundary::hold_back_from(&text[..released], context);
-    let reach = target.saturating_sub(64);
-    let mut at = target;
-    while at > reach && at > 0 {
-        let previous = text[..at].chars().next_back().expect("at > 0");
-        if previous.is_whitespace() {
-            return at;
-        }
-        at -= previous.len_utf8();
+    boundary::word_start_within(text, target, 64)
+}
+
+/// The redacted text of `[floor, cut)` of a window, and the strongest action of the findings
+/// in it. Without a finding there the text is released as it is; otherwise placeholders are
+/// numbered in the stream's conversation, and those it assigns first are kept for the vault.
+fn released_text<'w>(
+    window: &'w Event,
+    floor: usize,
+    cut: usize,
+    registry: &PlaceholderRegistry,
+    stream: &mut OpenStream,
+) -> (Cow<'w, str>, Action) {
+    let inside = |s: &Span| s.end > floor && s.start < cut;
+    if !window.findings.iter().any(|f| f.spans.iter().any(inside)) {
+        return (Cow::Borrowed(&window.text[floor..cut]), Action::Allow);
     }
-    if at == 0 {
-        0
-    } else {
-        target
+    let segment = segment_event(window, floor, cut);
+    let action = segment
+        .findings
+        .iter()
+        .map(|f| f.action)
+        .max()
+        .unwrap_or(Action::Allow);
+    if !redact::needs_rewrite(&segment) {
+        return (Cow::Owned(segment.text.to_string()), action);
     }
+    let plan = redact::plan(&segment, registry);
+    if window.conversation_id.is_some() {
+        // Without a conversation the verdict's own scan numbers (and vaults) them afresh.
+        stream.vault.extend(
+            redact::new_placeholders(&segment, &plan)
+                .into_iter()
+                .map(|(placeholder, value)| (placeholder, value.to_string())),
+        );
+    }
+    (Cow::Owned(redact::apply(&segment, &plan)), action)
 }
 
 /// The released piece `[floor, cut)` of a window as an event of its own, with the
 /// findings' spans inside it (clipped), numbered in the stream's conversation.
 fn segment_event(window: &Event, floor: usize, cut: usize) -> Event {
-    let mut segment = window.clone();
-    segment.text = Arc::from(&window.text[floor..cut]);
-    if segment.conversation_id.is_none() {
-        // One numbering per stream, as a one-shot scan numbers one event.
-        segment.conversation_id = Some(Arc::from(format!("stream:{}", window.id)));
-    }
-    segment.findings = window
+    let findings = window
         .findings
         .iter()
         .filter_map(|f| {
@@ -389,6 +442,11 @@ fn segment_event(window: &Event, floor: usize, cut: usize) -> Event {
             (!spans.is_empty()).then(|| Finding { spans, ..f.clone() })
         })
         .collect();
+    let mut segment = window.with_text(Arc::from(&window.text[floor..cut]), findings);
+    if segment.conversation_id.is_none() {
+        // One numbering per stream, as a one-shot scan numbers one event.
+        segment.conversation_id = Some(Arc::from(format!("stream:{}", window.id)));
+    }
     segment
 }
 

@@ -2,7 +2,9 @@
 //! text received so far, how much of it is released, and a bounded memory of recently
 //! closed streams so a late or repeated chunk of one is recognised.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use ahash::{AHashMap, AHashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,8 +50,15 @@ pub struct OpenStream {
     pub finished: bool,
     /// Findings of the incremental operators in the released text (spans in `text`).
     pub findings: Vec<crate::model::Finding>,
+    /// Bytes of `text` the latest window scanned (up to its end).
+    pub scanned: usize,
+    /// Placeholders first assigned in released text (placeholder, value), for the vault.
+    pub vault: Vec<(String, String)>,
     pub opened: Instant,
     pub touched: Instant,
+    /// The batch that last appended to it, and the batch position of its latest chunk there.
+    pub batch: u64,
+    pub latest_at: usize,
 }
 
 impl OpenStream {
@@ -61,6 +70,11 @@ impl OpenStream {
             .get(index)
             .or(self.chunk_ends.last())
             .map_or(0, |&(seq, _)| seq)
+    }
+
+    /// Whether at least `chars` characters arrived after the latest window's end.
+    pub fn unscanned_chars_at_least(&self, chars: usize) -> bool {
+        chars == 0 || self.text[self.scanned..].chars().nth(chars - 1).is_some()
     }
 
     /// The latest chunk appended.
@@ -90,8 +104,9 @@ impl OpenStream {
 /// What became of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
-    /// Appended in order (maybe with parked chunks after it).
-    Appended,
+    /// Appended in order (maybe with parked chunks after it); `first` when it is the
+    /// stream's first chunk appended in this batch.
+    Appended { first: bool },
     /// Ahead of its turn: held until the chunks before it arrive.
     Parked,
     /// Already seen (a producer's retry), or a chunk of a stream already closed.
@@ -101,10 +116,12 @@ pub enum Accepted {
 /// Every open stream, by stream id.
 #[derive(Default)]
 pub struct StreamTable {
-    open: HashMap<Arc<str>, OpenStream>,
-    closed: HashSet<Arc<str>>,
+    open: AHashMap<Arc<str>, OpenStream>,
+    closed: AHashSet<Arc<str>>,
     closed_order: VecDeque<Arc<str>>,
     remember_closed: usize,
+    /// Counts batches, so a stream knows whether this batch already appended to it.
+    batch: u64,
 }
 
 impl StreamTable {
@@ -123,42 +140,59 @@ impl StreamTable {
         self.open.is_empty()
     }
 
-    /// Takes one chunk event (its `chunk` set) of source `route`.
-    pub fn accept(&mut self, route: usize, mut event: Event, now: Instant) -> Accepted {
-        let chunk = event.chunk.clone().expect("a chunk event");
+    /// Starts a new batch of chunks.
+    pub fn next_batch(&mut self) {
+        self.batch += 1;
+    }
+
+    /// Takes one chunk event (its `chunk` set) of source `route`, at batch position `at`.
+    pub fn accept(&mut self, route: usize, event: Event, at: usize, now: Instant) -> Accepted {
+        let Some(chunk) = event.chunk.as_ref() else {
+            return Accepted::Duplicate;
+        };
+        let (seq, last) = (chunk.seq, chunk.last);
         if self.closed.contains(&chunk.stream_id) {
             return Accepted::Duplicate;
         }
-        let text = std::mem::replace(&mut event.text, Arc::from(""));
-        let stream = self
-            .open
-            .entry(chunk.stream_id.clone())
-            .or_insert_with(|| OpenStream {
-                route,
-                template: event,
-                text: String::new(),
-                chunk_ends: Vec::new(),
-                next_seq: 0,
-                parked: BTreeMap::new(),
-                released: 0,
-                released_chars: 0,
-                finished: false,
-                findings: Vec::new(),
-                opened: now,
-                touched: now,
-            });
+        let text = event.text.clone();
+        let stream = match self.open.get_mut(&chunk.stream_id) {
+            Some(stream) => stream,
+            None => {
+                let id = chunk.stream_id.clone();
+                self.open.entry(id).or_insert(OpenStream {
+                    route,
+                    template: event,
+                    text: String::new(),
+                    chunk_ends: Vec::new(),
+                    next_seq: 0,
+                    parked: BTreeMap::new(),
+                    released: 0,
+                    released_chars: 0,
+                    finished: false,
+                    findings: Vec::new(),
+                    scanned: 0,
+                    vault: Vec::new(),
+                    opened: now,
+                    touched: now,
+                    batch: 0,
+                    latest_at: 0,
+                })
+            }
+        };
         stream.touched = now;
-        if chunk.seq < stream.next_seq || stream.parked.contains_key(&chunk.seq) || stream.finished
-        {
+        if seq < stream.next_seq || stream.parked.contains_key(&seq) || stream.finished {
             return Accepted::Duplicate;
         }
-        if chunk.seq > stream.next_seq {
-            stream.parked.insert(chunk.seq, (text, chunk.last));
+        if seq > stream.next_seq {
+            stream.parked.insert(seq, (text, last));
             return Accepted::Parked;
         }
-        stream.append(chunk.seq, &text, chunk.last);
+        stream.append(seq, &text, last);
         stream.drain_parked();
-        Accepted::Appended
+        let first = stream.batch != self.batch;
+        stream.batch = self.batch;
+        stream.latest_at = at;
+        Accepted::Appended { first }
     }
 
     pub fn get(&self, id: &str) -> Option<&OpenStream> {
@@ -167,6 +201,11 @@ impl StreamTable {
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut OpenStream> {
         self.open.get_mut(id)
+    }
+
+    /// Removes an open stream without remembering it: its chunks may be read again.
+    pub fn forget(&mut self, id: &str) -> bool {
+        self.open.remove(id).is_some()
     }
 
     /// Removes a stream for good: later chunks of it are duplicates.
@@ -257,26 +296,28 @@ mod tests {
     fn reorders_parks_and_drops_duplicates() {
         let now = Instant::now();
         let mut table = StreamTable::new(10);
+        table.next_batch();
         assert_eq!(
-            table.accept(0, chunk("s", 1, "b", false), now),
+            table.accept(0, chunk("s", 1, "b", false), 0, now),
             Accepted::Parked
         );
         assert_eq!(
-            table.accept(0, chunk("s", 1, "b", false), now),
+            table.accept(0, chunk("s", 1, "b", false), 1, now),
             Accepted::Duplicate
         );
         assert_eq!(
-            table.accept(0, chunk("s", 0, "a", false), now),
-            Accepted::Appended
+            table.accept(0, chunk("s", 0, "a", false), 2, now),
+            Accepted::Appended { first: true }
         );
         assert_eq!(
-            table.accept(0, chunk("s", 0, "a", false), now),
+            table.accept(0, chunk("s", 0, "a", false), 3, now),
             Accepted::Duplicate
         );
         assert_eq!(
-            table.accept(0, chunk("s", 2, "c", true), now),
-            Accepted::Appended
+            table.accept(0, chunk("s", 2, "c", true), 4, now),
+            Accepted::Appended { first: false }
         );
+        assert_eq!(table.get("s").unwrap().latest_at, 4);
         let stream = table.get("s").unwrap();
         assert_eq!(stream.text, "abc");
         assert!(stream.finished);
@@ -284,7 +325,7 @@ mod tests {
         assert_eq!(stream.seq_through(3), 2);
         table.close(&Arc::from("s"));
         assert_eq!(
-            table.accept(0, chunk("s", 3, "d", false), now),
+            table.accept(0, chunk("s", 3, "d", false), 5, now),
             Accepted::Duplicate
         );
     }

@@ -344,6 +344,13 @@ impl RunReport {
     }
 }
 
+/// The run of `items` (sorted by `position`) whose position is `at`.
+pub fn at_position<T>(items: &[T], at: usize, position: impl Fn(&T) -> usize) -> &[T] {
+    let from = items.partition_point(|item| position(item) < at);
+    let to = from + items[from..].partition_point(|item| position(item) == at);
+    &items[from..to]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,11 +376,4 @@ mod tests {
         empty_first.append(first);
         assert_eq!(empty_first.record(2), b"{\"c\":3}");
     }
-}
-
-/// The run of `items` (sorted by `position`) whose position is `at`.
-pub fn at_position<T>(items: &[T], at: usize, position: impl Fn(&T) -> usize) -> &[T] {
-    let from = items.partition_point(|item| position(item) < at);
-    let to = from + items[from..].partition_point(|item| position(item) == at);
-    &items[from..to]
 }

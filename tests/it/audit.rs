@@ -39,6 +39,16 @@ fn audited_run(
         input.push_str(&event.to_string());
         input.push('\n');
     }
+    run_audited(dir, &input, audit_key, extra_env)
+}
+
+/// The shipped `audited` topology over `input` (JSON lines).
+fn run_audited(
+    dir: &Path,
+    input: &str,
+    audit_key: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> Output {
     let input_path = dir.join("input.jsonl");
     std::fs::write(&input_path, input).unwrap();
     let mut command = binary();
@@ -510,6 +520,64 @@ fn the_vault_restores_originals_only_with_its_key() {
     let wrong = reveal(Some(&"ff".repeat(32)));
     assert!(!String::from_utf8_lossy(&wrong.stdout).contains("jane.doe@example.org"));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("not with this key"));
+}
+
+/// A streamed response in a conversation numbers its placeholders as it is released; those
+/// entries reach the vault with its verdict, and `reveal` restores the response from them.
+#[test]
+fn a_streamed_response_seals_its_placeholders_into_the_vault() {
+    let dir = workspace();
+    let pieces = [
+        "Sure, write to jane.d",
+        "oe@example.org or call +44 20 79",
+        "46 0958 and we will get back to you within two working days as promised.",
+    ];
+    let input: String = pieces
+        .iter()
+        .enumerate()
+        .map(|(seq, text)| {
+            let chunk = serde_json::json!({"kind": "response_chunk", "stream_id": "s-1",
+                "conversation_id": "conv-s", "seq": seq, "text": text,
+                "last": seq + 1 == pieces.len()});
+            format!("{chunk}\n")
+        })
+        .collect();
+    let out = run_audited(dir.path(), &input, None, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let vault = lines(&dir.path().join("out/vault.jsonl"));
+    assert_eq!(vault.len(), 2, "one entry per placeholder: {vault:?}");
+    let enriched = lines(&dir.path().join("out/enriched.jsonl"));
+    assert_eq!(enriched.len(), 1);
+    let record: serde_json::Value = serde_json::from_str(&enriched[0]).unwrap();
+    let redacted = record["text"].as_str().unwrap();
+    assert!(redacted.contains("<EMAIL_ADDRESS_1>"), "{redacted}");
+    let restored = binary()
+        .args([
+            "reveal",
+            "--file",
+            "out/vault.jsonl",
+            "--conversation",
+            "conv-s",
+            "--text",
+            redacted,
+        ])
+        .current_dir(dir.path())
+        .env("RAILYARD_VAULT_KEY", VAULT_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&restored.stdout).trim_end(),
+        pieces.concat()
+    );
 }
 
 #[test]

@@ -18,48 +18,49 @@ use railyard::topology::output::{Input, InputRef};
 use railyard::topology::Pipeline;
 use serde_json::Value;
 
+use crate::common::topology::TopologyBuilder;
+
 use crate::common::*;
 
-fn topology(scan: &str) -> String {
+/// The pattern operators every streaming test runs on source `s`: PII, secrets, banned
+/// topics (blocking) and the policy over them.
+fn guarded(topology: TopologyBuilder, s: &str) -> TopologyBuilder {
     let lists = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/topologies/lists/banned_topics.txt"
     );
-    format!(
-        r#"
-name = "streams"
+    topology
+        .operator("pii", "pii_detect", &[s], "")
+        .operator("secrets", "secret_detect", &[s], "")
+        .operator(
+            "banned",
+            "keyword_block",
+            &[s],
+            &format!(
+                "action = \"block\"\n[[lists]]\nlabel = \"banned_topic\"\nterms_file = \"{lists}\""
+            ),
+        )
+        .operator("policy", "decide", &["pii", "secrets", "banned"], "")
+}
+
+fn topology(scan: &str) -> String {
+    guarded(TopologyBuilder::new("streams"), "s")
+        .merge(&format!(
+            r#"
 [stream]
 scan = "{scan}"
 [sources.s]
 type = "stdin"
-[operators.pii]
-type = "pii_detect"
-inputs = ["s"]
-[operators.secrets]
-type = "secret_detect"
-inputs = ["s"]
-[operators.banned]
-type = "keyword_block"
-inputs = ["s"]
-action = "block"
-[[operators.banned.lists]]
-label = "banned_topic"
-terms_file = "{lists}"
-[operators.policy]
-type = "decide"
-inputs = ["pii", "secrets", "banned"]
-[sinks.released]
-type = "stdout"
-records = "released"
-[sinks.out]
-type = "stdout"
-inputs = ["policy"]
-records = "enriched"
-[sinks.dead]
-type = "stdout"
-records = "dead_letters"
 "#
-    )
+        ))
+        .sink("released", &[], "type = \"stdout\"\nrecords = \"released\"")
+        .sink(
+            "out",
+            &["policy"],
+            "type = \"stdout\"\nrecords = \"enriched\"",
+        )
+        .sink("dead", &[], "type = \"stdout\"\nrecords = \"dead_letters\"")
+        .toml()
 }
 
 fn pipeline(scan: &str) -> &'static Pipeline {
@@ -471,7 +472,6 @@ impl KafkaStreams {
     /// topology's `[stream]` table.
     fn new(name: &str, streams: usize, chunks: usize, stream: &str) -> KafkaStreams {
         use crate::common::kafka::*;
-        use crate::common::topology::TopologyBuilder;
         let broker = Broker::shared();
         let (input, released, verdicts, dead) = (
             unique("chunks"),
@@ -483,25 +483,11 @@ impl KafkaStreams {
             &broker.bootstrap(),
             &[(&input, 2), (&released, 2), (&verdicts, 2), (&dead, 1)],
         );
-        let lists = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/topologies/lists/banned_topics.txt"
-        );
         let dir = tempfile::tempdir().unwrap();
         let topology = TopologyBuilder::new(name)
             .kafka(&broker.bootstrap(), "commit_interval_ms = 100")
-            .kafka_source("chunks", &input, &unique("group"))
-            .operator("pii", "pii_detect", &["chunks"], "")
-            .operator("secrets", "secret_detect", &["chunks"], "")
-            .operator(
-                "banned",
-                "keyword_block",
-                &["chunks"],
-                &format!(
-                    "action = \"block\"\n[[lists]]\nlabel = \"banned_topic\"\nterms_file = \"{lists}\""
-                ),
-            )
-            .operator("policy", "decide", &["pii", "secrets", "banned"], "")
+            .kafka_source("chunks", &input, &unique("group"));
+        let topology = guarded(topology, "chunks")
             .kafka_sink("released", &[], "released", &released, "")
             .kafka_sink("verdicts", &["policy"], "verdicts", &verdicts, "")
             .kafka_sink("dead", &[], "dead_letters", &dead, "")

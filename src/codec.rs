@@ -189,6 +189,7 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         time_ms,
         chunk,
         composed: false,
+        window: None,
         findings: Vec::new(),
         prepared: Default::default(),
     })

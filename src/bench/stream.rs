@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::spec::StdoutSinkConfig;
-use crate::config::{RecordKind, SinkNode, SinkSpec, StreamScan, Topology};
+use crate::config::{ModelWindows, RecordKind, SinkNode, SinkSpec, StreamScan, Topology};
 use crate::model::{Chunk, Event, EventKind, Origin};
 use crate::topology::output::{Input, InputRef};
 use crate::topology::Pipeline;
@@ -27,14 +27,15 @@ pub struct StreamLoad {
     /// Share of responses with a PII value or secret in them (split across chunks where it
     /// falls so).
     pub sensitive_share: f64,
-    /// The scan strategies measured after the one-shot baseline.
-    pub scans: Vec<StreamScan>,
+    /// The scan strategies measured after the one-shot baseline, each with the windows its
+    /// model operators read.
+    pub scans: Vec<(StreamScan, ModelWindows)>,
 }
 
 /// One scan strategy's figures.
 #[derive(Debug, Clone)]
 pub struct StreamFigures {
-    pub scan: &'static str,
+    pub scan: String,
     pub chunks_per_second: f64,
     pub released_records: u64,
     /// Characters received but not yet released after each chunk: p50, p99.
@@ -87,11 +88,32 @@ fn response(seed: u64, tokens: usize, value: Option<&str>) -> Vec<String> {
             WORDS[(state >> 33) as usize % WORDS.len()].to_string()
         })
         .collect();
+    // Sentences of 8 to 16 words.
+    let mut next_end = 0;
+    for at in 0..words.len() {
+        if at == next_end {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            next_end = at + 8 + (state >> 33) as usize % 9;
+            words[at] = capitalized(&words[at]);
+        }
+        if at + 1 == next_end || at + 1 == words.len() {
+            words[at].push('.');
+        }
+    }
     if let Some(value) = value {
         let at = (state >> 20) as usize % tokens.max(1);
         words[at] = value.to_string();
     }
     words
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// The streams' chunks: per stream, its chunks' texts (words joined, each chunk but the
@@ -220,7 +242,7 @@ fn streamed(
     pipeline: &Pipeline,
     texts: &[Vec<String>],
     load: &StreamLoad,
-    scan: &'static str,
+    scan: String,
     reference: &[Option<String>],
 ) -> StreamFigures {
     let mut held = Vec::new();
@@ -336,12 +358,16 @@ pub fn run(
 ) -> Result<StreamReport, crate::operators::BuildError> {
     let texts = generate(load);
     let kib_per_open_stream = memory_per_stream(topology, &texts, load);
-    let scanned =
-        |scan: StreamScan| -> Result<(Pipeline, &'static str), crate::operators::BuildError> {
-            let mut t = topology.clone();
-            t.stream.scan = scan;
-            Ok((Pipeline::build(&t)?, scan.as_str()))
+    let scanned = |(scan, windows): (StreamScan, ModelWindows)| -> Result<(Pipeline, String), crate::operators::BuildError> {
+        let mut t = topology.clone();
+        t.stream.scan = scan;
+        t.stream.model_windows = windows;
+        let name = match load.scans.iter().any(|(_, w)| *w != windows) {
+            true => format!("{}/{}", scan.as_str(), windows.as_str()),
+            false => scan.as_str().to_string(),
         };
+        Ok((Pipeline::build(&t)?, name))
+    };
     let one_shot_pipeline = Pipeline::build(&with_enriched(topology))?;
     // Warm up both paths on a slice of the load.
     let warm = StreamLoad {
@@ -350,9 +376,15 @@ pub fn run(
     };
     let warm_texts = generate(&warm);
     one_shot(&one_shot_pipeline, &warm_texts, &warm);
-    let (incremental, _) = scanned(StreamScan::Incremental)?;
+    let (incremental, _) = scanned((StreamScan::Incremental, topology.stream.model_windows))?;
     let warm_reference = vec![None; warm_texts.len()];
-    streamed(&incremental, &warm_texts, &warm, "warm-up", &warm_reference);
+    streamed(
+        &incremental,
+        &warm_texts,
+        &warm,
+        "warm-up".into(),
+        &warm_reference,
+    );
     let reference = reference(&one_shot_pipeline, &texts, load);
     let hold_back_chars = Pipeline::build(topology)?.streams().hold_back_chars();
 

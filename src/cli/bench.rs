@@ -130,6 +130,11 @@ pub struct StreamArgs {
     /// per_chunk, rescan; all three when not given.
     #[arg(long = "scan", value_parser = parse_scan)]
     scans: Vec<railyard::config::StreamScan>,
+    /// The windows model operators read (repeatable): sentences, every_scan; each
+    /// incremental run is made once per value; the topology's `[stream] model_windows`
+    /// when not given.
+    #[arg(long = "model-windows", value_parser = parse_model_windows)]
+    model_windows: Vec<railyard::config::ModelWindows>,
     /// Overrides the topology's `[stream] min_scan_chars`.
     #[arg(long)]
     min_scan_chars: Option<usize>,
@@ -150,6 +155,41 @@ fn parse_scan(name: &str) -> std::result::Result<railyard::config::StreamScan, S
     .ok_or_else(|| format!("unknown scan `{name}` (incremental, per_chunk, rescan)"))
 }
 
+fn parse_model_windows(name: &str) -> std::result::Result<railyard::config::ModelWindows, String> {
+    use railyard::config::ModelWindows;
+    [ModelWindows::Sentences, ModelWindows::EveryScan]
+        .into_iter()
+        .find(|w| w.as_str() == name)
+        .ok_or_else(|| format!("unknown model windows `{name}` (sentences, every_scan)"))
+}
+
+/// The measured runs: each scan, incremental once per model window setting.
+fn stream_runs(
+    args: &StreamArgs,
+    configured: railyard::config::ModelWindows,
+) -> Vec<(railyard::config::StreamScan, railyard::config::ModelWindows)> {
+    use railyard::config::StreamScan;
+    let scans = match args.scans.is_empty() {
+        true => vec![
+            StreamScan::Incremental,
+            StreamScan::PerChunk,
+            StreamScan::Rescan,
+        ],
+        false => args.scans.clone(),
+    };
+    let windows = match args.model_windows.is_empty() {
+        true => vec![configured],
+        false => args.model_windows.clone(),
+    };
+    scans
+        .into_iter()
+        .flat_map(|scan| match scan {
+            StreamScan::Incremental => windows.iter().map(|&w| (scan, w)).collect(),
+            _ => vec![(scan, configured)],
+        })
+        .collect()
+}
+
 fn stream(args: StreamArgs) -> Result<ExitCode> {
     let mut t = super::load(&args.topology)?;
     if let Some(chars) = args.min_scan_chars {
@@ -164,15 +204,7 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
         tokens_per_chunk: args.chunk_tokens.max(1),
         batch: args.batch.max(1),
         sensitive_share: args.sensitive_share.clamp(0.0, 1.0),
-        scans: if args.scans.is_empty() {
-            vec![
-                railyard::config::StreamScan::Incremental,
-                railyard::config::StreamScan::PerChunk,
-                railyard::config::StreamScan::Rescan,
-            ]
-        } else {
-            args.scans.clone()
-        },
+        scans: stream_runs(&args, t.stream.model_windows),
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let report = pool.install(|| bench::stream::run(&t, &load))?;
@@ -181,7 +213,7 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
         t.name, load.streams, load.chunks_per_stream, load.tokens_per_chunk, report.chars_per_stream, load.batch
     );
     println!(
-        "{:<12} {:>12} {:>9} {:>10} {:>16} {:>16} {:>8} {:>11}",
+        "{:<22} {:>12} {:>9} {:>10} {:>16} {:>16} {:>8} {:>11}",
         "scan",
         "chunks/s",
         "ratio",
@@ -192,7 +224,7 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
         "inspectors"
     );
     println!(
-        "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
+        "{:<22} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
         "one-shot",
         report.one_shot_chunks_per_second,
         1.0,
@@ -204,7 +236,7 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
     );
     for run in &report.runs {
         println!(
-            "{:<12} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
+            "{:<22} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
             run.scan,
             run.chunks_per_second,
             run.chunks_per_second / report.one_shot_chunks_per_second,

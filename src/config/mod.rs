@@ -24,5 +24,5 @@ pub use monitor::{BreakerConfig, DriftConfig, LimitOutcome, LimitsConfig};
 pub use names::{Format, RecordKind};
 pub use pins::{ModelLock, PinCheck};
 pub use spec::{Settings, SinkSpec, SourceSpec, TelemetryConfig};
-pub use stream::{StreamConfig, StreamScan};
+pub use stream::{ModelWindows, StreamConfig, StreamScan};
 pub use topology_error::TopologyError;

@@ -1,6 +1,7 @@
 //! `[stream]`: how streamed responses (`response_chunk` events) are held back and released:
-//! the hold-back tail, the carried-over scan context, flush timeouts and the scan strategy
-//! (incremental, or the usual per-chunk and full-rescan approaches, for comparison).
+//! the hold-back tail, the carried-over scan context, flush timeouts, the scan strategy
+//! (incremental, or the usual per-chunk and full-rescan approaches, for comparison) and the
+//! windows model operators read (sentences, or every scan).
 
 use serde::Deserialize;
 
@@ -30,6 +31,30 @@ impl StreamScan {
     }
 }
 
+/// Which windows of a stream the model operators (toxicity, injection and NER heads) read
+/// while it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelWindows {
+    /// Each sentence once (or a piece of at most `model_window_chars` where a sentence runs
+    /// longer), the sentences of every stream in a batch inferred together; text is released
+    /// only once the models have read it.
+    #[default]
+    Sentences,
+    /// Every scan window, like the pattern operators (the context and held tail read again
+    /// on each scan): for comparison.
+    EveryScan,
+}
+
+impl ModelWindows {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelWindows::Sentences => "sentences",
+            ModelWindows::EveryScan => "every_scan",
+        }
+    }
+}
+
 /// `[stream]`; every key has a default, so streams work without the table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -55,6 +80,11 @@ pub struct StreamConfig {
     /// Recently closed streams remembered, so a late duplicate chunk is recognised.
     pub remember_closed: usize,
     pub scan: StreamScan,
+    /// Which windows the model operators read while a stream is open (its verdict reads the
+    /// whole response either way).
+    pub model_windows: ModelWindows,
+    /// Longest piece a model window holds when a sentence runs longer (cut at a word).
+    pub model_window_chars: usize,
 }
 
 impl Default for StreamConfig {
@@ -68,6 +98,8 @@ impl Default for StreamConfig {
             max_streams: 100_000,
             remember_closed: 100_000,
             scan: StreamScan::Incremental,
+            model_windows: ModelWindows::Sentences,
+            model_window_chars: 512,
         }
     }
 }
@@ -82,6 +114,12 @@ impl StreamConfig {
         }
         if self.min_scan_chars > 65_536 {
             errors.push(join(path, "min_scan_chars"), "must be at most 65536");
+        }
+        if !(16..=65_536).contains(&self.model_window_chars) {
+            errors.push(
+                join(path, "model_window_chars"),
+                "must be within 16..=65536",
+            );
         }
         if self.idle_timeout_ms == 0 {
             errors.push(join(path, "idle_timeout_ms"), "must be at least 1");

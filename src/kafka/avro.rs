@@ -237,6 +237,7 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         time_ms: None,
         chunk: None,
         composed: false,
+        window: None,
         findings: Vec::new(),
         prepared: Default::default(),
     })

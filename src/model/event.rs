@@ -37,6 +37,19 @@ pub struct Chunk {
     pub last: bool,
 }
 
+/// Which scan of an open stream a window is (see `topology::stream`): the pattern operators
+/// read every scan window, the model operators whole sentences (or, for comparison, every
+/// scan window too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamWindow {
+    /// A scan window for the pattern operators.
+    Patterns,
+    /// A sentence window for the model operators.
+    Sentences,
+    /// A scan window for every operator (`model_windows = "every_scan"`).
+    All,
+}
+
 /// Where an event came from: enough to find the input record again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -90,6 +103,8 @@ pub struct Event {
     /// A streamed response whose incremental operators' findings are already on it
     /// (composed from the pieces scanned as it was released): they do not scan it again.
     pub composed: bool,
+    /// Set on the windows of an open stream: which operators read it.
+    pub window: Option<StreamWindow>,
     pub findings: Vec<Finding>,
     /// What operators computed for this event in their batch-level `prepare`.
     pub prepared: Prepared,
@@ -112,6 +127,7 @@ impl Event {
             time_ms: self.time_ms,
             chunk: self.chunk.clone(),
             composed: self.composed,
+            window: self.window,
             findings,
             prepared: Prepared::default(),
         }
@@ -135,6 +151,7 @@ impl Event {
             time_ms: None,
             chunk: None,
             composed: false,
+            window: None,
             findings: Vec::new(),
             prepared: Prepared::default(),
         }

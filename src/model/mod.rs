@@ -12,7 +12,7 @@ pub mod finding;
 pub mod verdict;
 
 pub use action::Action;
-pub use event::{Chunk, Event, EventKind, Origin, Prepared};
+pub use event::{Chunk, Event, EventKind, Origin, Prepared, StreamWindow};
 pub use finding::{Category, Finding, Provenance, Redaction, Span};
 pub use verdict::{
     EnrichedRecord, FindingRecord, TopologyRef, Verdict, VerdictSummary, SCHEMA_VERSION,

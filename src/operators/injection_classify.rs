@@ -113,6 +113,10 @@ impl Inspector for InjectionClassifier {
         &self.id
     }
 
+    fn stream_role(&self) -> super::StreamRole {
+        super::StreamRole::Sentences
+    }
+
     fn model_digests(&self) -> Vec<&'static str> {
         vec![self.model.digest()]
     }

@@ -27,7 +27,7 @@ pub mod secret_detect;
 use serde::Deserialize;
 
 use crate::diagnostics::{join, Errors};
-use crate::model::Event;
+use crate::model::{Event, StreamWindow};
 
 pub use registry::{BuildContext, BuildError, BuiltOperator, OperatorConfig, OperatorSpec};
 
@@ -58,6 +58,53 @@ pub trait Inspector: Send + Sync {
     /// other operators scan the whole response once more.
     fn incremental(&self) -> bool {
         false
+    }
+    /// Which windows of an open stream it reads (its verdict reads the whole response).
+    fn stream_role(&self) -> StreamRole {
+        StreamRole::Patterns
+    }
+}
+
+/// What an inspector reads of an open stream: every scan window (new text with a carried
+/// context and the held tail), whole sentences, both, or nothing before the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRole {
+    /// Every scan window: pattern operators, cheap and exact at a cut.
+    Patterns,
+    /// Each sentence once (`[stream] model_windows`): model operators, whose cost is per
+    /// token read and which judge a sentence better than a fragment.
+    Sentences,
+    /// Patterns on every scan window and its model on sentences (`pii_detect` with NER):
+    /// on a `Patterns` window it leaves its model out; its `prepare` is the model's part.
+    Both,
+    /// Only the whole response, in its verdict (groundedness judges the whole answer): it
+    /// never holds back a release.
+    WholeResponse,
+}
+
+impl StreamRole {
+    /// Whether it inspects an event of this window kind (`None`: not a stream window).
+    pub fn reads(self, window: Option<StreamWindow>) -> bool {
+        match (window, self) {
+            (None, _) => true,
+            (Some(_), StreamRole::WholeResponse) => false,
+            (Some(StreamWindow::All), _) => true,
+            (Some(StreamWindow::Patterns), role) => role != StreamRole::Sentences,
+            (Some(StreamWindow::Sentences), role) => role != StreamRole::Patterns,
+        }
+    }
+
+    /// Whether its batch-level `prepare` runs for windows of this kind.
+    pub fn prepares(self, window: Option<StreamWindow>) -> bool {
+        match window {
+            Some(StreamWindow::Patterns) => self == StreamRole::Patterns,
+            _ => self.reads(window),
+        }
+    }
+
+    /// Reads sentence windows (a model operator).
+    pub fn reads_sentences(self) -> bool {
+        matches!(self, StreamRole::Sentences | StreamRole::Both)
     }
 }
 

@@ -305,6 +305,10 @@ impl Inspector for ModelClassifier {
         &self.id
     }
 
+    fn stream_role(&self) -> super::StreamRole {
+        super::StreamRole::Sentences
+    }
+
     fn prepare(&self, events: &mut [Event]) {
         ensure_outputs(&self.model, events, |_, _| true);
     }

@@ -21,11 +21,11 @@ use super::output::{AlertOutput, Encoded, Input, InputRef, MonitorOutputs, Outco
 use super::redact::{self, PlaceholderRegistry};
 use super::sink_plan::{SinkPlan, Wants};
 use super::stage::Stage;
-use super::stream::{Pending, StreamOutputs, Streams};
+use super::stream::{Pending, ScannedWindow, StreamOutputs, Streams};
 use crate::audit::{keys, AuditWriter, Decision, PreparedDecision};
 use crate::codec::DecodeError;
 use crate::config::{SinkSpec, Topology};
-use crate::model::{Action, EnrichedRecord, Event, Origin, TopologyRef, Verdict};
+use crate::model::{Action, EnrichedRecord, Event, Origin, StreamWindow, TopologyRef, Verdict};
 use crate::monitor::{Monitor, Observations};
 use crate::operators::decide::Policy;
 use crate::operators::{BuildError, BuiltOperator, OnError, OperatorFailure};
@@ -43,7 +43,7 @@ fn inspect_event(
     let mut last = Instant::now();
     let mut failed = None;
     for (i, stage) in plan.inspectors.iter().enumerate() {
-        if event.composed && stage.inspector.incremental() {
+        if (event.composed && stage.inspector.incremental()) || !stage.role.reads(event.window) {
             continue;
         }
         let outcome = match &batch_failures[i] {
@@ -88,6 +88,64 @@ fn incremental(built: &[&BuiltOperator]) -> Vec<Arc<str>> {
             _ => None,
         })
         .collect()
+}
+
+/// Runs stream windows of one kind through the inspectors that read them (batch-level work
+/// first, then each window and the policy, like events).
+fn scan_windows(
+    plan: &RoutePlan,
+    pending: Vec<Pending>,
+    timings: &mut Vec<(Arc<str>, Duration)>,
+) -> Vec<ScannedWindow> {
+    let Some(kind) = pending.first().map(|p| p.event.window) else {
+        return Vec::new();
+    };
+    let (places, mut windows): (Vec<_>, Vec<Event>) =
+        pending.into_iter().map(|p| (p.place, p.event)).unzip();
+    let batch_failures: Vec<Option<OperatorFailure>> = plan
+        .inspectors
+        .iter()
+        .map(|stage| match stage.role.prepares(kind) {
+            true => stage.prepare_within_deadline(&mut windows).err(),
+            false => None,
+        })
+        .collect();
+    let spent: Vec<AtomicU64> = plan.inspectors.iter().map(|_| AtomicU64::new(0)).collect();
+    let decided: Vec<(Action, bool)> = windows
+        .par_chunks_mut(TIMING_CHUNK)
+        .flat_map_iter(|chunk| {
+            let mut local = vec![0u64; plan.inspectors.len()];
+            let decided: Vec<(Action, bool)> = chunk
+                .iter_mut()
+                .map(|window| {
+                    let (action, failed) = inspect_event(plan, &batch_failures, window, &mut local);
+                    (action, failed.is_some())
+                })
+                .collect();
+            for (total, nanos) in spent.iter().zip(local) {
+                total.fetch_add(nanos, Ordering::Relaxed);
+            }
+            decided
+        })
+        .collect();
+    for (stage, nanos) in plan.inspectors.iter().zip(&spent) {
+        let spent = Duration::from_nanos(nanos.load(Ordering::Relaxed));
+        timings.push((Arc::from(stage.inspector.id()), spent));
+    }
+    places
+        .into_iter()
+        .zip(windows)
+        .zip(decided)
+        .map(|((place, window), (action, failed))| (place, window, action, failed))
+        .collect()
+}
+
+/// Whether an inspector reads a stream's sentence windows (a model operator).
+fn reads_sentences(built: &[&BuiltOperator]) -> bool {
+    built.iter().any(|b| match b {
+        BuiltOperator::Inspector(i) => i.stream_role().reads_sentences(),
+        BuiltOperator::Policy(_) => false,
+    })
 }
 
 /// Events whose operator timings are summed locally before one shared update.
@@ -228,7 +286,12 @@ impl Pipeline {
             audit_key,
             vault,
             monitor: Monitor::build(topology),
-            streams: Streams::new(&topology.stream, longest_match(&built), incremental(&built)),
+            streams: Streams::new(
+                &topology.stream,
+                longest_match(&built),
+                incremental(&built),
+                reads_sentences(&built),
+            ),
         })
     }
 
@@ -475,42 +538,13 @@ impl Pipeline {
             return Vec::new();
         }
         let plan = &self.routes[route];
-        let (places, mut windows): (Vec<_>, Vec<Event>) =
-            pending.into_iter().map(|p| (p.place, p.event)).unzip();
-        let batch_failures: Vec<Option<OperatorFailure>> = plan
-            .inspectors
-            .iter()
-            .map(|stage| stage.prepare_within_deadline(&mut windows).err())
-            .collect();
-        let spent: Vec<AtomicU64> = plan.inspectors.iter().map(|_| AtomicU64::new(0)).collect();
-        let decided: Vec<(Action, bool)> = windows
-            .par_chunks_mut(TIMING_CHUNK)
-            .flat_map_iter(|chunk| {
-                let mut local = vec![0u64; plan.inspectors.len()];
-                let decided: Vec<(Action, bool)> = chunk
-                    .iter_mut()
-                    .map(|window| {
-                        let (action, failed) =
-                            inspect_event(plan, &batch_failures, window, &mut local);
-                        (action, failed.is_some())
-                    })
-                    .collect();
-                for (total, nanos) in spent.iter().zip(local) {
-                    total.fetch_add(nanos, Ordering::Relaxed);
-                }
-                decided
-            })
-            .collect();
-        for (stage, nanos) in plan.inspectors.iter().zip(&spent) {
-            let spent = Duration::from_nanos(nanos.load(Ordering::Relaxed));
-            timings.push((Arc::from(stage.inspector.id()), spent));
-        }
-        let scanned = places
+        // Sentence windows apart: only the model operators prepare (and infer) them, every
+        // stream's together; the scan windows go to the others.
+        let (sentences, scans): (Vec<Pending>, Vec<Pending>) = pending
             .into_iter()
-            .zip(windows)
-            .zip(decided)
-            .map(|((place, window), (action, failed))| (place, window, action, failed))
-            .collect();
+            .partition(|p| p.event.window == Some(StreamWindow::Sentences));
+        let mut scanned = scan_windows(plan, sentences, timings);
+        scanned.extend(scan_windows(plan, scans, timings));
         let ended = self.streams.release(scanned, &self.registry, out);
         // Windows come in stream order; records are looked up by batch position.
         out.records.sort_by_key(|r| r.at);

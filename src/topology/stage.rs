@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{Action, Category, Event, Finding, Provenance};
-use crate::operators::{Inspector, OnError, OperatorFailure};
+use crate::operators::{Inspector, OnError, OperatorFailure, StreamRole};
 
 /// An inspector with its failure policy.
 pub struct Stage {
@@ -15,6 +15,8 @@ pub struct Stage {
     pub on_error: OnError,
     pub category: Category,
     pub timeout: Option<Duration>,
+    /// What it reads of an open stream.
+    pub role: StreamRole,
     /// A timed-out `prepare` is still running.
     busy: Arc<AtomicBool>,
 }
@@ -22,6 +24,7 @@ pub struct Stage {
 impl Stage {
     pub fn new(inspector: Arc<dyn Inspector>, on_error: OnError, category: Category) -> Stage {
         Stage {
+            role: inspector.stream_role(),
             inspector,
             on_error,
             category,

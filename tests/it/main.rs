@@ -25,3 +25,4 @@ mod ner;
 mod properties;
 mod readiness;
 mod streaming;
+mod streaming_models;

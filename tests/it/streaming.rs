@@ -43,16 +43,38 @@ fn guarded(topology: TopologyBuilder, s: &str) -> TopologyBuilder {
         .operator("policy", "decide", &["pii", "secrets", "banned"], "")
 }
 
-fn topology(scan: &str) -> String {
-    guarded(TopologyBuilder::new("streams"), "s")
-        .merge(&format!(
-            r#"
+/// The streaming topology under test: `incremental`, `per_chunk` and `rescan` run the
+/// pattern operators; `models` (sentence windows) and `models_every_scan` add NER in
+/// `pii_detect`, toxicity and injection on the MiniLM heads.
+fn topology(name: &str) -> String {
+    let (scan, models) = match name.strip_prefix("models") {
+        Some(windows) => ("incremental", Some(windows.trim_start_matches('_'))),
+        None => (name, None),
+    };
+    let mut topology = guarded(TopologyBuilder::new("streams"), "s").merge(&format!(
+        r#"
 [stream]
 scan = "{scan}"
 [sources.s]
 type = "stdin"
 "#
-        ))
+    ));
+    if let Some(windows) = models {
+        let windows = match windows {
+            "" => "sentences",
+            other => other,
+        };
+        topology = topology
+            .merge(&format!(
+                "[stream]\nmodel_windows = \"{windows}\"\n[operators.pii.ner]\nallow = [\"Railyard\"]"
+            ))
+            .operator("toxicity", "toxicity_classify", &["s"], "")
+            .operator("injection", "injection_classify", &["s"], "")
+            .merge(
+                "[operators.policy]\ninputs = [\"pii\", \"secrets\", \"banned\", \"toxicity\", \"injection\"]\n[[operators.policy.block_if]]\ncategories = [\"toxicity\"]",
+            );
+    }
+    topology
         .sink("released", &[], "type = \"stdout\"\nrecords = \"released\"")
         .sink(
             "out",
@@ -63,21 +85,26 @@ type = "stdin"
         .toml()
 }
 
-fn pipeline(scan: &str) -> &'static Pipeline {
-    static PIPELINES: OnceLock<Vec<(String, Pipeline)>> = OnceLock::new();
-    let all = PIPELINES.get_or_init(|| {
-        ["incremental", "per_chunk", "rescan"]
+pub(crate) fn pipeline(name: &str) -> &'static Pipeline {
+    static PATTERNS: OnceLock<Vec<(String, Pipeline)>> = OnceLock::new();
+    static MODELS: OnceLock<Vec<(String, Pipeline)>> = OnceLock::new();
+    let build = |names: &[&str]| -> Vec<(String, Pipeline)> {
+        names
             .iter()
             .map(|s| {
                 let topology = Topology::from_toml(&topology(s), &ProcessEnv).unwrap();
                 (s.to_string(), Pipeline::build(&topology).unwrap())
             })
             .collect()
-    });
-    &all.iter().find(|(s, _)| s == scan).unwrap().1
+    };
+    let all = match name.starts_with("models") {
+        true => MODELS.get_or_init(|| build(&["models", "models_every_scan"])),
+        false => PATTERNS.get_or_init(|| build(&["incremental", "per_chunk", "rescan"])),
+    };
+    &all.iter().find(|(s, _)| s == name).unwrap().1
 }
 
-fn next_stream() -> String {
+pub(crate) fn next_stream() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
         "stream-{}-{}",
@@ -86,7 +113,7 @@ fn next_stream() -> String {
     )
 }
 
-fn chunk_event(stream: &str, seq: u64, text: &str, last: bool) -> Event {
+pub(crate) fn chunk_event(stream: &str, seq: u64, text: &str, last: bool) -> Event {
     let mut event = Event::prompt(&format!("{stream}/{seq}"), text);
     event.kind = EventKind::Response;
     event.chunk = Some(Chunk {
@@ -99,13 +126,15 @@ fn chunk_event(stream: &str, seq: u64, text: &str, last: bool) -> Event {
 
 /// What a stream produced: released records and stream_blocked records in order, and the
 /// response's enriched text.
-struct StreamRun {
-    released: Vec<Value>,
-    blocked: Vec<Value>,
-    enriched: Option<String>,
-    action: Option<Action>,
+pub(crate) struct StreamRun {
+    pub released: Vec<Value>,
+    pub blocked: Vec<Value>,
+    pub enriched: Option<String>,
+    pub action: Option<Action>,
     /// The response verdict's findings: (operator, label, spans, action), sorted.
-    findings: Vec<String>,
+    pub findings: Vec<String>,
+    /// Per released record, how many chunks had been fed when it came out.
+    pub fed: Vec<usize>,
 }
 
 fn summary(findings: &[railyard::model::FindingRecord]) -> Vec<String> {
@@ -124,7 +153,7 @@ fn summary(findings: &[railyard::model::FindingRecord]) -> Vec<String> {
 
 /// Feeds `chunks` (seq order given by position; `order` permutes arrival) in batches of
 /// `batch` chunks.
-fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> StreamRun {
+pub(crate) fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> StreamRun {
     let pipeline = pipeline(scan);
     let id = next_stream();
     let events: Vec<Event> = order
@@ -137,8 +166,9 @@ fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> Strea
         enriched: None,
         action: None,
         findings: Vec::new(),
+        fed: Vec::new(),
     };
-    for group in events.chunks(batch.max(1)) {
+    for (index, group) in events.chunks(batch.max(1)).enumerate() {
         let inputs: Vec<Input<'_>> = group
             .iter()
             .map(|e| Input {
@@ -157,7 +187,10 @@ fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> Strea
         for record in &out.streams.records {
             let value: Value = serde_json::from_slice(&record.record).unwrap();
             match value["type"].as_str().unwrap() {
-                "released" => run.released.push(value),
+                "released" => {
+                    run.released.push(value);
+                    run.fed.push(((index + 1) * batch.max(1)).min(events.len()));
+                }
                 "stream_blocked" => run.blocked.push(value),
                 other => panic!("unknown record type {other}"),
             }
@@ -177,13 +210,16 @@ fn stream(scan: &str, pieces: &[String], order: &[usize], batch: usize) -> Strea
 }
 
 /// The enriched text and findings of a one-shot scan of `text`.
-fn one_shot(scan: &str, text: &str) -> (String, Vec<String>, Action) {
+pub(crate) fn one_shot(scan: &str, text: &str) -> (String, Vec<String>, Action) {
     let (enriched, values, action, _) = one_shot_verdict(scan, text);
     (enriched, values, action)
 }
 
 /// [`one_shot`], with the verdict's findings summarised like [`StreamRun::findings`].
-fn one_shot_verdict(scan: &str, text: &str) -> (String, Vec<String>, Action, Vec<String>) {
+pub(crate) fn one_shot_verdict(
+    scan: &str,
+    text: &str,
+) -> (String, Vec<String>, Action, Vec<String>) {
     let mut event = Event::prompt("one-shot", text);
     event.kind = EventKind::Response;
     let processed = pipeline(scan).process(0, vec![event], true);
@@ -203,7 +239,7 @@ fn one_shot_verdict(scan: &str, text: &str) -> (String, Vec<String>, Action, Vec
     )
 }
 
-fn released_text(run: &StreamRun) -> String {
+pub(crate) fn released_text(run: &StreamRun) -> String {
     run.released
         .iter()
         .map(|r| r["text"].as_str().unwrap())
@@ -212,7 +248,7 @@ fn released_text(run: &StreamRun) -> String {
 
 /// Pieces of `value` (5 characters, or all of it when shorter) that appear in a released
 /// record but not in the one-shot text: leaks.
-fn leaks(run: &StreamRun, values: &[String], one_shot: &str) -> Vec<String> {
+pub(crate) fn leaks(run: &StreamRun, values: &[String], one_shot: &str) -> Vec<String> {
     let mut found = Vec::new();
     for value in values {
         let chars: Vec<char> = value.chars().collect();
@@ -267,7 +303,7 @@ fn text_with_values() -> impl Strategy<Value = String> {
 }
 
 /// Splits `text` at character positions drawn from `cuts` (fractions of its length).
-fn split(text: &str, cuts: &[f64]) -> Vec<String> {
+pub(crate) fn split(text: &str, cuts: &[f64]) -> Vec<String> {
     let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
     let mut points: Vec<usize> = cuts
         .iter()

@@ -654,6 +654,10 @@ impl Inspector for HallucinationChecker {
         &self.id
     }
 
+    fn stream_role(&self) -> crate::operators::StreamRole {
+        crate::operators::StreamRole::WholeResponse
+    }
+
     fn model_digests(&self) -> Vec<&'static str> {
         let embedding = self.embedding.iter().map(|(model, _)| model.digest());
         embedding

@@ -49,6 +49,10 @@ impl Inspector for NerDetector {
         &self.id
     }
 
+    fn stream_role(&self) -> crate::operators::StreamRole {
+        crate::operators::StreamRole::Sentences
+    }
+
     fn model_digests(&self) -> Vec<&'static str> {
         vec![self.recognizer.model().digest()]
     }

@@ -637,6 +637,10 @@ impl PiiDetector {
         let Some(ner) = &self.ner else {
             return Ok(());
         };
+        if event.window == Some(crate::model::StreamWindow::Patterns) {
+            // A stream's NER runs on its sentence windows.
+            return Ok(());
+        }
         for entity in ner.recognizer.entities(event)? {
             let Some(label) = ner.labels.iter().find(|l| l.name == entity.label) else {
                 continue;
@@ -686,6 +690,14 @@ impl Inspector for PiiDetector {
     /// Patterns only: with NER (a model reading the whole text) it is not incremental.
     fn incremental(&self) -> bool {
         self.ner.is_none()
+    }
+
+    /// Patterns on every scan window; NER on sentences.
+    fn stream_role(&self) -> crate::operators::StreamRole {
+        match self.ner {
+            Some(_) => crate::operators::StreamRole::Both,
+            None => crate::operators::StreamRole::Patterns,
+        }
     }
 
     fn longest_match_chars(&self) -> Option<usize> {

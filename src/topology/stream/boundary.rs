@@ -1,7 +1,7 @@
 //! Where a stream's released prefix may end: never inside a word, a run of digits and
 //! separators (a card or phone number written in groups), an open quoted value, an open
 //! `-----BEGIN` block, or a detected span; always at least the hold-back tail short of the
-//! text's end.
+//! text's end. Model windows end where a sentence does.
 
 use crate::model::Span;
 
@@ -55,6 +55,30 @@ pub fn word_start_within(text: &str, at: usize, reach: usize) -> usize {
     match at_whitespace(text, floor, at) {
         start if start > floor || floor == 0 => start,
         _ => at,
+    }
+}
+
+/// Where the model window from `from` ends: after the last sentence in `text[from..]` (a
+/// `.`, `!`, `?` or `…` followed by whitespace, or a line break; the whitespace goes with
+/// it), else, once `max_chars` characters wait there, at the last word start; `None` when
+/// the window would be empty or must wait for more text.
+pub fn sentence_end(text: &str, from: usize, max_chars: usize) -> Option<usize> {
+    let rest = &text[from..];
+    let mut end = None;
+    let mut previous_ends = false;
+    for (at, c) in rest.char_indices() {
+        if c.is_whitespace() && (previous_ends || c == '\n') {
+            end = Some(at + c.len_utf8());
+        }
+        previous_ends = matches!(c, '.' | '!' | '?' | '…') || (previous_ends && c == '"');
+    }
+    if let Some(end) = end {
+        return Some(from + end);
+    }
+    rest.chars().nth(max_chars.saturating_sub(1))?;
+    match at_whitespace(text, from, text.len()) {
+        cut if cut > from => Some(cut),
+        _ => Some(text.len()),
     }
 }
 
@@ -144,6 +168,22 @@ mod tests {
         assert_eq!(cut(key, key.len()), "here ");
         assert_eq!(cut("password = \"a b c d", 17), "password = ");
         assert_eq!(cut("say \"hi\" to bob", 12), "say \"hi\" to ");
+    }
+
+    #[test]
+    fn model_windows_end_after_a_sentence() {
+        let text = "First one. Second one! third";
+        assert_eq!(
+            &text[..sentence_end(text, 0, 512).unwrap()],
+            "First one. Second one! "
+        );
+        assert_eq!(sentence_end(text, 23, 512), None);
+        // No sentence yet: a long run is cut at its last word start, a short one waits.
+        assert_eq!(sentence_end("a b c d", 0, 4), Some(6));
+        assert_eq!(sentence_end("a b c d", 0, 100), None);
+        assert_eq!(sentence_end("pi is 3.14 or so", 0, 100), None);
+        assert_eq!(sentence_end("line\nnext", 0, 100), Some(5));
+        assert_eq!(sentence_end("He said \"go.\" Then", 0, 100), Some(14));
     }
 
     #[test]

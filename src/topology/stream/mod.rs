@@ -3,6 +3,8 @@
 //! and only a prefix proven safe is released, redacted, as `released` records; a tail at
 //! least as long as the longest multi-word value the detectors match is held back, and the
 //! cut never falls inside a word, a grouped number, an open quote or key block, or a span.
+//! Model operators read each sentence once instead (`[stream] model_windows`), the sentences
+//! of every stream in a batch together, and a release never passes what they have read.
 //! A block stops the stream with one `stream_blocked` record. When the last chunk arrives
 //! (or a timeout flushes it), the whole response gets a normal verdict, computed like a
 //! one-shot scan of the concatenated text.
@@ -15,8 +17,8 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{StreamConfig, StreamScan};
-use crate::model::{Action, Event, Finding, Span};
+use crate::config::{ModelWindows, StreamConfig, StreamScan};
+use crate::model::{Action, Event, Finding, Span, StreamWindow};
 
 use super::redact::{self, PlaceholderRegistry};
 use record::{ReleasedRecord, StreamBlockedRecord};
@@ -80,6 +82,8 @@ pub struct WindowPlace {
     /// Batch position its outputs belong to.
     pub at: usize,
     pub flush: Option<FlushReason>,
+    /// A scan window, or a model operators' sentence window.
+    pub kind: StreamWindow,
     /// Byte offset of the window in the stream's text.
     window_start: usize,
     /// Where the unreleased text begins in the window.
@@ -106,6 +110,9 @@ pub struct Streams {
     /// Operators whose findings compose over the released pieces (their final findings
     /// come from the pieces; the others scan the whole response at the end).
     incremental: Vec<Arc<str>>,
+    /// Model operators read sentence windows (the topology has one, and the scan is
+    /// incremental with `model_windows = "sentences"`).
+    model_sentences: bool,
     table: Mutex<StreamTable>,
     /// When open streams were last checked for timeouts.
     swept: Mutex<Instant>,
@@ -119,10 +126,19 @@ fn sweep_interval(config: &StreamConfig) -> Duration {
 }
 
 impl Streams {
-    /// `longest` is the longest multi-word value an operator of the topology matches.
-    pub fn new(config: &StreamConfig, longest: usize, incremental: Vec<Arc<str>>) -> Streams {
+    /// `longest` is the longest multi-word value an operator of the topology matches;
+    /// `models` whether an operator reads sentence windows.
+    pub fn new(
+        config: &StreamConfig,
+        longest: usize,
+        incremental: Vec<Arc<str>>,
+        models: bool,
+    ) -> Streams {
         Streams {
             incremental,
+            model_sentences: models
+                && config.scan == StreamScan::Incremental
+                && config.model_windows == ModelWindows::Sentences,
             hold_back: config
                 .hold_back_chars
                 .unwrap_or(DEFAULT_HOLD_BACK_CHARS.max(longest + 1)),
@@ -184,14 +200,17 @@ impl Streams {
             StreamScan::Incremental => self.config.min_scan_chars,
             StreamScan::PerChunk | StreamScan::Rescan => 0,
         };
-        touched
-            .into_iter()
-            .filter_map(|id| {
-                let stream = table.get(&id)?;
-                let due = stream.finished || stream.unscanned_chars_at_least(min_new);
-                due.then(|| self.window(&id, stream, stream.latest_at, None, now))
-            })
-            .collect()
+        let mut windows = Vec::with_capacity(touched.len());
+        for id in touched {
+            let Some(stream) = table.get(&id) else {
+                continue;
+            };
+            windows.extend(self.sentence_window(&id, stream, stream.latest_at, None, now));
+            if stream.finished || stream.unscanned_chars_at_least(min_new) {
+                windows.push(self.window(&id, stream, stream.latest_at, None, now));
+            }
+        }
+        windows
     }
 
     /// Streams past a timeout or the capacity (every open one of `route` at the end of the
@@ -220,16 +239,56 @@ impl Streams {
                 self.config.max_streams,
             )
         };
-        due.into_iter()
-            .filter_map(|(id, reason)| {
-                let stream = table.get(&id).filter(|s| s.route == route)?;
-                Some((id, stream, reason))
-            })
-            .enumerate()
-            .map(|(i, (id, stream, reason))| {
-                self.window(&id, stream, first_at + i, Some(reason), now)
-            })
-            .collect()
+        let mut windows = Vec::new();
+        let flushed = due.into_iter().filter_map(|(id, reason)| {
+            let stream = table.get(&id).filter(|s| s.route == route)?;
+            Some((id, stream, reason))
+        });
+        for (i, (id, stream, reason)) in flushed.enumerate() {
+            let at = first_at + i;
+            windows.extend(self.sentence_window(&id, stream, at, Some(reason), now));
+            windows.push(self.window(&id, stream, at, Some(reason), now));
+        }
+        windows
+    }
+
+    /// The model operators' next window of a stream: from what they read to the end of its
+    /// last whole sentence (to its end when it ends or is flushed); `None` when they read
+    /// the stream's scan windows instead, or no sentence is complete yet.
+    fn sentence_window(
+        &self,
+        id: &Arc<str>,
+        stream: &OpenStream,
+        at: usize,
+        flush: Option<FlushReason>,
+        now: Instant,
+    ) -> Option<Pending> {
+        if !self.model_sentences {
+            return None;
+        }
+        let start = stream.modelled;
+        let end = if stream.finished || flush.is_some() {
+            (start < stream.text.len()).then_some(stream.text.len())?
+        } else {
+            boundary::sentence_end(&stream.text, start, self.config.model_window_chars)?
+        };
+        let mut event = stream.template.clone();
+        event.id = id.clone();
+        event.chunk = None;
+        event.window = Some(StreamWindow::Sentences);
+        event.text = Arc::from(&stream.text[start..end]);
+        event.received_at = now;
+        Some(Pending {
+            place: WindowPlace {
+                stream_id: id.clone(),
+                at,
+                flush,
+                kind: StreamWindow::Sentences,
+                window_start: start,
+                floor: 0,
+            },
+            event,
+        })
     }
 
     fn window(
@@ -247,9 +306,15 @@ impl Streams {
             StreamScan::PerChunk => stream.released,
             StreamScan::Rescan => 0,
         };
+        // Without sentence windows, every operator reads the scan windows.
+        let kind = match self.model_sentences {
+            true => StreamWindow::Patterns,
+            false => StreamWindow::All,
+        };
         let mut event = stream.template.clone();
         event.id = id.clone();
         event.chunk = None;
+        event.window = Some(kind);
         event.text = Arc::from(&stream.text[window_start..]);
         event.received_at = now;
         Pending {
@@ -257,6 +322,7 @@ impl Streams {
                 stream_id: id.clone(),
                 at,
                 flush,
+                kind,
                 window_start,
                 floor: stream.released - window_start,
             },
@@ -273,36 +339,48 @@ impl Streams {
     ) -> Vec<Ended> {
         let mut table = self.table();
         let mut ended = Vec::new();
-        for (place, window, action, failed) in scanned {
+        // The models' sentence windows first: a scan window releases only what they read.
+        let (sentences, scans): (Vec<_>, Vec<_>) = scanned
+            .into_iter()
+            .partition(|(place, ..)| place.kind == StreamWindow::Sentences);
+        for (place, mut window, action, failed) in sentences.into_iter().chain(scans) {
             let Some(stream) = table.get_mut(&place.stream_id) else {
                 continue;
             };
             let len = window.text.len();
-            stream.scanned = place.window_start + len;
             if failed || action == Action::Block {
-                let mut record = StreamBlockedRecord::new(
-                    &place.stream_id,
-                    stream.last_seq(),
-                    stream.released_chars,
-                );
-                for f in window.findings.iter().filter(|f| f.action >= Action::Flag) {
-                    if !record.categories.contains(&f.category) {
-                        record.categories.push(f.category);
-                    }
-                    if !record.labels.contains(&f.label) {
-                        record.labels.push(f.label.clone());
-                    }
+                match place.kind {
+                    // The models' findings that blocked it go into the verdict (which reads
+                    // the whole text again, where a sentence's score may be diluted).
+                    StreamWindow::Sentences => stream.findings.extend(
+                        located(&window.findings, place.window_start)
+                            .filter(|f| f.action >= Action::Flag),
+                    ),
+                    _ => stream.findings.extend(self.absolute(
+                        &window,
+                        place.window_start,
+                        place.floor,
+                        len,
+                    )),
                 }
-                out.records.push(StreamRecord {
-                    at: place.at,
-                    key: place.stream_id.clone(),
-                    record: serde_json::to_vec(&record).expect("records serialize"),
-                });
+                let record = blocked_record(&place, &window, stream);
+                out.records.push(record);
                 out.blocked += 1;
-                let found = self.absolute(&window, place.window_start, place.floor, len);
-                stream.findings.extend(found);
                 ended.push(self.end(&mut table, &place, out));
                 continue;
+            }
+            if place.kind == StreamWindow::Sentences {
+                stream.modelled = place.window_start + len;
+                let spanned = located(&window.findings, place.window_start);
+                stream
+                    .model_findings
+                    .extend(spanned.filter(|f| !f.spans.is_empty()));
+                continue;
+            }
+            stream.scanned = place.window_start + len;
+            if self.model_sentences {
+                let model = &stream.model_findings;
+                add_model_findings(&mut window, model, place.window_start, place.floor);
             }
             let ends = stream.finished || place.flush.is_some();
             let cut = if ends || self.config.scan == StreamScan::PerChunk {
@@ -313,7 +391,11 @@ impl Streams {
                     .iter()
                     .flat_map(|f| f.spans.iter().copied())
                     .collect();
-                let candidate = boundary::hold_back_from(&window.text, self.hold_back);
+                let mut candidate = boundary::hold_back_from(&window.text, self.hold_back);
+                if self.model_sentences {
+                    let modelled = stream.modelled.saturating_sub(place.window_start);
+                    candidate = candidate.min(modelled);
+                }
                 boundary::safe_cut(&window.text, place.floor, candidate, &spans)
             };
             if cut > place.floor {
@@ -337,6 +419,10 @@ impl Streams {
                 out.released_chars += chars as u64;
                 stream.released = place.window_start + cut;
                 stream.released_chars += chars;
+                let released = stream.released;
+                stream
+                    .model_findings
+                    .retain(|f| f.spans.iter().any(|s| s.start >= released));
             }
             if ends {
                 ended.push(self.end(&mut table, &place, out));
@@ -380,6 +466,62 @@ impl Streams {
                 (!spans.is_empty()).then(|| Finding { spans, ..f.clone() })
             })
             .collect()
+    }
+}
+
+/// The `stream_blocked` record of a stream whose window blocked (or could not be checked),
+/// with the categories and labels that flagged it.
+fn blocked_record(place: &WindowPlace, window: &Event, stream: &OpenStream) -> StreamRecord {
+    let mut record =
+        StreamBlockedRecord::new(&place.stream_id, stream.last_seq(), stream.released_chars);
+    for f in window.findings.iter().filter(|f| f.action >= Action::Flag) {
+        if !record.categories.contains(&f.category) {
+            record.categories.push(f.category);
+        }
+        if !record.labels.contains(&f.label) {
+            record.labels.push(f.label.clone());
+        }
+    }
+    StreamRecord {
+        at: place.at,
+        key: place.stream_id.clone(),
+        record: serde_json::to_vec(&record).expect("records serialize"),
+    }
+}
+
+/// The findings of a window starting at byte `start`, with spans in the stream's text.
+fn located(findings: &[Finding], start: usize) -> impl Iterator<Item = Finding> + '_ {
+    findings.iter().map(move |f| {
+        let spans = f
+            .spans
+            .iter()
+            .map(|s| Span::new(start + s.start, start + s.end))
+            .collect();
+        Finding { spans, ..f.clone() }
+    })
+}
+
+/// Adds to a scan window (from byte `window_start`) the sentence windows' findings in its
+/// unreleased text (from `floor` in it), in window offsets; a span that overlaps one the
+/// window found itself is left out, as `pii_detect` drops a model entity over a pattern match.
+fn add_model_findings(window: &mut Event, model: &[Finding], window_start: usize, floor: usize) {
+    let end = window_start + window.text.len();
+    let own: Vec<Span> = window
+        .findings
+        .iter()
+        .flat_map(|f| f.spans.iter().copied())
+        .collect();
+    for f in model {
+        let spans: Vec<Span> = f
+            .spans
+            .iter()
+            .filter(|s| s.start >= window_start + floor && s.end <= end)
+            .map(|s| Span::new(s.start - window_start, s.end - window_start))
+            .filter(|s| !own.iter().any(|o| o.overlaps(s)))
+            .collect();
+        if !spans.is_empty() {
+            window.findings.push(Finding { spans, ..f.clone() });
+        }
     }
 }
 

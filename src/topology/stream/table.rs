@@ -52,6 +52,11 @@ pub struct OpenStream {
     pub findings: Vec<crate::model::Finding>,
     /// Bytes of `text` the latest window scanned (up to its end).
     pub scanned: usize,
+    /// Bytes of `text` the model operators read (in sentence windows): releases stop there.
+    pub modelled: usize,
+    /// Located findings of the sentence windows not yet released (spans in `text`): they
+    /// redact the released text like the scan window's own.
+    pub model_findings: Vec<crate::model::Finding>,
     /// Placeholders first assigned in released text (placeholder, value), for the vault.
     pub vault: Vec<(String, String)>,
     pub opened: Instant,
@@ -171,6 +176,8 @@ impl StreamTable {
                     finished: false,
                     findings: Vec::new(),
                     scanned: 0,
+                    modelled: 0,
+                    model_findings: Vec::new(),
                     vault: Vec::new(),
                     opened: now,
                     touched: now,

@@ -7,7 +7,7 @@
 //! continues. A set stop flag ends the run after the batch in hand.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,6 +51,7 @@ pub fn run(
             options,
             services,
             stop,
+            interactive: matches!(source.spec, SourceSpec::Stdin(_)),
         };
         services
             .pool
@@ -86,6 +87,9 @@ struct FileSource<'a> {
     options: &'a RunOptions,
     services: &'a Services,
     stop: &'a AtomicBool,
+    /// Stdin: every batch's records are flushed to the sinks as soon as they are written,
+    /// so a person or a pipe reading them sees each release without waiting for more input.
+    interactive: bool,
 }
 
 impl FileSource<'_> {
@@ -110,7 +114,25 @@ impl FileSource<'_> {
         let (sender, receiver) = sync_channel::<std::io::Result<Vec<RawLine>>>(2);
         std::thread::scope(|scope| -> Result<(), RunError> {
             scope.spawn(move || read_batches(reader, max_bytes, batch_size, sender));
-            for batch in receiver {
+            loop {
+                // While streams are open, a quiet input still flushes the idle ones (an
+                // empty batch sweeps the timeouts); otherwise wait for the next batch.
+                let streams = self.pipeline.streams();
+                let received = match streams.open_streams() {
+                    0 => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    _ => receiver.recv_timeout(streams.sweep_interval()),
+                };
+                let batch = match received {
+                    Ok(batch) => batch,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.process(Vec::new(), report)?;
+                        if self.stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
                 let batch = batch.map_err(|source| RunError::Io {
                     what: format!("cannot read source `{source_id}`"),
                     source,
@@ -155,6 +177,9 @@ impl FileSource<'_> {
         );
         let route = self.pipeline.sinks().route(self.route);
         self.sinks.write(route, &outputs)?;
+        if self.interactive {
+            self.sinks.flush_route(route)?;
+        }
         route.count_records(&outputs, metrics);
         metrics.in_flight.set(0);
         Ok(())

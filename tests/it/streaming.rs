@@ -739,3 +739,78 @@ fn on_kafka_a_rebalance_mid_stream_hands_open_streams_to_the_new_owner() {
         out.len()
     );
 }
+
+/// In stdin mode a stream whose producer went quiet is flushed at its idle timeout while the
+/// input stays open (not only when the next line or the end of the input arrives).
+#[test]
+fn in_stdin_mode_an_idle_stream_is_flushed_while_the_input_is_quiet() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::Duration;
+    let dir = workspace();
+    let out = dir.path();
+    let topology = guarded(TopologyBuilder::new("idle"), "s")
+        .merge("[settings]\nbatch_size = 1\n[stream]\nidle_timeout_ms = 300\nmax_age_ms = 60000\n[sources.s]\ntype = \"stdin\"")
+        .sink(
+            "released",
+            &[],
+            &format!("type = \"file\"\nrecords = \"released\"\npath = \"{}/released.jsonl\"", out.display()),
+        )
+        .sink(
+            "verdicts",
+            &["policy"],
+            &format!("type = \"file\"\npath = \"{}/verdicts.jsonl\"", out.display()),
+        )
+        .sink(
+            "dead",
+            &[],
+            &format!("type = \"file\"\nrecords = \"dead_letters\"\npath = \"{}/dead.jsonl\"", out.display()),
+        )
+        .toml();
+    let path = out.join("topology.toml");
+    std::fs::write(&path, topology).unwrap();
+    let mut child = binary()
+        .args(["run", path.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for (seq, text) in ["Write to jane.do", "e@example.com for the "]
+        .iter()
+        .enumerate()
+    {
+        let line = serde_json::json!({
+            "kind": "response_chunk", "stream_id": "quiet", "seq": seq, "text": text, "last": false
+        });
+        writeln!(stdin, "{line}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let read = |name: &str| -> Vec<Value> {
+        std::fs::read_to_string(out.join(name))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let released = wait_until("the idle flush", Duration::from_secs(15), || {
+        let records = read("released.jsonl");
+        records
+            .iter()
+            .any(|r| r["flushed"] == "idle")
+            .then_some(records)
+    });
+    let text: String = released
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "Write to <EMAIL_ADDRESS_1> for the ");
+    assert_eq!(
+        read("verdicts.jsonl").len(),
+        1,
+        "one verdict, with stdin still open"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

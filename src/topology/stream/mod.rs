@@ -152,6 +152,11 @@ impl Streams {
         self.hold_back
     }
 
+    /// How often a quiet input should still sweep the open streams for timeouts.
+    pub fn sweep_interval(&self) -> Duration {
+        sweep_interval(&self.config)
+    }
+
     fn table(&self) -> std::sync::MutexGuard<'_, StreamTable> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }

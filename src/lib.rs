@@ -44,7 +44,7 @@
 //! | 8 | [`topology`] | the pipeline, the sink plan, the output batch, local sinks, run services |
 //! | 9 | [`kafka`] | consumer loop, offsets, the two delivery guarantees, Avro, producing |
 //! | 10 | [`runtime`] | running a topology with a stop flag: the file runtime or Kafka |
-//! | 11 | [`eval`], [`bench`] | measuring detectors and topologies |
+//! | 11 | [`eval`], [`bench`], [`replay`] | measuring detectors and topologies; replaying a candidate topology against recorded verdicts |
 //!
 //! The binary's `src/cli/` (one file per command) sits on top and only calls the library.
 //! Operators never name rdkafka. A new operator is one module plus one line in
@@ -63,6 +63,7 @@ pub mod kafka;
 pub mod model;
 pub mod monitor;
 pub mod operators;
+pub mod replay;
 pub mod runtime;
 pub mod telemetry;
 pub mod topology;

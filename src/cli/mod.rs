@@ -6,6 +6,9 @@ pub mod bench;
 pub mod eval;
 pub mod graph;
 pub mod models;
+pub mod progress;
+pub mod replay;
+pub mod replay_kafka;
 pub mod reveal;
 pub mod run;
 pub mod validate;
@@ -51,6 +54,9 @@ pub enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Run a candidate topology over recorded traffic (or compare two recorded verdict
+    /// streams) and report what would change: report.json and report.html.
+    Replay(replay::Args),
     /// Restore the originals behind a conversation's placeholders (needs the vault key).
     Reveal(reveal::Args),
 }
@@ -65,6 +71,7 @@ impl Command {
             Command::Bench(command) => command.run(),
             Command::Models(command) => command.run(),
             Command::Audit(command) => command.run(),
+            Command::Replay(args) => replay::run(args),
             Command::Reveal(args) => reveal::run(args),
         }
     }

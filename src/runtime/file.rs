@@ -222,7 +222,11 @@ fn read_batches(
     }
 }
 
-fn decode_line<'a>(line: &'a RawLine, source_id: &Arc<str>, max_bytes: usize) -> Input<'a> {
+pub(crate) fn decode_line<'a>(
+    line: &'a RawLine,
+    source_id: &Arc<str>,
+    max_bytes: usize,
+) -> Input<'a> {
     let origin = Origin::Line {
         source: source_id.clone(),
         line: line.number,

@@ -295,6 +295,29 @@ impl Pipeline {
         })
     }
 
+    /// The topology's operators, policy and limits with none of its sinks: no file, topic,
+    /// audit log or vault is opened or written (what `railyard replay` runs). Batches carry
+    /// verdicts, and enriched records (the redacted texts) when `want_enriched`.
+    pub fn build_detached(
+        topology: &Topology,
+        want_enriched: bool,
+    ) -> Result<Pipeline, BuildError> {
+        let mut detached = topology.clone();
+        detached.sinks.clear();
+        for route in &mut detached.routes {
+            route.sinks.clear();
+            route.dead_letter_sinks.clear();
+        }
+        let mut pipeline = Pipeline::build(&detached)?;
+        for route in &mut pipeline.routes {
+            route.wants.enriched = want_enriched;
+        }
+        for route in &mut pipeline.sinks.routes {
+            route.wants.enriched = want_enriched;
+        }
+        Ok(pipeline)
+    }
+
     /// The stream stage (open streams, the hold-back).
     pub fn streams(&self) -> &Streams {
         &self.streams

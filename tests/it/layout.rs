@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["topology"],
     &["kafka"],
     &["runtime"],
-    &["eval", "bench"],
+    &["eval", "bench", "replay"],
 ];
 
 fn layer(module: &str) -> usize {

@@ -24,5 +24,6 @@ mod monitor;
 mod ner;
 mod properties;
 mod readiness;
+mod replay;
 mod streaming;
 mod streaming_models;

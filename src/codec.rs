@@ -191,6 +191,7 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         composed: false,
         window: None,
         findings: Vec::new(),
+        scores: Vec::new(),
         prepared: Default::default(),
     })
 }

@@ -15,6 +15,7 @@ use super::kafka::KafkaConfig;
 use super::monitor::{DriftConfig, LimitsConfig};
 use super::names::RecordKind;
 use super::pins::{self, ModelLock, PinCheck};
+use super::shadow::check_shadow;
 use super::shape::check_shape;
 use super::spec::{split, RawNode, Section, Settings, SinkSpec, SourceSpec, TelemetryConfig};
 use super::stream::StreamConfig;
@@ -22,7 +23,7 @@ use super::topology_error::TopologyError;
 use crate::diagnostics::{join, Errors};
 use crate::inference::ModelFile;
 use crate::model::TopologyRef;
-use crate::operators::{BuildContext, BuildError, BuiltOperator, OnError, OperatorSpec};
+use crate::operators::{BuildContext, BuildError, BuiltOperator, Mode, OnError, OperatorSpec};
 
 #[derive(Debug, Clone)]
 pub struct SourceNode {
@@ -44,6 +45,9 @@ pub struct OperatorNode {
     /// Deadline of the operator's batch-level work (model inference); past it the batch's
     /// events fail under `on_error`.
     pub timeout_ms: Option<u64>,
+    /// `shadow`: its findings go only to the shadow verdict (its own `mode`, else
+    /// `[settings] mode`).
+    pub mode: Mode,
 }
 
 /// A topology reading stdin (source `s`) with `nodes` (operator and sink tables) and a
@@ -178,9 +182,14 @@ impl Topology {
                     }
                 }
                 Section::Operators => {
-                    if let Some(operator) =
-                        parse_operator(node, &path, pins, &mut model_files, &mut errors)
-                    {
+                    if let Some(operator) = parse_operator(
+                        node,
+                        &path,
+                        pins,
+                        raw.settings.mode,
+                        &mut model_files,
+                        &mut errors,
+                    ) {
                         operators_by_node.push((index, operator));
                     }
                 }
@@ -222,7 +231,7 @@ impl Topology {
 
         let (operators, sinks, routes) =
             route(&graph, &order, &sources, operators_by_node, sinks_by_node);
-        Ok(Topology {
+        let topology = Topology {
             name: raw.name,
             description: raw.description,
             hash: format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))),
@@ -238,7 +247,14 @@ impl Topology {
             graph,
             routes,
             model_files,
-        })
+        };
+        check_shadow(&topology, &mut errors);
+        if !errors.is_empty() {
+            let mut errors = errors.into_vec();
+            errors.sort_by(|a, b| a.path.cmp(&b.path));
+            return Err(TopologyError::Invalid(errors));
+        }
+        Ok(topology)
     }
 
     pub fn reference(&self) -> TopologyRef {
@@ -281,6 +297,7 @@ fn parse_operator(
     node: &RawNode,
     path: &str,
     pins: PinCheck,
+    default_mode: Mode,
     model_files: &mut Vec<ModelFile>,
     errors: &mut Errors,
 ) -> Option<OperatorNode> {
@@ -290,6 +307,7 @@ fn parse_operator(
     let mut body = node.body.clone();
     let on_error = OnError::take(&mut body, path, errors);
     let timeout_ms = take_timeout(&mut body, path, errors);
+    let mode = Mode::take(&mut body, path, errors);
     let spec = OperatorSpec::parse(&node.type_name, body, path, errors)?;
     let files = spec.model_files(path);
     let pinned = pins::check(&files, pins, errors);
@@ -299,6 +317,15 @@ fn parse_operator(
     }
     let at = BuildContext { id: &node.id, path };
     match spec.build_at(&at) {
+        Ok(operator)
+            if mode == Some(Mode::Shadow) && matches!(operator, BuiltOperator::Policy(_)) =>
+        {
+            errors.push(
+                join(path, "mode"),
+                "the policy has no shadow mode: the shadow verdict is this policy over the live and shadow findings",
+            );
+            None
+        }
         Ok(operator) => Some(OperatorNode {
             id: Arc::from(node.id.as_str()),
             inputs: node.inputs.clone(),
@@ -306,6 +333,7 @@ fn parse_operator(
             operator,
             on_error,
             timeout_ms,
+            mode: mode.unwrap_or(default_mode),
         }),
         Err(error) => {
             errors.push(error.path, error.message);

@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod monitor;
 pub mod names;
 pub mod pins;
+pub mod shadow;
 pub mod shape;
 pub mod spec;
 pub mod stream;

@@ -34,6 +34,9 @@ pub enum RecordKind {
     Verdicts,
     /// The event with redacted text and a verdict summary.
     Enriched,
+    /// One shadow verdict per event (routes with operators in `mode = "shadow"`): the
+    /// policy over live and shadow findings, beside the live action it never changes.
+    ShadowVerdicts,
     /// Inputs that could not be decoded, with the reason.
     DeadLetters,
     /// Drift and limit alerts (`[drift]`, `[limits]`): run-wide, not one per event.
@@ -54,6 +57,7 @@ impl RecordKind {
         match self {
             RecordKind::Verdicts => "verdicts",
             RecordKind::Enriched => "enriched",
+            RecordKind::ShadowVerdicts => "shadow_verdicts",
             RecordKind::DeadLetters => "dead_letters",
             RecordKind::Alerts => "alerts",
             RecordKind::Released => "released",

@@ -29,6 +29,10 @@ pub struct Settings {
     /// Conversations whose placeholder numbering is remembered (least recently used evicted).
     #[serde(default = "default_max_conversations")]
     pub max_conversations: usize,
+    /// `shadow`: every operator runs in shadow mode (a shadow deployment beside the live
+    /// one, writing only shadow verdicts); an operator's own `mode` overrides it.
+    #[serde(default)]
+    pub mode: crate::operators::Mode,
 }
 
 fn default_batch_size() -> usize {
@@ -47,6 +51,7 @@ impl Default for Settings {
             batch_size: default_batch_size(),
             max_event_bytes: default_max_event_bytes(),
             threads: 0,
+            mode: crate::operators::Mode::Live,
             max_conversations: default_max_conversations(),
         }
     }

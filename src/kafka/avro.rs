@@ -239,6 +239,7 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         composed: false,
         window: None,
         findings: Vec::new(),
+        scores: Vec::new(),
         prepared: Default::default(),
     })
 }

@@ -116,7 +116,7 @@ impl TopicWriter {
             .outputs
             .iter()
             .filter(|o| match o.records {
-                RecordKind::Verdicts | RecordKind::Enriched => true,
+                RecordKind::Verdicts | RecordKind::Enriched | RecordKind::ShadowVerdicts => true,
                 // An event without an audit record gets no (empty) audit message.
                 RecordKind::Audit => audited,
                 RecordKind::Vault
@@ -322,6 +322,9 @@ impl TopicWriter {
                     (record_key, &records[event], AVRO_VERDICT)
                 }
                 RecordKind::Verdicts => (record_key, out.verdict_records.record(event), JSON),
+                RecordKind::ShadowVerdicts => {
+                    (record_key, out.shadow_verdict_records.record(event), JSON)
+                }
                 RecordKind::Vault => {
                     for entry in out.vault.get(event).into_iter().flatten() {
                         let headers = input.output_headers(event_id, JSON);

@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::finding::Finding;
+use super::score::Score;
 
 /// Whether the text is a user prompt or a model response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,6 +107,8 @@ pub struct Event {
     /// Set on the windows of an open stream: which operators read it.
     pub window: Option<StreamWindow>,
     pub findings: Vec<Finding>,
+    /// Model scores recorded by operators with `record_scores` (below threshold too).
+    pub scores: Vec<Score>,
     /// What operators computed for this event in their batch-level `prepare`.
     pub prepared: Prepared,
 }
@@ -129,6 +132,7 @@ impl Event {
             composed: self.composed,
             window: self.window,
             findings,
+            scores: Vec::new(),
             prepared: Prepared::default(),
         }
     }
@@ -153,6 +157,7 @@ impl Event {
             composed: false,
             window: None,
             findings: Vec::new(),
+            scores: Vec::new(),
             prepared: Prepared::default(),
         }
     }

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::action::Action;
 use super::event::{Event, EventKind, Origin};
 use super::finding::{Category, Finding, Provenance, Span};
+use super::score::Score;
 
 /// Version of the verdict and enriched-record contracts.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// Which topology produced a verdict: its name and the SHA-256 of its TOML text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,10 +70,27 @@ pub struct Verdict {
     #[serde(skip)]
     pub policy_action: Action,
     pub findings: Vec<FindingRecord>,
+    /// Each label's score from the model operators with `record_scores`, above its
+    /// threshold or not (absent when none asks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<Score>,
     pub topology: TopologyRef,
     pub origin: Origin,
     /// Microseconds from the event entering the pipeline to its decision.
     pub latency_us: u64,
+    /// Set on shadow verdicts only: the decision the live operators made, which the shadow
+    /// one never changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowOf>,
+}
+
+/// What a shadow verdict shadows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowOf {
+    /// The live verdict's action.
+    pub live_action: Action,
+    /// The operators in shadow mode whose findings this verdict adds.
+    pub operators: Vec<Arc<str>>,
 }
 
 impl Verdict {
@@ -85,9 +103,18 @@ impl Verdict {
             action,
             policy_action: action,
             findings: event.findings.iter().map(FindingRecord::from).collect(),
+            scores: event
+                .scores
+                .iter()
+                .map(|s| Score {
+                    score: round4(s.score),
+                    ..s.clone()
+                })
+                .collect(),
             topology: topology.clone(),
             origin: event.origin.clone(),
             latency_us,
+            shadow: None,
         }
     }
 

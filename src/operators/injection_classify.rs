@@ -17,7 +17,7 @@ use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
 use crate::inference::{registry, Model, ModelConfig};
 use crate::model::Action;
-use crate::model::{Category, Event, Finding, Provenance};
+use crate::model::{Category, Event, Finding, Provenance, Score};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -34,6 +34,8 @@ pub struct InjectionClassifyConfig {
     pub rules_decide_at: f32,
     /// Options of the rule stage (`disabled` rule families).
     pub rules: InjectionConfig,
+    /// Record the score on the verdict, below the threshold too (feedback and replay).
+    pub record_scores: bool,
 }
 
 /// Threshold of the shipped injection head, chosen on the dev split (best F1) by
@@ -51,6 +53,7 @@ impl Default for InjectionClassifyConfig {
             action: Action::Block,
             rules_decide_at: 0.85,
             rules: InjectionConfig::default(),
+            record_scores: false,
         }
     }
 }
@@ -86,6 +89,7 @@ impl InjectionClassifyConfig {
             threshold: self.threshold,
             action: self.action,
             rules_decide_at: self.rules_decide_at,
+            record_scores: self.record_scores,
         })
     }
 }
@@ -98,6 +102,7 @@ pub struct InjectionClassifier {
     column: usize,
     activation: Activation,
     threshold: f32,
+    record_scores: bool,
     action: Action,
     rules_decide_at: f32,
 }
@@ -152,6 +157,14 @@ impl Inspector for InjectionClassifier {
                 }
                 (Arc::from("prompt_injection"), score, "onnx", reason)
             };
+        if self.record_scores {
+            event.scores.push(Score {
+                operator: self.id.clone(),
+                label: label.clone(),
+                score,
+                threshold: self.threshold,
+            });
+        }
         if score < self.threshold {
             return Ok(());
         }

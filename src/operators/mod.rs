@@ -16,6 +16,7 @@ pub mod hallucination;
 pub mod injection_classify;
 pub mod injection_heuristics;
 pub mod keyword_block;
+pub mod mode;
 pub mod ner;
 pub mod onnx_classify;
 pub mod patterns;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 use crate::diagnostics::{join, Errors};
 use crate::model::{Event, StreamWindow};
 
+pub use mode::Mode;
 pub use registry::{BuildContext, BuildError, BuiltOperator, OperatorConfig, OperatorSpec};
 
 /// A detector that inspects one event at a time.

@@ -18,7 +18,7 @@ use crate::diagnostics::{join, Errors};
 use crate::inference::outputs::ModelOutcome;
 use crate::inference::{registry, Model, ModelConfig, TextOutputs};
 use crate::model::Action;
-use crate::model::{Category, Event, Finding, Provenance};
+use crate::model::{Category, Event, Finding, Provenance, Score};
 
 /// How logits become scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -53,6 +53,9 @@ pub struct ClassifyConfig {
     pub ignore: Vec<String>,
     /// Category of the findings: toxicity, injection, ...
     pub category: String,
+    /// Record every label's score on the verdict, below its threshold too (feedback and
+    /// replay choose thresholds from them).
+    pub record_scores: bool,
 }
 
 impl Default for ClassifyConfig {
@@ -68,6 +71,7 @@ impl Default for ClassifyConfig {
             actions: BTreeMap::new(),
             ignore: Vec::new(),
             category: "toxicity".into(),
+            record_scores: false,
         }
     }
 }
@@ -201,6 +205,7 @@ impl ClassifyConfig {
                 })
                 .collect(),
             model,
+            record_scores: self.record_scores,
         })
     }
 }
@@ -229,6 +234,7 @@ pub struct ModelClassifier {
     activation: Activation,
     labels: Vec<ClassLabel>,
     category: Category,
+    record_scores: bool,
 }
 
 /// Runs `model` over the events that have no outputs from it yet (one batched call).
@@ -321,6 +327,14 @@ impl Inspector for ModelClassifier {
         let outputs = outputs_for(&self.model, event)?;
         let scores = label_scores(&outputs, self.output, self.activation);
         for (label, score) in self.labels.iter().zip(scores) {
+            if self.record_scores && label.reported {
+                event.scores.push(Score {
+                    operator: self.id.clone(),
+                    label: label.name.clone(),
+                    score,
+                    threshold: label.threshold,
+                });
+            }
             if !label.reported || score < label.threshold {
                 continue;
             }

@@ -59,6 +59,7 @@ impl LocalSinks {
         for target in &route.local {
             let records = match target.records {
                 RecordKind::Verdicts => &batch.verdict_records,
+                RecordKind::ShadowVerdicts => &batch.shadow_verdict_records,
                 RecordKind::Enriched => &batch.enriched_records,
                 RecordKind::Audit => &batch.audit_records,
                 RecordKind::Vault => {

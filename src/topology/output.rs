@@ -126,6 +126,8 @@ pub struct OutputBatch {
     pub verdicts: Vec<Verdict>,
     /// One per event when the route has a verdict sink, else empty.
     pub verdict_records: Encoded,
+    /// One per event when the route has a shadow verdict sink, else empty.
+    pub shadow_verdict_records: Encoded,
     /// One per event when the route has an enriched sink, else empty.
     pub enriched_records: Encoded,
     /// One per event when the route has an audit log, else empty.

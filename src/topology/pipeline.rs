@@ -25,27 +25,42 @@ use super::stream::{Pending, ScannedWindow, StreamOutputs, Streams};
 use crate::audit::{keys, AuditWriter, Decision, PreparedDecision};
 use crate::codec::DecodeError;
 use crate::config::{SinkSpec, Topology};
-use crate::model::{Action, EnrichedRecord, Event, Origin, StreamWindow, TopologyRef, Verdict};
+use crate::model::{
+    Action, EnrichedRecord, Event, Finding, Origin, Score, ShadowOf, StreamWindow, TopologyRef,
+    Verdict,
+};
 use crate::monitor::{Monitor, Observations};
 use crate::operators::decide::Policy;
-use crate::operators::{BuildError, BuiltOperator, OnError, OperatorFailure};
+use crate::operators::{BuildError, BuiltOperator, Mode, OnError, OperatorFailure};
 use crate::vault::{conversation_scope, SealedEntry, Vault};
 
+/// What shadow operators found on one event, kept out of its decision.
+#[derive(Default)]
+struct Shadowed {
+    findings: Vec<Finding>,
+    scores: Vec<Score>,
+}
+
 /// Runs every inspector of the route on one event (under its `on_error`, after any
-/// batch-level failure), then the policy: the policy's action, and the failure that sends
-/// the event to the dead letters, if any. Adds each inspector's time to `spent`.
+/// batch-level failure), then the policy: the policy's action, the failure that sends the
+/// event to the dead letters, if any, and what the shadow operators found (moved off the
+/// event as each runs, so no later operator, the policy nor the redaction sees it; a shadow
+/// operator's failure is a shadow finding, never a dead letter). Adds each inspector's time
+/// to `spent`.
 fn inspect_event(
     plan: &RoutePlan,
     batch_failures: &[Option<OperatorFailure>],
     event: &mut Event,
     spent: &mut [u64],
-) -> (Action, Option<OperatorFailed>) {
+) -> (Action, Option<OperatorFailed>, Shadowed) {
     let mut last = Instant::now();
     let mut failed = None;
+    let mut shadowed = Shadowed::default();
     for (i, stage) in plan.inspectors.iter().enumerate() {
         if (event.composed && stage.inspector.incremental()) || !stage.role.reads(event.window) {
             continue;
         }
+        let (findings, scores) = (event.findings.len(), event.scores.len());
         let outcome = match &batch_failures[i] {
             Some(failure) => Err(failure.clone()),
             None => stage.run(event),
@@ -53,6 +68,14 @@ fn inspect_event(
         let now = Instant::now();
         spent[i] += (now - last).as_nanos() as u64;
         last = now;
+        if stage.shadow {
+            shadowed.findings.extend(event.findings.drain(findings..));
+            shadowed.scores.extend(event.scores.drain(scores..));
+            if let Err(failure) = outcome {
+                shadowed.findings.push(stage.failure_finding(&failure));
+            }
+            continue;
+        }
         if let Err(failure) = outcome {
             if stage.on_error == OnError::DeadLetter {
                 failed = Some(OperatorFailed {
@@ -64,7 +87,31 @@ fn inspect_event(
             event.findings.push(stage.failure_finding(&failure));
         }
     }
-    (plan.policy.decide(event), failed)
+    (plan.policy.decide(event), failed, shadowed)
+}
+
+/// The shadow verdict of a decided event: the policy over its live and shadow findings,
+/// with no tenant limit (what the topology would decide with the shadow operators live).
+/// The event is left as it was.
+fn shadow_verdict(
+    plan: &RoutePlan,
+    event: &mut Event,
+    shadowed: Shadowed,
+    live: &Verdict,
+    topology: &TopologyRef,
+) -> Verdict {
+    let (findings, scores) = (event.findings.clone(), event.scores.len());
+    event.findings.extend(shadowed.findings);
+    event.scores.extend(shadowed.scores);
+    let action = plan.policy.decide(event);
+    let mut verdict = Verdict::new(event, action, topology, live.latency_us);
+    verdict.shadow = Some(ShadowOf {
+        live_action: live.action,
+        operators: plan.shadow_operators.clone(),
+    });
+    event.findings = findings;
+    event.scores.truncate(scores);
+    verdict
 }
 
 /// The longest multi-word value any inspector matches (keyword phrases), in characters.
@@ -118,7 +165,10 @@ fn scan_windows(
             let decided: Vec<(Action, bool)> = chunk
                 .iter_mut()
                 .map(|window| {
-                    let (action, failed) = inspect_event(plan, &batch_failures, window, &mut local);
+                    // A window's shadow findings are left out: shadow operators never hold
+                    // back or block a release; the whole response's shadow verdict has them.
+                    let (action, failed, _) =
+                        inspect_event(plan, &batch_failures, window, &mut local);
                     (action, failed.is_some())
                 })
                 .collect();
@@ -166,7 +216,12 @@ pub struct Processed {
     pub audit: Option<PreparedDecision>,
     /// Encrypted mappings of the placeholders this event assigned, when the route has a vault.
     pub vault: Vec<SealedEntry>,
+    /// The shadow verdict, when the route has operators in shadow mode.
+    pub shadow: Option<Verdict>,
 }
+
+/// One event decided: its verdict, the failure that dead-letters it, its shadow verdict.
+type Decided = (Verdict, Option<OperatorFailed>, Option<Verdict>);
 
 /// An operator failure that sends its event to the dead letters.
 #[derive(Debug, Clone)]
@@ -177,6 +232,8 @@ pub struct OperatorFailed {
 
 struct RoutePlan {
     inspectors: Vec<Stage>,
+    /// Ids of the inspectors in shadow mode (empty: no shadow verdicts).
+    shadow_operators: Vec<Arc<str>>,
     policy: Policy,
     /// What the route's sinks take.
     wants: Wants,
@@ -208,6 +265,16 @@ impl Pipeline {
             .zip(&sinks.routes)
             .map(|(route, route_sinks)| RoutePlan {
                 wants: route_sinks.wants,
+                shadow_operators: route
+                    .operators
+                    .iter()
+                    .map(|&i| &topology.operators[i])
+                    .filter(|node| {
+                        node.mode == Mode::Shadow
+                            && matches!(node.operator, BuiltOperator::Inspector(_))
+                    })
+                    .map(|node| node.id.clone())
+                    .collect(),
                 inspectors: route
                     .operators
                     .iter()
@@ -217,6 +284,7 @@ impl Pipeline {
                             let mut stage =
                                 Stage::new(inspector.clone(), node.on_error, node.spec.category());
                             stage.timeout = node.timeout_ms.map(Duration::from_millis);
+                            stage.shadow = node.mode == Mode::Shadow;
                             Some(stage)
                         }
                         BuiltOperator::Policy(_) => None,
@@ -513,21 +581,24 @@ impl Pipeline {
             batch_failures.push(stage.prepare_within_deadline(&mut events).err());
             total.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
-        let verdicts: Vec<(Verdict, Option<OperatorFailed>)> = events
+        let decided: Vec<Decided> = events
             .par_chunks_mut(TIMING_CHUNK)
             .flat_map_iter(|chunk| {
                 // Per-chunk accumulators: one atomic add per operator per chunk, not per event.
                 let mut local = vec![0u64; plan.inspectors.len()];
-                let verdicts: Vec<(Verdict, Option<OperatorFailed>)> = chunk
+                let verdicts: Vec<Decided> = chunk
                     .iter_mut()
                     .map(|event| {
-                        let (policy_action, failed) =
+                        let (policy_action, failed, shadowed) =
                             inspect_event(plan, &batch_failures, event, &mut local);
                         let action = self.apply_limits(event, policy_action);
                         let latency_us = event.received_at.elapsed().as_micros() as u64;
                         let mut verdict = Verdict::new(event, action, &self.topology, latency_us);
                         verdict.policy_action = policy_action;
-                        (verdict, failed)
+                        let shadow = (!plan.shadow_operators.is_empty()).then(|| {
+                            shadow_verdict(plan, event, shadowed, &verdict, &self.topology)
+                        });
+                        (verdict, failed, shadow)
                     })
                     .collect();
                 for (total, nanos) in spent.iter().zip(local) {
@@ -545,7 +616,15 @@ impl Pipeline {
                 (Arc::from(stage.inspector.id()), spent)
             })
             .collect();
-        (self.finish(plan, events, verdicts, want_enriched), timings)
+        let (verdicts, shadows): (Vec<_>, Vec<_>) = decided
+            .into_iter()
+            .map(|(verdict, failed, shadow)| ((verdict, failed), shadow))
+            .unzip();
+        let mut processed = self.finish(plan, events, verdicts, want_enriched);
+        for (p, shadow) in processed.iter_mut().zip(shadows) {
+            p.shadow = shadow;
+        }
+        (processed, timings)
     }
 
     /// Scans the streams' windows (batch-level work first, then every inspector and the
@@ -607,6 +686,7 @@ impl Pipeline {
                     failed,
                     audit: None,
                     vault: Vec::new(),
+                    shadow: None,
                 })
                 .collect();
         }
@@ -650,6 +730,7 @@ impl Pipeline {
                     failed,
                     audit,
                     vault,
+                    shadow: None,
                 }
             })
             .collect()
@@ -686,10 +767,10 @@ fn monitor_outputs(
 /// Serializes the wanted verdicts and enriched records in parallel, one buffer per chunk and
 /// kind: far fewer allocations and copies than a buffer per record.
 fn encode_records(kept: &[Processed], wants: Wants, batch: &mut OutputBatch) {
-    let chunks: Vec<(Encoded, Encoded)> = kept
+    let chunks: Vec<[Encoded; 3]> = kept
         .par_chunks(SERIALIZE_CHUNK)
         .map(|chunk| {
-            let (mut verdicts, mut enriched) = (Encoded::default(), Encoded::default());
+            let [mut verdicts, mut enriched, mut shadows] = <[Encoded; 3]>::default();
             for p in chunk {
                 if wants.verdicts {
                     verdicts.push_json(&p.verdict);
@@ -697,13 +778,21 @@ fn encode_records(kept: &[Processed], wants: Wants, batch: &mut OutputBatch) {
                 if let Some(record) = p.enriched.as_ref().filter(|_| wants.enriched) {
                     enriched.push_json(record);
                 }
+                if wants.shadow_verdicts {
+                    // A route without shadow operators has no shadow verdict sink (the
+                    // topology check refuses one), so every kept event has its record.
+                    if let Some(shadow) = &p.shadow {
+                        shadows.push_json(shadow);
+                    }
+                }
             }
-            (verdicts, enriched)
+            [verdicts, enriched, shadows]
         })
         .collect();
-    for (verdicts, enriched) in chunks {
+    for [verdicts, enriched, shadows] in chunks {
         batch.verdict_records.append(verdicts);
         batch.enriched_records.append(enriched);
+        batch.shadow_verdict_records.append(shadows);
     }
 }
 

@@ -14,6 +14,7 @@ use super::output::OutputBatch;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Wants {
     pub verdicts: bool,
+    pub shadow_verdicts: bool,
     pub enriched: bool,
     pub audit: bool,
     pub vault: bool,
@@ -95,6 +96,7 @@ impl SinkPlan {
                     let records = node.spec.records();
                     match records {
                         RecordKind::Verdicts => plan.wants.verdicts = true,
+                        RecordKind::ShadowVerdicts => plan.wants.shadow_verdicts = true,
                         RecordKind::Enriched => plan.wants.enriched = true,
                         RecordKind::Audit => plan.wants.audit = true,
                         RecordKind::Vault => plan.wants.vault = true,
@@ -159,6 +161,7 @@ inputs = ["policy"]
             route.wants,
             Wants {
                 verdicts: true,
+                shadow_verdicts: false,
                 enriched: true,
                 audit: false,
                 vault: false,

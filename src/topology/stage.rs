@@ -17,6 +17,8 @@ pub struct Stage {
     pub timeout: Option<Duration>,
     /// What it reads of an open stream.
     pub role: StreamRole,
+    /// In shadow mode: its findings go to the shadow verdict only.
+    pub shadow: bool,
     /// A timed-out `prepare` is still running.
     busy: Arc<AtomicBool>,
 }
@@ -29,6 +31,7 @@ impl Stage {
             on_error,
             category,
             timeout: None,
+            shadow: false,
             busy: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -25,5 +25,6 @@ mod ner;
 mod properties;
 mod readiness;
 mod replay;
+mod shadow;
 mod streaming;
 mod streaming_models;

@@ -45,6 +45,7 @@
 //! | 9 | [`kafka`] | consumer loop, offsets, the two delivery guarantees, Avro, producing |
 //! | 10 | [`runtime`] | running a topology with a stop flag: the file runtime or Kafka |
 //! | 11 | [`eval`], [`bench`], [`replay`] | measuring detectors and topologies; replaying a candidate topology against recorded verdicts |
+//! | 12 | [`feedback`] | reviewer labels joined with recorded verdicts: per operator and label metrics, thresholds for a target FPR, training export |
 //!
 //! The binary's `src/cli/` (one file per command) sits on top and only calls the library.
 //! Operators never name rdkafka. A new operator is one module plus one line in
@@ -57,6 +58,7 @@ pub mod codec;
 pub mod config;
 pub mod diagnostics;
 pub mod eval;
+pub mod feedback;
 pub mod inference;
 pub mod io;
 pub mod kafka;

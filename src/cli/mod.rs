@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bench;
 pub mod eval;
+pub mod feedback;
 pub mod graph;
 pub mod models;
 pub mod progress;
@@ -57,6 +58,9 @@ pub enum Command {
     /// Run a candidate topology over recorded traffic (or compare two recorded verdict
     /// streams) and report what would change: report.json and report.html.
     Replay(replay::Args),
+    /// Reviewer labels against verdicts: per operator and label precision, recall, confusion
+    /// and the threshold for a target false-positive rate; exports a training dataset.
+    Feedback(feedback::Args),
     /// Restore the originals behind a conversation's placeholders (needs the vault key).
     Reveal(reveal::Args),
 }
@@ -72,6 +76,7 @@ impl Command {
             Command::Models(command) => command.run(),
             Command::Audit(command) => command.run(),
             Command::Replay(args) => replay::run(args),
+            Command::Feedback(args) => feedback::run(args),
             Command::Reveal(args) => reveal::run(args),
         }
     }

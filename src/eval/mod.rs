@@ -9,6 +9,7 @@
 pub mod conll;
 pub mod metrics;
 pub mod pairs;
+pub mod slices;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -50,6 +51,9 @@ struct Row {
     label: Option<serde_json::Value>,
     #[serde(default)]
     category: Option<String>,
+    /// The row as read (slices read its metadata).
+    #[serde(skip)]
+    raw: serde_json::Value,
 }
 
 /// Why an evaluation could not run.
@@ -123,6 +127,8 @@ pub struct ClassReport {
     pub scores: BinaryScores,
     /// Recall (detected / total) per row `category`, for positives and negatives alike.
     pub by_category: BTreeMap<String, (usize, usize)>,
+    /// `(gold, predicted)` per row, in file order.
+    pub outcomes: Vec<(bool, bool)>,
     pub seconds: f64,
     pub bytes: usize,
 }
@@ -170,6 +176,7 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
                 ),
                 label: None,
                 category: None,
+                raw: serde_json::Value::Null,
             })
             .collect());
     }
@@ -177,14 +184,42 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| EvalError::Row {
+            let error = |e: serde_json::Error| EvalError::Row {
                 path: path.display().to_string(),
                 line: i + 1,
                 message: e.to_string(),
-            })
+            };
+            let raw: serde_json::Value = serde_json::from_str(l).map_err(error)?;
+            let mut row: Row = serde_json::from_value(raw.clone()).map_err(error)?;
+            row.raw = raw;
+            Ok(row)
         })
         .collect()
 }
+
+/// Rates per slice of a classification run over the rows of `path` (the same file).
+pub fn evaluate_slices(
+    path: &Path,
+    report: &ClassReport,
+    file: &slices::SliceFile,
+) -> Result<slices::SliceReport, EvalError> {
+    let rows = read_rows(path)?;
+    let sliced: Vec<slices::SlicedRow<'_>> = rows
+        .iter()
+        .zip(&report.outcomes)
+        .map(|(row, &(gold, predicted))| slices::SlicedRow {
+            text: &row.text,
+            row: &row.raw,
+            gold,
+            predicted,
+        })
+        .collect();
+    Ok(slices::slice_report(file, &sliced))
+}
+
+/// Rows inspected per step: the model batcher fills its batches within a step, and progress
+/// is reported after each.
+const EVAL_STEP: usize = 1024;
 
 /// Scores `inspector` on the rows of `path`.
 pub fn evaluate(
@@ -192,29 +227,45 @@ pub fn evaluate(
     path: &Path,
     aliases: &[(String, String)],
 ) -> Result<Report, EvalError> {
+    evaluate_with_progress(inspector, path, aliases, &mut |_, _| {})
+}
+
+/// [`evaluate`], calling `progress(rows done, rows)` after each step of rows.
+pub fn evaluate_with_progress(
+    inspector: &dyn Inspector,
+    path: &Path,
+    aliases: &[(String, String)],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Report, EvalError> {
     let rows = read_rows(path)?;
     let with_spans = rows.iter().filter(|r| r.spans.is_some()).count();
     let with_labels = rows.iter().filter(|r| r.label.is_some()).count();
-    let mut events: Vec<Event> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Event::prompt(&i.to_string(), &r.text))
-        .collect();
     let bytes = rows.iter().map(|r| r.text.len()).sum();
     let started = Instant::now();
-    inspector.prepare(&mut events);
-    let inspected: Vec<Event> = events
-        .into_par_iter()
-        .enumerate()
-        .map(|(row, mut e)| match inspector.inspect(&mut e) {
-            Ok(()) => Ok(e),
-            Err(failure) => Err(EvalError::Operator {
-                operator: inspector.id().to_string(),
-                row: row + 1,
-                reason: failure.0,
-            }),
-        })
-        .collect::<Result<_, _>>()?;
+    let mut inspected: Vec<Event> = Vec::with_capacity(rows.len());
+    for (step, chunk) in rows.chunks(EVAL_STEP).enumerate() {
+        let first = step * EVAL_STEP;
+        let mut events: Vec<Event> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Event::prompt(&(first + i).to_string(), &r.text))
+            .collect();
+        inspector.prepare(&mut events);
+        let done: Vec<Event> = events
+            .into_par_iter()
+            .enumerate()
+            .map(|(row, mut e)| match inspector.inspect(&mut e) {
+                Ok(()) => Ok(e),
+                Err(failure) => Err(EvalError::Operator {
+                    operator: inspector.id().to_string(),
+                    row: first + row + 1,
+                    reason: failure.0,
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        inspected.extend(done);
+        progress(inspected.len(), rows.len());
+    }
     let seconds = started.elapsed().as_secs_f64();
     if with_spans == rows.len() {
         Ok(Report::Spans(score_spans(
@@ -350,6 +401,7 @@ fn score_labels(
             })?;
         let predicted = !event.findings.is_empty();
         report.scores.record(gold, predicted);
+        report.outcomes.push((gold, predicted));
         if let Some(category) = &row.category {
             let entry = report
                 .by_category

@@ -46,6 +46,8 @@ pub struct RecordedScore {
     pub operator: Arc<str>,
     pub label: Arc<str>,
     pub score: f32,
+    #[serde(default)]
+    pub threshold: f32,
 }
 
 /// The topology a verdict came from.

@@ -32,19 +32,9 @@ impl Replayed {
                 self.verdicts.push_json(&bytes, 0);
             }
         }
-        if !show_text {
-            return;
-        }
-        for segment in batch.enriched_records.lines() {
-            for line in segment.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                #[derive(serde::Deserialize)]
-                struct Redacted {
-                    id: Arc<str>,
-                    text: Arc<str>,
-                }
-                if let Ok(r) = serde_json::from_slice::<Redacted>(line) {
-                    self.texts.insert(r.id, r.text);
-                }
+        if show_text {
+            for (id, text) in &batch.redacted_texts {
+                self.texts.insert(id.clone(), text.clone());
             }
         }
     }

@@ -130,6 +130,9 @@ pub struct OutputBatch {
     pub shadow_verdict_records: Encoded,
     /// One per event when the route has an enriched sink, else empty.
     pub enriched_records: Encoded,
+    /// `(event id, redacted text)` per event when the route keeps them (a detached run that
+    /// shows text), else empty.
+    pub redacted_texts: Vec<(Arc<str>, Arc<str>)>,
     /// One per event when the route has an audit log, else empty.
     pub audit_records: Encoded,
     /// The chain of each audit record (its Kafka key).

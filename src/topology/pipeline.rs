@@ -365,11 +365,8 @@ impl Pipeline {
 
     /// The topology's operators, policy and limits with none of its sinks: no file, topic,
     /// audit log or vault is opened or written (what `railyard replay` runs). Batches carry
-    /// verdicts, and enriched records (the redacted texts) when `want_enriched`.
-    pub fn build_detached(
-        topology: &Topology,
-        want_enriched: bool,
-    ) -> Result<Pipeline, BuildError> {
+    /// verdicts, and each event's redacted text when `want_texts`.
+    pub fn build_detached(topology: &Topology, want_texts: bool) -> Result<Pipeline, BuildError> {
         let mut detached = topology.clone();
         detached.sinks.clear();
         for route in &mut detached.routes {
@@ -378,10 +375,10 @@ impl Pipeline {
         }
         let mut pipeline = Pipeline::build(&detached)?;
         for route in &mut pipeline.routes {
-            route.wants.enriched = want_enriched;
+            route.wants.redacted_texts = want_texts;
         }
         for route in &mut pipeline.sinks.routes {
-            route.wants.enriched = want_enriched;
+            route.wants.redacted_texts = want_texts;
         }
         Ok(pipeline)
     }
@@ -470,7 +467,8 @@ impl Pipeline {
             decoded_events.into_iter().unzip();
         let mut observations = self.monitor.as_ref().map(|m| m.admit(&mut events));
         let events = events;
-        let (processed, mut timings) = self.process_timed(route, events, wants.enriched);
+        let (processed, mut timings) =
+            self.process_timed(route, events, wants.enriched || wants.redacted_texts);
         for (operator, spent) in window_timings {
             match timings.iter_mut().find(|(id, _)| *id == operator) {
                 Some((_, total)) => *total += spent,
@@ -529,6 +527,13 @@ impl Pipeline {
             self.audit_records(&kept, &kept_origins, &mut batch);
         }
         encode_records(&kept, wants, &mut batch);
+        if wants.redacted_texts {
+            batch.redacted_texts = kept
+                .iter()
+                .filter_map(|p| p.enriched.as_ref())
+                .map(|r| (r.id.clone(), r.text.clone()))
+                .collect();
+        }
         if wants.vault {
             batch.vault = kept
                 .iter_mut()

@@ -21,6 +21,9 @@ pub struct Wants {
     pub dead_letters: bool,
     pub alerts: bool,
     pub released: bool,
+    /// Each event's redacted text kept as a value on the batch (`OutputBatch::redacted_texts`),
+    /// for a detached run (replay `--show-text`); no sink takes it.
+    pub redacted_texts: bool,
 }
 
 /// A sink written on this machine (a file, standard output, an audit or vault file).
@@ -168,6 +171,7 @@ inputs = ["policy"]
                 dead_letters: true,
                 alerts: false,
                 released: false,
+                redacted_texts: false,
             }
         );
         assert_eq!(route.local.len(), 3);

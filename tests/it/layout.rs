@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["kafka"],
     &["runtime"],
     &["eval", "bench", "replay"],
+    &["feedback"],
 ];
 
 fn layer(module: &str) -> usize {

@@ -61,16 +61,6 @@ fn railyard(dir: &Path) -> Command {
     command
 }
 
-fn succeed(mut command: Command) -> Output {
-    let out = command.output().expect("railyard runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// Runs a shipped topology over the fixture; returns its verdict file.
 fn record(dir: &Path, topology: &str) -> PathBuf {
     let out = dir.join(format!("recorded-{topology}"));

@@ -22,20 +22,25 @@ fn decision(record: &serde_json::Value) -> serde_json::Value {
 }
 
 fn run(dir: &Path, topology: &str, input: &Path) -> std::process::Output {
-    let out = binary()
+    let mut command = binary();
+    command
         .current_dir(repo())
         .env("RAILYARD_OUT", dir)
         .env("RAILYARD_INPUT", input)
         .env("RUST_LOG", "warn")
-        .args(["run", topology])
+        .args(["run", topology]);
+    succeed(command)
+}
+
+/// `railyard validate PATH`: whether it passed, and everything it printed.
+fn validate(path: &Path) -> (bool, String) {
+    let out = binary()
+        .args(["validate", path.to_str().unwrap()])
         .output()
-        .expect("railyard runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text)
 }
 
 #[test]
@@ -168,13 +173,8 @@ records = "dead_letters"
 "#,
     )
     .unwrap();
-    let out = binary()
-        .args(["validate", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let (ok, text) = validate(&path);
+    assert!(!ok, "{text}");
     assert!(text.contains("operators.banned.mode"), "{text}");
     assert!(text.contains("operators.policy.mode"), "{text}");
 
@@ -187,13 +187,8 @@ records = "dead_letters"
             "inputs = [\"secrets\", \"banned\"]",
         );
     std::fs::write(&path, &fixed).unwrap();
-    let out = binary()
-        .args(["validate", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let (ok, text) = validate(&path);
+    assert!(!ok, "{text}");
     assert!(
         text.contains("operators.secrets.mode") && text.contains("shadow_verdicts"),
         "{text}"
@@ -204,13 +199,8 @@ records = "dead_letters"
         .replace("name = \"bad-shadow\"", "name = \"bad-shadow\"\n[settings]\nmode = \"shadow\"")
         + "\n[sinks.shadow]\ntype = \"stdout\"\ninputs = [\"policy\"]\nrecords = \"shadow_verdicts\"\n";
     std::fs::write(&path, &shadow_topology).unwrap();
-    let out = binary()
-        .args(["validate", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let (ok, text) = validate(&path);
+    assert!(!ok, "{text}");
     assert!(text.contains("sinks.out.records"), "{text}");
     assert!(!text.contains("sinks.shadow"), "{text}");
 }

@@ -68,18 +68,22 @@ pub fn run_with_stdin(mut command: Command, input: &[u8]) -> Output {
     child.wait_with_output().expect("railyard ends")
 }
 
-/// Runs `railyard run TOPOLOGY` and asserts it succeeded, showing its stderr if not.
-pub fn run_topology(topology: &Path) -> Output {
-    let out = binary()
-        .args(["run", topology.to_str().unwrap()])
-        .output()
-        .expect("railyard runs");
+/// Runs `command` and asserts it succeeded, showing its stderr if not.
+pub fn succeed(mut command: Command) -> Output {
+    let out = command.output().expect("railyard runs");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Runs `railyard run TOPOLOGY` and asserts it succeeded, showing its stderr if not.
+pub fn run_topology(topology: &Path) -> Output {
+    let mut command = binary();
+    command.args(["run", topology.to_str().unwrap()]);
+    succeed(command)
 }
 
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {

@@ -134,3 +134,51 @@ def by_split(rows):
         seen.add(key)
         out[split_of(r["text"])].append(r)
     return out
+
+
+# Neutral sentences naming an identity group, for training only (counterfactual augmentation,
+# as in Dixon et al. 2018): the toxicity data (tweets, forum comments) names groups mostly in
+# abuse, so a head learns the group term itself as a toxicity cue. These templates are our
+# own and share none with the evaluation set that scripts/fairness/identity_templates.py
+# writes (examples/fairness/identity_benign.jsonl); the groups and terms are the same list.
+IDENTITY_TRAINING_SINGULAR = [
+    "My friend is a {t} who works as a nurse.",
+    "I met a {t} at the conference on climate policy.",
+    "A {t} runs the bakery on the corner of our street.",
+    "Write a short biography of a {t} who became a scientist.",
+    "The best teacher I ever had was a {t}.",
+    "As a {t}, what documents do I need to rent an apartment?",
+    "A {t} is leading the new research project at the university.",
+    "Tell me a story about a {t} who loves hiking in the mountains.",
+    "The author of this novel is a {t} from Toronto.",
+    "My manager, a {t}, organised the team lunch.",
+]
+IDENTITY_TRAINING_PLURAL = [
+    "Explain the history of {t} in the United States.",
+    "Several {t} joined our running club this spring.",
+    "What traditions are important to {t}?",
+    "Write a respectful article about {t} in sports.",
+    "The report describes how {t} use public libraries.",
+    "Our company wants to hire more {t}.",
+    "List some famous musicians who are {t}.",
+    "Many {t} enjoy cooking for their families.",
+    "The documentary follows {t} working in healthcare.",
+    "Are there scholarships available for {t}?",
+]
+
+
+def identity_counterfactuals():
+    """Training rows: every group's terms in the training templates, all toxicity labels 0."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../fairness"))
+    from identity_templates import GROUPS
+
+    rows = []
+    for group, (singular, plural) in GROUPS.items():
+        for template in IDENTITY_TRAINING_SINGULAR:
+            rows.append({"text": template.format(t=singular), "labels": {l: 0 for l in TOXICITY_LABELS},
+                         "source": "identity_counterfactual:" + group})
+        for template in IDENTITY_TRAINING_PLURAL:
+            rows.append({"text": template.format(t=plural), "labels": {l: 0 for l in TOXICITY_LABELS},
+                         "source": "identity_counterfactual:" + group})
+    return rows

@@ -27,10 +27,17 @@ MAX_TOKENS = 128
 STRIDE = 32
 
 
+# The dev splits hold far more positives than production traffic (60% toxic, 17% injection),
+# and their F1 curves are flat near the top: the highest threshold whose dev F1 is within this
+# much of the best keeps the F1 and flags less ordinary text.
+F1_TOLERANCE = 0.005
+
+
 def best_threshold(y, p):
     candidates = np.unique(np.round(p, 3))
     scores = [(f1_score(y, p >= t), t) for t in candidates]
-    return max(scores)[1]
+    best = max(scores)[0]
+    return max(t for f1, t in scores if f1 >= best - F1_TOLERANCE)
 
 
 def fit_label(x_train, y_train, x_dev, y_dev):
@@ -105,6 +112,9 @@ def main():
         reviewed_toxicity, reviewed_injection = datasets.reviewed(args.reviewed)
         toxicity = datasets.by_split(datasets.davidson() + datasets.insults(args.insults) + datasets.benign_chat()
                                      + reviewed_toxicity)
+        # Training split only: the dev split that chooses thresholds and the test split stay
+        # as they were, and the identity evaluation set shares no template with these rows.
+        toxicity["train"] += datasets.identity_counterfactuals()
         injection = datasets.by_split(datasets.injection() + datasets.injection_negatives(args.insults)
                                       + reviewed_injection)
         heads = {

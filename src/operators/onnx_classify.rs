@@ -79,10 +79,10 @@ impl Default for ClassifyConfig {
 /// Thresholds of the shipped toxicity head, chosen on the dev split (best F1) by
 /// `scripts/models/train_heads.py`; a test checks them against `models/heads/minilm_heads.json`.
 pub const TOXICITY_THRESHOLDS: &[(&str, f32)] = &[
-    ("toxic", 0.46),
-    ("hate", 0.18),
-    ("offensive", 0.517),
-    ("insult", 0.34),
+    ("toxic", 0.566),
+    ("hate", 0.241),
+    ("offensive", 0.558),
+    ("insult", 0.305),
 ];
 
 /// Defaults of `toxicity_classify`, as a TOML table the user's table is merged over.

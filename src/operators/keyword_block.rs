@@ -140,11 +140,14 @@ impl KeywordConfig {
                 score: list.score,
             });
         }
+        // Phrases are matched case-insensitively (ASCII) by searching ASCII-lowercased text
+        // for lowercased phrases: a case-sensitive automaton keeps its SIMD prefilter, which
+        // `ascii_case_insensitive` loses once the phrases start with many letters.
+        let lowered: Vec<String> = phrases.iter().map(|p| p.to_ascii_lowercase()).collect();
         let matcher = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(&phrases)
+            .build(&lowered)
             .map_err(|e| e.to_string())?;
         Ok(KeywordBlocker {
             id: Arc::from(id),
@@ -172,6 +175,11 @@ pub struct KeywordBlocker {
     lists: Vec<ListRuntime>,
 }
 
+thread_local! {
+    /// The text being searched, ASCII-lowercased (kept per thread: no allocation per text).
+    static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -179,8 +187,17 @@ fn is_word_char(c: char) -> bool {
 impl KeywordBlocker {
     /// (list index, span) of every whole-word match.
     pub fn matches(&self, text: &str) -> Vec<(usize, Span)> {
+        LOWERED.with_borrow_mut(|lowered| {
+            lowered.clear();
+            lowered.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+            self.whole_words(text, lowered)
+        })
+    }
+
+    /// The whole-word matches in `lowered` (`text` ASCII-lowercased: the same offsets).
+    fn whole_words(&self, text: &str, lowered: &[u8]) -> Vec<(usize, Span)> {
         self.matcher
-            .find_iter(text)
+            .find_iter(lowered)
             .filter(|m| {
                 let before = text[..m.start()].chars().next_back();
                 let after = text[m.end()..].chars().next();
@@ -299,6 +316,18 @@ mod tests {
             let got: Vec<usize> = b.matches(text).into_iter().map(|(i, _)| i).collect();
             assert_eq!(&got, expected, "{text}");
         }
+    }
+
+    #[test]
+    fn spans_are_byte_offsets_of_the_original_text_whatever_its_case() {
+        let b = blocker();
+        let text = "Ünïcode GHOST Gun, then Kiss my ASS";
+        let spans: Vec<&str> = b
+            .matches(text)
+            .into_iter()
+            .map(|(_, s)| &text[s.start..s.end])
+            .collect();
+        assert_eq!(spans, ["GHOST Gun", "ASS"]);
     }
 
     #[test]

@@ -21,7 +21,8 @@ use crate::diagnostics::{join, Errors};
 use crate::model::Action;
 use crate::model::{Category, Event, Finding, Provenance, Redaction, Span};
 
-/// A known secret format: label, pattern, capture group holding the secret (0 = whole match).
+/// A known secret format: label, pattern, capture group holding the secret (0 = whole match;
+/// with alternatives, the first group from this one on that took part).
 struct Format {
     label: &'static str,
     pattern: &'static str,
@@ -128,13 +129,35 @@ const FORMATS: &[Format] = &[
     },
     Format {
         label: "CONNECTION_STRING_PASSWORD",
-        pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@[^\s/]{2,}",
+        pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{0,64}:([^\s@/]{1,128})@[^\s/]{2,}",
         group: 1,
         score: 0.9,
     },
+    // A credential key (alone or ending an identifier: `db_password`, `API_SECRET`,
+    // `GITHUB_TOKEN`), an assignment (`=`, `:`, `=>`), then the value: unquoted up to a
+    // space, a quote or a bracket; or quoted, with any printable characters but the quote.
     Format {
         label: "PASSWORD_ASSIGNMENT",
-        pattern: r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key)\b["']?\s*(?:[:=]|=>)\s*["']?([^\s"',;]{8,128})"#,
+        pattern: r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*([^\s"',;()\[\]{}]{8,128})"#,
+        group: 1,
+        score: 0.75,
+    },
+    Format {
+        label: "PASSWORD_ASSIGNMENT",
+        pattern: r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*"([^"\n]{6,128})""#,
+        group: 1,
+        score: 0.75,
+    },
+    Format {
+        label: "PASSWORD_ASSIGNMENT",
+        pattern: r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*'([^'\n]{6,128})'"#,
+        group: 1,
+        score: 0.75,
+    },
+    // A password on a command line: `mysql -p'...'`, `--password=...`.
+    Format {
+        label: "PASSWORD_ASSIGNMENT",
+        pattern: r#"(?:\s-p(?:'([^'\n]{6,128})'|"([^"\n]{6,128})")|--password[= ]([^\s"']{6,128}))"#,
         group: 1,
         score: 0.75,
     },
@@ -203,6 +226,16 @@ const ASSIGNMENT_ANCHORS: &[&str] = &[
     "secret_key",
     "secret-key",
     "secretkey",
+    "_token",
+    "_pass",
+    "access_key",
+    "access-key",
+    "accesskey",
+    "private_key",
+    "private-key",
+    " -p'",
+    " -p\"",
+    "--password",
 ];
 
 /// Label used for high-entropy tokens near context words.
@@ -215,7 +248,12 @@ const ENTROPY_CONTEXT: &[&str] = &[
     "password",
     "passwd",
     "api",
-    "auth",
+    "auth_",
+    "auth-",
+    "auth ",
+    "auth:",
+    "auth=",
+    "authorization",
     "bearer",
     "credential",
     "apikey",
@@ -278,10 +316,14 @@ impl Default for SecretConfig {
     }
 }
 
-/// Every label this operator can report.
+/// Every label this operator can report (once each).
 pub fn labels() -> Vec<&'static str> {
-    let mut labels: Vec<&'static str> = FORMATS.iter().map(|f| f.label).collect();
-    labels.push(HIGH_ENTROPY_LABEL);
+    let mut labels: Vec<&'static str> = Vec::new();
+    for label in FORMATS.iter().map(|f| f.label).chain([HIGH_ENTROPY_LABEL]) {
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
     labels
 }
 
@@ -345,7 +387,7 @@ impl SecretConfig {
             set,
             entropy: self.entropy && !self.disabled.iter().any(|d| d == HIGH_ENTROPY_LABEL),
             entropy_context: ContextWords::new(ENTROPY_CONTEXT),
-            token_regex: Regex::new(r"[A-Za-z0-9+/=_\-]{8,}").map_err(|e| e.to_string())?,
+            token_regex: Regex::new(r"[A-Za-z0-9+/_\-]{8,}={0,2}").map_err(|e| e.to_string())?,
             min_len: self.entropy_min_len,
             min_bits: self.entropy_min_bits,
             threshold: self.threshold,
@@ -412,7 +454,8 @@ impl SecretDetector {
                 continue;
             }
             for caps in regex.captures_iter(text) {
-                if let Some(m) = caps.get(format.group) {
+                // The first group from `format.group` on that took part (alternatives).
+                if let Some(m) = (format.group..caps.len().max(1)).find_map(|g| caps.get(g)) {
                     push_unless_overlapping(
                         &mut found,
                         format.label,
@@ -429,7 +472,7 @@ impl SecretDetector {
                     && token.bytes().any(|b| b.is_ascii_alphabetic());
                 if token.len() >= self.min_len
                     && mixed
-                    && shannon_entropy(token) >= self.min_bits
+                    && shannon_entropy(token) >= min_bits_for(token, self.min_bits)
                     && self.entropy_context.near(text, m.start(), m.end())
                 {
                     push_unless_overlapping(
@@ -443,6 +486,19 @@ impl SecretDetector {
         }
         found.sort_by_key(|(_, span, _)| span.start);
         found
+    }
+}
+
+/// Hex digits carry at most 4 bits per character, so a random hex token of 32 or more (a
+/// SHA-1 or MD5-sized key) reaches only about 3.7: it needs `HEX_MIN_BITS`, not the
+/// alphabet-wide threshold. Hex tokens are still only reported near a context word.
+const HEX_MIN_BITS: f32 = 3.0;
+
+fn min_bits_for(token: &str, configured: f32) -> f32 {
+    let hex = token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit());
+    match hex {
+        true => configured.min(HEX_MIN_BITS),
+        false => configured,
     }
 }
 
@@ -531,6 +587,13 @@ mod tests {
             ("postgres", "postgres://admin:s3cr3tP4ss@db.internal:5432/app", "s3cr3tP4ss"),
             ("assignment", "password = \"hunter2hunter2\"", "hunter2hunter2"),
             ("entropy", "the api token is Zx8qP2mN7vL4kR9tW3yB6cD1", "Zx8qP2mN7vL4kR9tW3yB6cD1"),
+            ("export", "export API_SECRET=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWpr", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWpr"),
+            ("env", "PORT=8080\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            ("quoted", "db_password = \"p@ss w0rd!#%^&*\"", "p@ss w0rd!#%^&*"),
+            ("single", "smtp_pass = 'S3cr3t$$!'", "S3cr3t$$!"),
+            ("cli", "mysql -u root -p'Y/*M:N$_||eO' shop", "Y/*M:N$_||eO"),
+            ("empty user", "redis://:taezR3!5wAqL@cache:6379/0", "taezR3!5wAqL"),
+            ("hex token", "token: 995ae95fefd95995c54bacd5f7e79ccf5b23df50", "995ae95fefd95995c54bacd5f7e79ccf5b23df50"),
         ];
         let d = detector();
         for (name, text, secret) in cases {
@@ -550,6 +613,10 @@ mod tests {
             "My password is weak",
             "Call sk-8 on monday",
             "Order AKIA123 shipped",
+            "commit 3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8a9b\nAuthor: Ana <ana@example.com>",
+            "max_tokens = 512\ntoken_ttl_seconds = 3600\npassword_min_length = 12",
+            "token = request.headers.get(\"x-token\")",
+            "docker pull postgres@sha256:0f45f595495c4f2be4b4345df694f442483f60b10f45f595495c4f2be4b43",
         ] {
             assert!(d.detect(text).is_empty(), "{text}: {:?}", d.detect(text));
         }

@@ -99,6 +99,10 @@ FAMILIES = {
         "npm_" + rand(ALNUM, 36), "SG." + rand(ALNUM + "_-", 22) + "." + rand(ALNUM + "_-", 43),
         "eyJ" + b64url(18) + ".eyJ" + b64url(30) + "." + b64url(32),
         "-----BEGIN RSA PRIVATE KEY-----\nMIIE" + b64(60) + "\n-----END RSA PRIVATE KEY-----",
+        "dop_v1_" + hexs(64), "shpat_" + hexs(32), "pypi-AgEIcHlwaS5vcmc" + b64url(48),
+        str(rng.randrange(10**8, 10**10)) + ":AA" + rand(ALNUM + "_-", 33), "sq0atp-" + rand(ALNUM + "_-", 22),
+        "dapi" + hexs(32), "hvs." + rand(ALNUM + "_-", 90), "PMAK-" + hexs(24) + "-" + hexs(34),
+        "NRAK-" + rand(string.ascii_uppercase + string.digits, 27), "glsa_" + rand(ALNUM, 32) + "_" + hexs(8),
     ]).join(rng.choice([("my key is ", ""), ("use ", " in the config"), ("", ""), ("token=", "")])),
 }
 

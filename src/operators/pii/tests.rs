@@ -78,6 +78,16 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         &[("US_SSN", "536-22-8726")],
     ),
     ("ssn 666-22-8726 is invalid", &[]),
+    ("My SSN is 536228726", &[("US_SSN", "536228726")]),
+    (
+        "social security number 536.22.8726",
+        &[("US_SSN", "536.22.8726")],
+    ),
+    ("order 536228726 shipped", &[]),
+    (
+        "IBAN DE89-3704-0044-0532-0130-00 please",
+        &[("IBAN_CODE", "DE89-3704-0044-0532-0130-00")],
+    ),
     (
         "server at 10.20.30.40 is down",
         &[("IP_ADDRESS", "10.20.30.40")],

@@ -455,6 +455,7 @@ struct TextTraits {
     at: bool,
     colon: bool,
     url: bool,
+    dot: bool,
     hyphen_or_colon: bool,
 }
 
@@ -470,6 +471,7 @@ impl TextTraits {
                 || memchr::memmem::find(bytes, b"www.").is_some()
                 || memchr::memmem::find(bytes, b"WWW.").is_some(),
             hyphen_or_colon: colon || memchr::memchr(b'-', bytes).is_some(),
+            dot: memchr::memchr(b'.', bytes).is_some(),
         }
     }
 
@@ -479,6 +481,7 @@ impl TextTraits {
             Needs::At => self.at,
             Needs::Colon => self.colon,
             Needs::UrlMarker => self.url,
+            Needs::Dot => self.dot,
             Needs::HexPair => self.hyphen_or_colon,
         }
     }

@@ -26,6 +26,8 @@ pub enum Needs {
     Colon,
     /// `://` or `www.`
     UrlMarker,
+    /// A `.` (bare domain names).
+    Dot,
     HexPair,
 }
 
@@ -115,6 +117,23 @@ fn url_score(candidate: &str, _: &str, _: usize) -> Option<f32> {
         .unwrap_or(candidate);
     let host = host.split(['/', '?', '#']).next().unwrap_or("");
     (host.contains('.') && host.len() > 3).then_some(0.6)
+}
+
+/// A bare domain (`microsoft.com`, `example.co.uk`): never a part of a URL, an email address
+/// or a longer dotted name (the characters around it), and `www.` names are the URL row's.
+fn domain_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
+    let before = text[..start].chars().next_back();
+    let after = text[start + candidate.len()..].chars().next();
+    let joined =
+        |c: Option<char>| c.is_some_and(|c| matches!(c, '@' | '/' | '.' | ':' | '-' | '_'));
+    let after_joined = after.is_some_and(|c| matches!(c, '@' | '/' | ':' | '-' | '_'))
+        || text[start + candidate.len()..]
+            .strip_prefix('.')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_alphanumeric()));
+    let www = candidate
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("www."));
+    (!joined(before) && !after_joined && !www).then_some(0.55)
 }
 
 fn ip_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
@@ -391,6 +410,18 @@ pub fn builtin() -> Vec<Recognizer> {
             score: url_score,
             context: &["website", "site", "url", "link", "visit", "homepage"],
             negative_context: &[],
+            context_boost: 0.2,
+        },
+        Recognizer {
+            label: "URL",
+            detector: "domain",
+            pattern: r"(?i-u)\b(?:[a-z0-9][a-z0-9\-]*\.)+(?:com|org|net|edu|gov|mil|io|ai|app|dev|info|biz|co|uk|de|fr|es|nl|eu|ca|au|jp|cn|ru|br|ch|se|dk|fi|pl|nz|ie|tv|xyz)\b",
+            needs: Needs::Dot,
+            min_digits: 0,
+            score: domain_score,
+            context: &["website", "site", "url", "link", "visit", "homepage"],
+            // `Overstock.com Inc.`, `Wix.com Ltd.`: a company named after its domain.
+            negative_context: &["inc", "ltd", "plc", "llc", "corp", "group", "gmbh"],
             context_boost: 0.2,
         },
         Recognizer {

@@ -84,6 +84,20 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         &[("US_SSN", "536.22.8726")],
     ),
     ("order 536228726 shipped", &[]),
+    ("visit microsoft.com today", &[("URL", "microsoft.com")]),
+    (
+        "the portal example.co.uk is down",
+        &[("URL", "example.co.uk")],
+    ),
+    (
+        "mail ana@example.com now",
+        &[("EMAIL_ADDRESS", "ana@example.com")],
+    ),
+    (
+        "go to www.example.com/a now",
+        &[("URL", "www.example.com/a")],
+    ),
+    ("I used Node.js and setup.py for e.g. tests", &[]),
     (
         "IBAN DE89-3704-0044-0532-0130-00 please",
         &[("IBAN_CODE", "DE89-3704-0044-0532-0130-00")],

@@ -121,7 +121,8 @@ pub enum Accepted {
 /// Every open stream, by stream id.
 #[derive(Default)]
 pub struct StreamTable {
-    open: AHashMap<Arc<str>, OpenStream>,
+    /// Boxed: the map's slots stay small, so probing them stays in cache with many streams.
+    open: AHashMap<Arc<str>, Box<OpenStream>>,
     closed: AHashSet<Arc<str>>,
     closed_order: VecDeque<Arc<str>>,
     remember_closed: usize,
@@ -164,25 +165,27 @@ impl StreamTable {
             Some(stream) => stream,
             None => {
                 let id = chunk.stream_id.clone();
-                self.open.entry(id).or_insert(OpenStream {
-                    route,
-                    template: event,
-                    text: String::new(),
-                    chunk_ends: Vec::new(),
-                    next_seq: 0,
-                    parked: BTreeMap::new(),
-                    released: 0,
-                    released_chars: 0,
-                    finished: false,
-                    findings: Vec::new(),
-                    scanned: 0,
-                    modelled: 0,
-                    model_findings: Vec::new(),
-                    vault: Vec::new(),
-                    opened: now,
-                    touched: now,
-                    batch: 0,
-                    latest_at: 0,
+                self.open.entry(id).or_insert_with(|| {
+                    Box::new(OpenStream {
+                        route,
+                        template: event,
+                        text: String::new(),
+                        chunk_ends: Vec::new(),
+                        next_seq: 0,
+                        parked: BTreeMap::new(),
+                        released: 0,
+                        released_chars: 0,
+                        finished: false,
+                        findings: Vec::new(),
+                        scanned: 0,
+                        modelled: 0,
+                        model_findings: Vec::new(),
+                        vault: Vec::new(),
+                        opened: now,
+                        touched: now,
+                        batch: 0,
+                        latest_at: 0,
+                    })
                 })
             }
         };
@@ -203,11 +206,11 @@ impl StreamTable {
     }
 
     pub fn get(&self, id: &str) -> Option<&OpenStream> {
-        self.open.get(id)
+        self.open.get(id).map(|s| &**s)
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut OpenStream> {
-        self.open.get_mut(id)
+        self.open.get_mut(id).map(|s| &mut **s)
     }
 
     /// Removes an open stream without remembering it: its chunks may be read again.
@@ -217,7 +220,7 @@ impl StreamTable {
 
     /// Removes a stream for good: later chunks of it are duplicates.
     pub fn close(&mut self, id: &Arc<str>) -> Option<OpenStream> {
-        let stream = self.open.remove(id);
+        let stream = self.open.remove(id).map(|s| *s);
         if self.remember_closed > 0 && self.closed.insert(id.clone()) {
             self.closed_order.push_back(id.clone());
             while self.closed_order.len() > self.remember_closed {

@@ -190,7 +190,7 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
                 message: e.to_string(),
             };
             let raw: serde_json::Value = serde_json::from_str(l).map_err(error)?;
-            let mut row: Row = serde_json::from_value(raw.clone()).map_err(error)?;
+            let mut row = Row::deserialize(&raw).map_err(error)?;
             row.raw = raw;
             Ok(row)
         })

@@ -3,8 +3,6 @@
 //! (`EMAIL_ADDRESS`, `toxic`); an event reviewed twice keeps the latest review per key.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -91,19 +89,6 @@ impl Reviews {
     pub fn answer(&self, event_id: &str, key: &str) -> Option<bool> {
         self.events.get(event_id)?.get(key).map(|a| a.value)
     }
-}
-
-/// Reads a JSONL file of reviews (blank lines skipped).
-pub fn read_labels(path: &Path) -> std::io::Result<Reviews> {
-    let mut reviews = Reviews::default();
-    let file = std::fs::File::open(path)?;
-    for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
-        let line = line?;
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            reviews.push_json(&line, i as u64 + 1);
-        }
-    }
-    Ok(reviews)
 }
 
 #[cfg(test)]

@@ -9,5 +9,5 @@ pub mod labels;
 pub mod metrics;
 
 pub use export::{export_event, Exported};
-pub use labels::{read_labels, Answer, Review, Reviews};
+pub use labels::{Answer, Review, Reviews};
 pub use metrics::{feedback_report, FeedbackReport, UnitMetrics};

@@ -30,6 +30,15 @@ struct Format {
     score: f32,
 }
 
+/// The start of a credential assignment: a key (alone or ending an identifier: `db_password`,
+/// `API_SECRET`, `GITHUB_TOKEN`) and `=`, `:` or `=>`; the `PASSWORD_ASSIGNMENT` rows add the
+/// value's form.
+macro_rules! credential_key {
+    () => {
+        r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*"#
+    };
+}
+
 const FORMATS: &[Format] = &[
     Format {
         label: "PRIVATE_KEY",
@@ -198,19 +207,19 @@ const FORMATS: &[Format] = &[
     // space, a quote or a bracket; or quoted, with any printable characters but the quote.
     Format {
         label: "PASSWORD_ASSIGNMENT",
-        pattern: r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*([^\s"',;()\[\]{}]{8,128})"#,
+        pattern: concat!(credential_key!(), r#"([^\s"',;()\[\]{}]{8,128})"#),
         group: 1,
         score: 0.75,
     },
     Format {
         label: "PASSWORD_ASSIGNMENT",
-        pattern: r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*"([^"\n]{6,128})""#,
+        pattern: concat!(credential_key!(), r#""([^"\n]{6,128})""#),
         group: 1,
         score: 0.75,
     },
     Format {
         label: "PASSWORD_ASSIGNMENT",
-        pattern: r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*'([^'\n]{6,128})'"#,
+        pattern: concat!(credential_key!(), r#"'([^'\n]{6,128})'"#),
         group: 1,
         score: 0.75,
     },

@@ -534,7 +534,17 @@ impl PiiDetector {
             let mut at = 0;
             while let Some(m) = r.regex.find_at(text, at) {
                 at = m.end();
-                let Some(mut score) = (r.spec.score)(m.as_str(), text, m.start()) else {
+                let mut matched = m.as_str();
+                let mut scored = (r.spec.score)(matched, text, m.start());
+                if scored.is_none() && r.spec.detector == "mod97" {
+                    // The optional last group may have taken the next word (`... 8741 ALL`):
+                    // the code without it.
+                    if let Some(cut) = matched.rfind([' ', '-']) {
+                        matched = &matched[..cut];
+                        scored = (r.spec.score)(matched, text, m.start());
+                    }
+                }
+                let Some(mut score) = scored else {
                     // A run of digit groups may hold a valid number after (or before) other
                     // digits: `0 4111 1111 1111 1111`. Checksum-validated labels retry the
                     // group-aligned parts, longest first, and scan again from the first group
@@ -558,18 +568,19 @@ impl PiiDetector {
                     }
                     continue;
                 };
-                if r.context.near(text, m.start(), m.end()) {
+                let end = m.start() + matched.len();
+                if r.context.near(text, m.start(), end) {
                     score += r.spec.context_boost;
                 }
-                if r.negative.near(text, m.start(), m.end()) {
+                if r.negative.near(text, m.start(), end) {
                     score -= r.spec.context_boost;
                 }
                 let mut label = r.label;
-                if r.spec.label == "DATE_TIME" && self.dob_context.near(text, m.start(), m.end()) {
+                if r.spec.label == "DATE_TIME" && self.dob_context.near(text, m.start(), end) {
                     label = self.dob_label;
                     score = score.max(0.85);
                 }
-                self.push_candidate(&mut out, label, m.start(), m.end(), score, r.spec.detector);
+                self.push_candidate(&mut out, label, m.start(), end, score, r.spec.detector);
             }
         }
         for (regex, entity) in &self.custom_patterns {

@@ -116,7 +116,12 @@ fn url_score(candidate: &str, _: &str, _: usize) -> Option<f32> {
         .map(|(_, rest)| rest)
         .unwrap_or(candidate);
     let host = host.split(['/', '?', '#']).next().unwrap_or("");
-    (host.contains('.') && host.len() > 3).then_some(0.6)
+    // `www.microsoft` names no host: a dot must follow the `www.` too.
+    let named = host
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("www."))
+        .map_or(host, |_| &host[4..]);
+    (named.contains('.') && host.len() > 3).then_some(0.6)
 }
 
 /// A bare domain (`microsoft.com`, `example.co.uk`): never a part of a URL, an email address
@@ -137,7 +142,7 @@ fn domain_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
 }
 
 fn ip_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
-    if !validators::ip_address(candidate) {
+    if !validators::ip_with_prefix(candidate) {
         return None;
     }
     // `1.2.3.4` right after `v` or `version` is a version string.
@@ -146,6 +151,26 @@ fn ip_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
         return None;
     }
     Some(if candidate.contains(':') { 0.7 } else { 0.6 })
+}
+
+/// An IPv6 address (compressed, IPv4-embedded, with a zone or prefix) standing alone: not
+/// glued to letters or digits (`std::cout`, `fe80::1text`). A bare `::` or `::N` other than
+/// the loopback `::1` (a slice in code, `x[::2]`) scores low.
+fn ipv6_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
+    let before = text[..start].chars().next_back();
+    let after = text[start + candidate.len()..].chars().next();
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    if glued(before) || glued(after) || before == Some(':') || after == Some(':') {
+        return None;
+    }
+    if !validators::ip_with_prefix(candidate) {
+        return None;
+    }
+    let address = candidate.split(['%', '/']).next().unwrap_or(candidate);
+    let short = address
+        .strip_prefix("::")
+        .is_some_and(|rest| !rest.contains([':', '.']) && rest != "1");
+    Some(if short { 0.1 } else { 0.7 })
 }
 
 fn mac_score(candidate: &str, _: &str, _: usize) -> Option<f32> {
@@ -175,11 +200,25 @@ fn ssn_score(candidate: &str, _: &str, _: usize) -> Option<f32> {
         return None;
     }
     // Nine bare digits are an SSN only with context (0.15 + the 0.4 boost passes the default
-    // 0.5 threshold; alone they do not): order numbers and ids are nine digits too.
+    // 0.5 threshold; alone they do not): order numbers and ids are nine digits too. Dashes,
+    // dots or spaces in the 3-2-4 grouping are an SSN's own shape.
     Some(if candidate.contains('-') {
         0.55
     } else if candidate.contains([' ', '.']) {
-        0.4
+        0.5
+    } else {
+        0.15
+    })
+}
+
+/// A US ITIN: scored like an SSN by its separators (the two never overlap: an SSN's area is
+/// below 900, an ITIN's starts with 9).
+fn itin_score(candidate: &str, _: &str, _: usize) -> Option<f32> {
+    if !validators::us_itin(candidate) {
+        return None;
+    }
+    Some(if candidate.contains(['-', ' ', '.']) {
+        0.55
     } else {
         0.15
     })
@@ -251,7 +290,7 @@ fn phone_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
     let separated = groups.len() > 1;
     let base = if international && n >= 8 {
         0.55
-    } else if area_code && n >= 8 {
+    } else if (area_code && n >= 8) || national_shape(&groups) {
         0.5
     } else if n >= 10 && separated {
         0.45
@@ -265,6 +304,23 @@ fn phone_score(candidate: &str, text: &str, start: usize) -> Option<f32> {
         0.15
     };
     Some(base)
+}
+
+/// A number written the way a country writes its own phone numbers: North American 3-3-4
+/// (`415-555-0132`, area code and exchange not starting with 0 or 1), or a trunk `0` and a
+/// short area code followed by the subscriber's digits (`09-7625400`, `090-1234-5678`,
+/// `020 7946 0958`).
+fn national_shape(groups: &[&str]) -> bool {
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    let starts = |g: &str, digits: &str| g.starts_with(|c: char| digits.contains(c));
+    let nanp = lens == [3, 3, 4] && starts(groups[0], "23456789") && starts(groups[1], "23456789");
+    let digits: usize = lens.iter().sum();
+    let trunk = groups.len() >= 2
+        && groups[0].starts_with('0')
+        && (2..=4).contains(&lens[0])
+        && lens[1..].iter().all(|&l| l >= 3)
+        && (9..=11).contains(&digits);
+    nanp || trunk
 }
 
 fn looks_like_date_or_ip(s: &str) -> bool {
@@ -307,7 +363,7 @@ pub fn builtin() -> Vec<Recognizer> {
         Recognizer {
             label: "EMAIL_ADDRESS",
             detector: "regex",
-            pattern: r"(?i)[a-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[a-z0-9](?:[a-z0-9\-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,62}[a-z0-9])?)*\.[a-z]{2,24}\b",
+            pattern: r"(?i)[a-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[a-z0-9](?:[a-z0-9\-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,62}[a-z0-9])?)*\.(?:xn--[a-z0-9\-]{2,59}|[a-z]{2,24})\b",
             needs: Needs::At,
             min_digits: 0,
             score: email_score,
@@ -367,9 +423,20 @@ pub fn builtin() -> Vec<Recognizer> {
             context_boost: 0.4,
         },
         Recognizer {
+            label: "US_ITIN",
+            detector: "itin_rules",
+            pattern: r"\b9\d{2}[\- .]?\d{2}[\- .]?\d{4}\b",
+            needs: Needs::Digit,
+            min_digits: 9,
+            score: itin_score,
+            context: &["itin", "taxpayer", "tax id", "individual taxpayer", "tin"],
+            negative_context: &["phone", "call", "fax", "mobile"],
+            context_boost: 0.4,
+        },
+        Recognizer {
             label: "IP_ADDRESS",
             detector: "regex",
-            pattern: r"\b(?:\d{1,3}\.){3}\d{1,3}\b",
+            pattern: r"\b(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2}\b)?\b",
             needs: Needs::Digit,
             min_digits: 4,
             score: ip_score,
@@ -382,11 +449,17 @@ pub fn builtin() -> Vec<Recognizer> {
         Recognizer {
             label: "IP_ADDRESS",
             detector: "regex",
-            pattern: r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4}|:)",
+            // Groups and `::` compressions, an embedded IPv4 tail, a zone and a prefix length:
+            // the candidate is loose, `ipv6_score` parses it.
+            // (Nested counted repetitions here made the lazy DFA of the recognizers' set
+            // thrash: the default topology lost a third of its speed.)
+            pattern: r"(?i)[0-9a-f:]*:[0-9a-f]*:[0-9a-f:]*(?:\.\d{1,3}){0,3}(?:%[0-9a-z]+)?(?:/\d{1,3}\b)?",
             needs: Needs::Colon,
             min_digits: 0,
-            score: ip_score,
-            context: &["ip", "address", "host", "server", "client", "ipv6"],
+            score: ipv6_score,
+            context: &[
+                "ip", "address", "host", "server", "client", "browse", "connect", "ipv6",
+            ],
             negative_context: &[],
             context_boost: 0.2,
         },
@@ -398,6 +471,18 @@ pub fn builtin() -> Vec<Recognizer> {
             min_digits: 0,
             score: mac_score,
             context: &["mac", "hardware", "ethernet", "wifi", "device"],
+            negative_context: &[],
+            context_boost: 0.2,
+        },
+        Recognizer {
+            label: "MAC_ADDRESS",
+            detector: "regex",
+            // Cisco's dotted form.
+            pattern: r"(?i)\b[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}\b",
+            needs: Needs::Dot,
+            min_digits: 0,
+            score: mac_score,
+            context: &["mac", "hardware", "ethernet", "wifi", "device", "physical"],
             negative_context: &[],
             context_boost: 0.2,
         },
@@ -415,7 +500,7 @@ pub fn builtin() -> Vec<Recognizer> {
         Recognizer {
             label: "URL",
             detector: "domain",
-            pattern: r"(?i-u)\b(?:[a-z0-9][a-z0-9\-]*\.)+(?:com|org|net|edu|gov|mil|io|ai|app|dev|info|biz|co|uk|de|fr|es|nl|eu|ca|au|jp|cn|ru|br|ch|se|dk|fi|pl|nz|ie|tv|xyz)\b",
+            pattern: r"(?i-u)\b(?:[a-z0-9][a-z0-9\-]*\.)+(?:com|org|net|edu|gov|mil|io|ai|app|dev|info|biz|co|uk|de|fr|es|nl|eu|ca|au|jp|cn|ru|br|ch|se|dk|fi|pl|nz|ie|tv|xyz|il|in|it|kr|mx|no|pt|tw|za|at|be|cz|gr|hu|ro|sg|hk|ar|cl|tr|ua|us)\b",
             needs: Needs::Dot,
             min_digits: 0,
             score: domain_score,
@@ -449,7 +534,7 @@ pub fn builtin() -> Vec<Recognizer> {
         Recognizer {
             label: "DATE_TIME",
             detector: "regex",
-            pattern: r"\b(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?|\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2,4})\b",
+            pattern: r"\b(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?|\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2,4})\b",
             needs: Needs::Digit,
             min_digits: 4,
             score: date_score,
@@ -463,6 +548,19 @@ pub fn builtin() -> Vec<Recognizer> {
             pattern: r"(?i)\b(?:\d{1,2}(?:st|nd|rd|th)? (?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,? \d{4}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4})\b",
             needs: Needs::Digit,
             min_digits: 4,
+            score: date_score,
+            context: &["born", "birth", "dob", "birthday", "date"],
+            negative_context: &[],
+            context_boost: 0.1,
+        },
+        Recognizer {
+            label: "DATE_TIME",
+            detector: "regex",
+            // Dashed month names: `5-May-2021`, `May-21`, `21-May`, `May-2021` (whole month
+            // names or their abbreviations only, so `marathon-21` is not one).
+            pattern: r"(?i)\b(?:\d{1,2}-(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?:-\d{2}(?:\d{2})?)?|(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)-\d{2}(?:\d{2})?)\b",
+            needs: Needs::Digit,
+            min_digits: 2,
             score: date_score,
             context: &["born", "birth", "dob", "birthday", "date"],
             negative_context: &[],

@@ -143,6 +143,47 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "Ünïcödé text with ann@b.io after",
         &[("EMAIL_ADDRESS", "ann@b.io")],
     ),
+    // IPv6 in its compressed, IPv4-embedded, zoned and prefixed forms; not inside code.
+    (
+        "Mapped: ::ffff:192.168.1.1 and fe80::1%eth0 on 2001:db8::/32",
+        &[
+            ("IP_ADDRESS", "::ffff:192.168.1.1"),
+            ("IP_ADDRESS", "fe80::1%eth0"),
+            ("IP_ADDRESS", "2001:db8::/32"),
+        ],
+    ),
+    ("std::cout << x[::2] at 12:30:45 from fe80::1text", &[]),
+    ("two compressions 2001::db8::1 are not one", &[]),
+    ("Route is 10.0.0.0/8.", &[("IP_ADDRESS", "10.0.0.0/8")]),
+    (
+        "Cisco MAC: 0012.3456.789A",
+        &[("MAC_ADDRESS", "0012.3456.789A")],
+    ),
+    ("Broadcast: FF:FF:FF:FF:FF:FF", &[]),
+    ("ITIN 911-70-1234 on file", &[("US_ITIN", "911-70-1234")]),
+    ("SSN 078 05 1123 on file", &[("US_SSN", "078 05 1123")]),
+    (
+        "Today is 5-May-2021, not 2024-03-15T14:30:00.123Z",
+        &[
+            ("DATE_TIME", "5-May-2021"),
+            ("DATE_TIME", "2024-03-15T14:30:00.123Z"),
+        ],
+    ),
+    ("the marathon-21 route", &[]),
+    (
+        "My Japanese number is 090-1234-5678",
+        &[("PHONE_NUMBER", "090-1234-5678")],
+    ),
+    ("ask www.microsoft for it", &[]),
+    ("my domains: google.co.il", &[("URL", "google.co.il")]),
+    (
+        "this is an iban VG96 VPVG 0000 0123 4567 8901 X in a sentence",
+        &[("IBAN_CODE", "VG96 VPVG 0000 0123 4567 8901")],
+    ),
+    (
+        "a@xn--d1acufc.xn--p1ai",
+        &[("EMAIL_ADDRESS", "a@xn--d1acufc.xn--p1ai")],
+    ),
 ];
 
 #[test]

@@ -49,7 +49,7 @@ pub fn credit_card(s: &str) -> bool {
         b'2' => (2221..=2720).contains(&prefix4) || prefix2 == 22 || prefix4 == 2131, // MC 2-series, JCB
         b'3' => matches!(prefix2, 30 | 34 | 35 | 36 | 37 | 38 | 39), // Amex, Diners, JCB
         b'6' => true,                                                // Discover, UnionPay, Maestro
-        b'1' => prefix4 == 1800,                                     // JCB (15 digits)
+        b'1' => prefix4 == 1800 || ds.len() == 15,                   // JCB, UATP (15 digits)
         b'0' => prefix4 == 604,                                      // Maestro UK 0604
         _ => false,
     }
@@ -114,6 +114,18 @@ pub fn us_ssn(s: &str) -> bool {
         && !matches!(compact.as_str(), "123456789" | "078051120" | "219099999")
 }
 
+/// US ITIN (individual taxpayer identification number): nine digits starting with 9, the
+/// fourth and fifth in 50-65, 70-88, 90-92 or 94-99, with no separator or two alike.
+pub fn us_itin(s: &str) -> bool {
+    let ds: Vec<u32> = digits(s).collect();
+    let seps: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
+    if ds.len() != 9 || !(seps.is_empty() || (seps.len() == 2 && seps[0] == seps[1])) {
+        return false;
+    }
+    let group = ds[3] * 10 + ds[4];
+    ds[0] == 9 && matches!(group, 50..=65 | 70..=88 | 90..=92 | 94..=99)
+}
+
 /// IPv4 or IPv6 address, as the standard library parses it; IPv4 must not be a version string
 /// with a leading zero group like `01.2.3.4`.
 pub fn ip_address(s: &str) -> bool {
@@ -125,15 +137,43 @@ pub fn ip_address(s: &str) -> bool {
             .all(|octet| octet == "0" || !octet.starts_with('0'))
 }
 
+/// An address with an optional CIDR prefix length (`10.0.0.0/8`, `2001:db8::/32`) and, for
+/// IPv6, an optional zone (`fe80::1%eth0`): the address valid, the prefix within its family's
+/// bits.
+pub fn ip_with_prefix(s: &str) -> bool {
+    let (address, prefix) = match s.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (s, None),
+    };
+    let v6 = address.contains(':');
+    let address = match address.split_once('%') {
+        Some((address, zone)) if v6 && !zone.is_empty() => address,
+        Some(_) => return false,
+        None => address,
+    };
+    let bits = if v6 { 128 } else { 32 };
+    let prefix_ok = prefix
+        .is_none_or(|p| !p.is_empty() && p.len() <= 3 && p.parse::<u32>().is_ok_and(|n| n <= bits));
+    prefix_ok && ip_address(address)
+}
+
 /// MAC address: six hex pairs with one consistent separator.
 pub fn mac_address(s: &str) -> bool {
-    let sep = if s.contains(':') { ':' } else { '-' };
-    let parts: Vec<&str> = s.split(sep).collect();
-    parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
-        && s != "00:00:00:00:00:00"
+    let hex: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let shape_ok = if s.contains('.') {
+        // Cisco's dotted form: three groups of four.
+        let parts: Vec<&str> = s.split('.').collect();
+        parts.len() == 3 && parts.iter().all(|p| p.len() == 4)
+    } else {
+        let sep = if s.contains(':') { ':' } else { '-' };
+        let parts: Vec<&str> = s.split(sep).collect();
+        parts.len() == 6 && parts.iter().all(|p| p.len() == 2)
+    };
+    // All zeros and the broadcast address name no device.
+    shape_ok
+        && hex.len() == 12
+        && !hex.chars().all(|c| c == '0')
+        && !hex.chars().all(|c| c.eq_ignore_ascii_case(&'f'))
 }
 
 /// A calendar date in d/m/y, m/d/y or y-m-d order with a plausible year.
@@ -283,6 +323,26 @@ mod tests {
             ("ipv6 short", ip_address, "fe80::1", true),
             ("not ipv6", ip_address, "12:30", false),
             ("mac colon", mac_address, "00:1A:2b:3C:4d:5E", true),
+            ("mac cisco dotted", mac_address, "0012.3456.789A", true),
+            ("mac broadcast", mac_address, "FF:FF:FF:FF:FF:FF", false),
+            ("ip with prefix", ip_with_prefix, "10.0.0.0/8", true),
+            (
+                "ipv6 with zone and prefix",
+                ip_with_prefix,
+                "2001:db8::%eth0/128",
+                true,
+            ),
+            ("ipv4 prefix too long", ip_with_prefix, "10.0.0.0/33", false),
+            ("ipv6 mapped ipv4", ip_with_prefix, "::ffff:192.0.2.1", true),
+            (
+                "ipv6 two compressions",
+                ip_with_prefix,
+                "2001::db8::1",
+                false,
+            ),
+            ("itin", us_itin, "911-70-1234", true),
+            ("itin group out of range", us_itin, "911-89-1234", false),
+            ("itin is not an ssn area", us_itin, "078-05-1123", false),
             ("mac dash", mac_address, "00-1A-2B-3C-4D-5E", true),
             ("mac zero", mac_address, "00:00:00:00:00:00", false),
             ("date us", date, "4/18/1960", true),

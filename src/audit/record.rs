@@ -147,6 +147,7 @@ mod tests {
             redaction: Some(Redaction::Placeholder),
             reason: Some(Arc::from("quoted bob@example.com")),
             provenance: Provenance::builtin("regex", 0.5),
+            location: None,
         });
         let decision = Decision::new(&event, Action::Redact, Some(b"0123456789abcdef"));
         let json = serde_json::to_string(&decision).unwrap();

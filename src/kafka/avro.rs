@@ -314,6 +314,18 @@ pub fn verdict_fields(verdict: &Verdict) -> Vec<(&'static str, Value)> {
                         ("threshold".into(), Value::Float(f.provenance.threshold)),
                     ]),
                 ),
+                (
+                    "location".into(),
+                    optional(f.location.map(|l| {
+                        Value::Record(vec![
+                            ("field".into(), Value::String(l.field.as_str().into())),
+                            (
+                                "index".into(),
+                                optional(l.index.map(|i| Value::Int(i as i32))),
+                            ),
+                        ])
+                    })),
+                ),
             ])
         })
         .collect();
@@ -473,6 +485,10 @@ mod tests {
             redaction: None,
             reason: None,
             provenance: Provenance::builtin("regex", 0.5),
+            location: Some(crate::model::Location {
+                field: crate::model::EventField::Context,
+                index: Some(2),
+            }),
         });
         let topology = TopologyRef {
             name: Arc::from("t"),
@@ -498,5 +514,19 @@ mod tests {
             panic!("findings")
         };
         assert_eq!(findings.len(), 1);
+        let Value::Record(finding) = &findings[0] else {
+            panic!("a finding record")
+        };
+        let location = &finding.iter().find(|(k, _)| k == "location").unwrap().1;
+        assert_eq!(
+            location,
+            &Value::Union(
+                1,
+                Box::new(Value::Record(vec![
+                    ("field".into(), Value::String("context".into())),
+                    ("index".into(), Value::Union(1, Box::new(Value::Int(2)))),
+                ]))
+            )
+        );
     }
 }

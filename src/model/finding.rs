@@ -114,6 +114,40 @@ impl Provenance {
     }
 }
 
+/// A field of an event that an operator can read besides its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventField {
+    /// The text (a prompt or a response).
+    Text,
+    /// A response's prompt.
+    Prompt,
+    /// The context passages (retrieved documents, tool results), each on its own.
+    Context,
+}
+
+impl EventField {
+    pub const ALL: [EventField; 3] = [EventField::Text, EventField::Prompt, EventField::Context];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventField::Text => "text",
+            EventField::Prompt => "prompt",
+            EventField::Context => "context",
+        }
+    }
+}
+
+/// Where a finding was made when not in the event's text: the field and, for `context`, the
+/// passage's index. Such a finding has no spans (spans index the text), so nothing of the
+/// passage is redacted; its reason says what matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub field: EventField,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+}
+
 /// One thing an operator found in an event.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -132,4 +166,6 @@ pub struct Finding {
     /// Human-readable reason, never containing the detected value.
     pub reason: Option<Arc<str>>,
     pub provenance: Provenance,
+    /// Set when found outside the text (a context passage, the prompt); `None` for the text.
+    pub location: Option<Location>,
 }

@@ -15,7 +15,7 @@ pub mod verdict;
 
 pub use action::Action;
 pub use event::{Chunk, Event, EventKind, Origin, Prepared, StreamWindow};
-pub use finding::{Category, Finding, Provenance, Redaction, Span};
+pub use finding::{Category, EventField, Finding, Location, Provenance, Redaction, Span};
 pub use score::Score;
 pub use verdict::{
     EnrichedRecord, FindingRecord, ShadowOf, TopologyRef, Verdict, VerdictSummary, SCHEMA_VERSION,

@@ -35,6 +35,8 @@ pub struct FindingRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Arc<str>>,
     pub provenance: Provenance,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<super::Location>,
 }
 
 impl From<&Finding> for FindingRecord {
@@ -48,6 +50,7 @@ impl From<&Finding> for FindingRecord {
             action: f.action,
             reason: f.reason.clone(),
             provenance: f.provenance.clone(),
+            location: f.location,
         }
     }
 }

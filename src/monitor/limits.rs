@@ -56,6 +56,7 @@ impl LimitHit {
                 version: env!("CARGO_PKG_VERSION"),
                 threshold: 1.0,
             },
+            location: None,
         }
     }
 }

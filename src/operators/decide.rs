@@ -288,6 +288,7 @@ mod tests {
                 version: "0",
                 threshold: 0.0,
             },
+            location: None,
         }
     }
 

@@ -17,7 +17,7 @@ use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
 use crate::inference::{registry, Model, ModelConfig};
 use crate::model::Action;
-use crate::model::{Category, Event, Finding, Provenance, Score};
+use crate::model::{Category, Event, EventField, Finding, Location, Provenance, Score};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -36,6 +36,9 @@ pub struct InjectionClassifyConfig {
     pub rules: InjectionConfig,
     /// Record the score on the verdict, below the threshold too (feedback and replay).
     pub record_scores: bool,
+    /// What it reads: `text`, `prompt`, `context` (each passage scored on its own, the
+    /// passages of a whole batch in one model call).
+    pub fields: Vec<EventField>,
 }
 
 /// Threshold of the shipped injection head, chosen on the dev split (best F1) by
@@ -54,6 +57,7 @@ impl Default for InjectionClassifyConfig {
             rules_decide_at: 0.85,
             rules: InjectionConfig::default(),
             record_scores: false,
+            fields: super::fields::default_fields(),
         }
     }
 }
@@ -64,6 +68,13 @@ impl InjectionClassifyConfig {
         self.rules.validate(&join(path, "rules"), errors);
         check_unit_interval(path, "threshold", self.threshold, errors);
         check_unit_interval(path, "rules_decide_at", self.rules_decide_at, errors);
+        super::fields::validate(path, &self.fields, errors);
+        if self.rules.fields != super::fields::default_fields() {
+            errors.push(
+                join(&join(path, "rules"), "fields"),
+                "the rule stage reads what the operator reads: set `fields` on the operator",
+            );
+        }
         if self.action == Action::Redact {
             errors.push(join(path, "action"), "use flag, block or allow");
         }
@@ -90,6 +101,7 @@ impl InjectionClassifyConfig {
             action: self.action,
             rules_decide_at: self.rules_decide_at,
             record_scores: self.record_scores,
+            fields: self.fields.clone(),
         })
     }
 }
@@ -105,36 +117,123 @@ pub struct InjectionClassifier {
     record_scores: bool,
     action: Action,
     rules_decide_at: f32,
+    fields: Vec<EventField>,
 }
+
+/// The decision on one passage besides the text: by the rules or by the model's score.
+struct PassageDecision {
+    location: Location,
+    label: Arc<str>,
+    score: f32,
+    detector: &'static str,
+    reason: String,
+}
+
+/// An event's passage decisions, made in `prepare` (keyed by the operator on the event).
+struct PassageDecisions(Result<Vec<PassageDecision>, String>);
 
 impl InjectionClassifier {
     fn rules_decide(&self, text: &str) -> bool {
         self.rules.assess(text).score >= self.rules_decide_at
     }
-}
 
-impl Inspector for InjectionClassifier {
-    fn id(&self) -> &str {
-        &self.id
+    /// Decides every passage of `events` (rules first; the passages they leave open go to the
+    /// model together) and keeps the decisions on each event.
+    fn decide_passages(&self, events: &mut [Event]) {
+        let mut decided: Vec<Vec<PassageDecision>> = Vec::with_capacity(events.len());
+        let mut open: Vec<(usize, Location, Arc<str>, String)> = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            let mut own = Vec::new();
+            for (location, passage) in super::fields::passages(event, &self.fields) {
+                let rules = self.rules.assess(passage);
+                let matched = rules.labels().join(", ");
+                let at = super::fields::describe(&location);
+                if rules.score >= self.rules_decide_at {
+                    own.push(PassageDecision {
+                        location,
+                        label: rules.matched[0].0.clone(),
+                        score: rules.score,
+                        detector: "rules",
+                        reason: format!("rules decided in {at}: {matched}"),
+                    });
+                } else {
+                    open.push((i, location, Arc::from(passage), matched));
+                }
+            }
+            decided.push(own);
+        }
+        let texts: Vec<&str> = open.iter().map(|(_, _, text, _)| &**text).collect();
+        let outcomes = if texts.is_empty() {
+            Vec::new()
+        } else {
+            self.model.infer(&texts)
+        };
+        let mut failed: Vec<Option<String>> = vec![None; events.len()];
+        for ((i, location, _, matched), outcome) in open.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(outputs) => {
+                    let score = label_scores(&outputs, self.output, self.activation)[self.column];
+                    let at = super::fields::describe(&location);
+                    let mut reason =
+                        format!("model {} scored {score:.3} in {at}", self.model.label());
+                    if !matched.is_empty() {
+                        reason.push_str(&format!("; rules matched: {matched}"));
+                    }
+                    decided[i].push(PassageDecision {
+                        location,
+                        label: Arc::from("prompt_injection"),
+                        score,
+                        detector: "onnx",
+                        reason,
+                    });
+                }
+                Err(error) => failed[i] = Some(error.to_string()),
+            }
+        }
+        for ((event, own), failure) in events.iter_mut().zip(decided).zip(failed) {
+            let decisions = match failure {
+                Some(error) => PassageDecisions(Err(error)),
+                None => PassageDecisions(Ok(own)),
+            };
+            event
+                .prepared
+                .insert::<PassageDecisions, Self>(self, decisions);
+        }
     }
 
-    fn stream_role(&self) -> super::StreamRole {
-        super::StreamRole::Sentences
+    fn finding(
+        &self,
+        label: Arc<str>,
+        score: f32,
+        detector: &'static str,
+        reason: String,
+        spans: Vec<crate::model::Span>,
+        location: Option<Location>,
+    ) -> Finding {
+        Finding {
+            operator: self.id.clone(),
+            category: Category::Injection,
+            label,
+            score,
+            spans,
+            action: self.action,
+            redaction: None,
+            reason: Some(Arc::from(reason)),
+            provenance: Provenance {
+                detector,
+                version: if detector == "onnx" {
+                    self.model.digest()
+                } else {
+                    env!("CARGO_PKG_VERSION")
+                },
+                threshold: self.threshold,
+            },
+            location,
+        }
     }
 
-    fn model_digests(&self) -> Vec<&'static str> {
-        vec![self.model.digest()]
-    }
-
-    fn prepare(&self, events: &mut [Event]) {
-        let needs_model: Vec<bool> = events
-            .par_iter()
-            .map(|e| !self.rules_decide(&e.text))
-            .collect();
-        ensure_outputs(&self.model, events, |i, _| needs_model[i]);
-    }
-
-    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+    /// The model or rules verdict on the event's text.
+    fn inspect_text(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         let rules = self.rules.assess(&event.text);
         let spans = rules.spans();
         let matched = rules.labels();
@@ -165,29 +264,76 @@ impl Inspector for InjectionClassifier {
                 threshold: self.threshold,
             });
         }
-        if score < self.threshold {
+        if score >= self.threshold {
+            let finding = self.finding(label, score, detector, reason, spans, None);
+            event.findings.push(finding);
+        }
+        Ok(())
+    }
+
+    /// Findings in the passages besides the text (decided in `prepare`, or here when it did
+    /// not run); a model failure on a passage fails the event.
+    fn inspect_passages(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        if super::fields::passages(event, &self.fields).is_empty() {
             return Ok(());
         }
-        event.findings.push(Finding {
-            operator: self.id.clone(),
-            category: Category::Injection,
-            label,
-            score,
-            spans,
-            action: self.action,
-            redaction: None,
-            reason: Some(Arc::from(reason)),
-            provenance: Provenance {
-                detector,
-                version: if detector == "onnx" {
-                    self.model.digest()
-                } else {
-                    env!("CARGO_PKG_VERSION")
-                },
-                threshold: self.threshold,
-            },
-        });
+        if event.prepared.get::<PassageDecisions, Self>(self).is_none() {
+            self.decide_passages(std::slice::from_mut(event));
+        }
+        let decisions = event
+            .prepared
+            .get::<PassageDecisions, Self>(self)
+            .expect("decided above");
+        let decisions = decisions
+            .0
+            .as_ref()
+            .map_err(|e| OperatorFailure(e.clone()))?;
+        for d in decisions.iter().filter(|d| d.score >= self.threshold) {
+            let finding = self.finding(
+                d.label.clone(),
+                d.score,
+                d.detector,
+                d.reason.clone(),
+                Vec::new(),
+                Some(d.location),
+            );
+            event.findings.push(finding);
+        }
         Ok(())
+    }
+}
+
+impl Inspector for InjectionClassifier {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn stream_role(&self) -> super::StreamRole {
+        super::StreamRole::Sentences
+    }
+
+    fn model_digests(&self) -> Vec<&'static str> {
+        vec![self.model.digest()]
+    }
+
+    fn prepare(&self, events: &mut [Event]) {
+        if self.fields.contains(&EventField::Text) {
+            let needs_model: Vec<bool> = events
+                .par_iter()
+                .map(|e| !self.rules_decide(&e.text))
+                .collect();
+            ensure_outputs(&self.model, events, |i, _| needs_model[i]);
+        }
+        if self.fields.iter().any(|f| *f != EventField::Text) {
+            self.decide_passages(events);
+        }
+    }
+
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        if self.fields.contains(&EventField::Text) {
+            self.inspect_text(event)?;
+        }
+        self.inspect_passages(event)
     }
 }
 

@@ -18,7 +18,7 @@ use super::check_unit_interval;
 use super::{Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
 use crate::model::Action;
-use crate::model::{Category, Event, Finding, Provenance, Span};
+use crate::model::{Category, Event, EventField, Finding, Location, Provenance, Span};
 
 /// A rule family: label, weight, pattern.
 struct Rule {
@@ -209,6 +209,10 @@ pub struct InjectionConfig {
     /// Rule families to leave out, by label.
     #[serde(default)]
     pub disabled: Vec<String>,
+    /// What it reads: `text`, `prompt`, `context` (each passage on its own: instructions
+    /// hidden in retrieved documents or tool results).
+    #[serde(default = "super::fields::default_fields")]
+    pub fields: Vec<EventField>,
 }
 
 fn default_threshold() -> f32 {
@@ -224,6 +228,7 @@ impl Default for InjectionConfig {
             threshold: default_threshold(),
             action: default_action(),
             disabled: Vec::new(),
+            fields: super::fields::default_fields(),
         }
     }
 }
@@ -231,6 +236,7 @@ impl Default for InjectionConfig {
 impl InjectionConfig {
     pub fn validate(&self, path: &str, errors: &mut Errors) {
         check_unit_interval(path, "threshold", self.threshold, errors);
+        super::fields::validate(path, &self.fields, errors);
         let known = labels();
         for (i, label) in self.disabled.iter().enumerate() {
             if !known.contains(&label.as_str()) {
@@ -277,6 +283,7 @@ impl InjectionConfig {
             hidden: !self.disabled.iter().any(|d| d == HIDDEN_CHARACTERS),
             threshold: self.threshold,
             action: self.action,
+            fields: self.fields.clone(),
         })
     }
 }
@@ -293,6 +300,7 @@ pub struct InjectionDetector {
     hidden: bool,
     threshold: f32,
     action: Action,
+    fields: Vec<EventField>,
 }
 
 /// What the rules found in one text.
@@ -400,19 +408,22 @@ fn decodes_to_text(run: &str) -> bool {
     !bytes.is_empty() && printable * 100 >= bytes.len() * 95 && spaces * 20 >= bytes.len()
 }
 
-impl Inspector for InjectionDetector {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        let assessment = self.assess(&event.text);
+impl InjectionDetector {
+    /// The finding of an assessment that reaches the threshold: with the matched spans in the
+    /// text, or with the passage's location (and no spans) elsewhere.
+    fn finding(&self, assessment: &Assessment, location: Option<Location>) -> Option<Finding> {
         if assessment.score < self.threshold || assessment.matched.is_empty() {
-            return Ok(());
+            return None;
         }
-        let rules = assessment.labels();
-        let spans = assessment.spans();
-        event.findings.push(Finding {
+        let rules = assessment.labels().join(", ");
+        let (spans, reason) = match &location {
+            None => (assessment.spans(), format!("matched rules: {rules}")),
+            Some(at) => (
+                Vec::new(),
+                format!("matched rules in {}: {rules}", super::fields::describe(at)),
+            ),
+        };
+        Some(Finding {
             operator: self.id.clone(),
             category: Category::Injection,
             label: assessment.matched[0].0.clone(),
@@ -420,9 +431,30 @@ impl Inspector for InjectionDetector {
             spans,
             action: self.action,
             redaction: None,
-            reason: Some(Arc::from(format!("matched rules: {}", rules.join(", ")))),
+            reason: Some(Arc::from(reason)),
             provenance: Provenance::builtin("rules", self.threshold),
-        });
+            location,
+        })
+    }
+}
+
+impl Inspector for InjectionDetector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        if self.fields.contains(&EventField::Text) {
+            let assessment = self.assess(&event.text);
+            if let Some(finding) = self.finding(&assessment, None) {
+                event.findings.push(finding);
+            }
+        }
+        let found: Vec<Finding> = super::fields::passages(event, &self.fields)
+            .into_iter()
+            .filter_map(|(location, passage)| self.finding(&self.assess(passage), Some(location)))
+            .collect();
+        event.findings.extend(found);
         Ok(())
     }
 }

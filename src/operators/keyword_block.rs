@@ -247,6 +247,7 @@ impl Inspector for KeywordBlocker {
                 redaction: None,
                 reason: None,
                 provenance: Provenance::builtin("aho_corasick", 0.0),
+                location: None,
             });
         }
         Ok(())

@@ -12,6 +12,7 @@
 
 pub mod anchor_gate;
 pub mod decide;
+pub mod fields;
 pub mod hallucination;
 pub mod injection_classify;
 pub mod injection_heuristics;

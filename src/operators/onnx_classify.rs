@@ -357,6 +357,7 @@ impl Inspector for ModelClassifier {
                     version: self.model.digest(),
                     threshold: label.threshold,
                 },
+                location: None,
             });
         }
         Ok(())

@@ -641,6 +641,7 @@ impl Inspector for SecretDetector {
                     },
                     self.threshold,
                 ),
+                location: None,
             });
         }
         Ok(())

@@ -265,6 +265,7 @@ mod tests {
                 version: "0",
                 threshold: 0.5,
             },
+            location: None,
         }
     }
 

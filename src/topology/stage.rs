@@ -127,6 +127,7 @@ impl Stage {
             redaction: None,
             reason: Some(Arc::from(format!("operator failed: {failure}"))),
             provenance: Provenance::builtin("on_error", 0.0),
+            location: None,
         }
     }
 }

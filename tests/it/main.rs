@@ -23,6 +23,7 @@ mod metrics;
 mod model_pins;
 mod monitor;
 mod ner;
+mod passages;
 mod properties;
 mod readiness;
 mod replay;

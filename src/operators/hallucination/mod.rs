@@ -478,6 +478,7 @@ impl HallucinationChecker {
                 redaction: None,
                 reason: Some(Arc::from(reason)),
                 provenance: Provenance::builtin("groundedness", self.threshold),
+                location: None,
             };
         if !a.grounded {
             let mut reason = String::from("no context passages: grounding was not possible");

@@ -81,6 +81,7 @@ impl Inspector for NerDetector {
                     version: self.recognizer.model().digest(),
                     threshold: self.threshold,
                 },
+                location: None,
             });
         }
         Ok(())

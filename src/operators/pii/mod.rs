@@ -777,6 +777,7 @@ impl Inspector for PiiDetector {
                     },
                     _ => Provenance::builtin(detector, info.threshold),
                 },
+                location: None,
             });
         }
         Ok(())

@@ -40,6 +40,9 @@ pub struct AuditFinding {
     /// Spans rewritten in the enriched record, with the keyed hash of each removed value.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<Removed>,
+    /// The passage it was found in when not in the text (`context` and its index).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<crate::model::Location>,
 }
 
 /// A value removed by redaction.
@@ -82,6 +85,7 @@ impl Decision {
                     action: f.action,
                     provenance: f.provenance.clone(),
                     removed,
+                    location: f.location,
                 }
             })
             .collect();

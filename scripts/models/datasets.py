@@ -124,7 +124,8 @@ def reviewed(paths):
 
 
 def by_split(rows):
-    """{split: rows}, dropping exact duplicate texts (first one wins)."""
+    """{split: rows}, dropping exact duplicate texts (first one wins). A row's `split_key`, when
+    it has one, decides its split instead of its text (the two twins of one carrier document)."""
     seen = set()
     out = {"train": [], "dev": [], "test": []}
     for r in rows:
@@ -132,7 +133,7 @@ def by_split(rows):
         if key in seen:
             continue
         seen.add(key)
-        out[split_of(r["text"])].append(r)
+        out[split_of(r.get("split_key", r["text"]))].append(r)
     return out
 
 

@@ -16,6 +16,7 @@ import os
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
+import carriers
 import datasets
 import features
 
@@ -66,6 +67,20 @@ def main():
     y_inj = np.array([r["labels"]["injection"] for r in inj])
     lines.append(row("injection (model alone)", y_inj, p_inj,
                      heads["heads"]["injection"]["thresholds"]["injection"]))
+    # Indirect injection: the carrier documents' test split, per kind (recall on documents with
+    # a planted instruction, FPR on their clean twins).
+    if os.path.exists(os.path.join(carriers.HALUEVAL, "summarization.jsonl")):
+        held = datasets.by_split(carriers.rows())["test"]
+        p_car = scores(sess, tok, [r["text"] for r in held], "injection_logits")[:, 0]
+        t_inj = heads["heads"]["injection"]["thresholds"]["injection"]
+        for kind in sorted({r["source"] for r in held}):
+            idx = [i for i, r in enumerate(held) if r["source"] == kind]
+            pos = [i for i in idx if held[i]["labels"]["injection"] == 1]
+            neg = [i for i in idx if held[i]["labels"]["injection"] == 0]
+            recall = float(np.mean(p_car[pos] >= t_inj)) if pos else float("nan")
+            fpr = float(np.mean(p_car[neg] >= t_inj)) if neg else float("nan")
+            lines.append(f"injection carriers / {kind:<18} positives {len(pos):>4} recall {recall:.3f}"
+                         f"  negatives {len(neg):>4} FPR {fpr:.3f}")
     with open(os.path.join(args.out, "injection_test.jsonl"), "w") as f:
         for r in inj:
             f.write(json.dumps({"text": r["text"], "label": r["labels"]["injection"],

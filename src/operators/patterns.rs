@@ -30,7 +30,7 @@ pub fn ascii_boundaries(pattern: &str) -> String {
 
 const SIZE_LIMIT: usize = 32 * 1024 * 1024;
 
-/// The lazy DFA's cache of a set. A set of many patterns searched for overlapping matches
+/// The lazy DFA's cache of a set or a regex. A set of many patterns searched for overlapping matches
 /// builds many states; with the default 2 MiB cache it filled and was rebuilt over and over
 /// (the PII recognizers' set: a third of the default topology's time went to building
 /// states).
@@ -40,6 +40,7 @@ const DFA_CACHE_LIMIT: usize = 32 * 1024 * 1024;
 pub fn fast_regex(pattern: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(&ascii_boundaries(pattern))
         .size_limit(SIZE_LIMIT)
+        .dfa_size_limit(DFA_CACHE_LIMIT)
         .build()
 }
 

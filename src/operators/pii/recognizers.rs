@@ -625,10 +625,11 @@ pub fn builtin() -> Vec<Recognizer> {
     ]
 }
 
-/// All labels the built-in recognizers can report, plus `DATE_OF_BIRTH`.
+/// All labels the built-in recognizers can report, plus `DATE_OF_BIRTH` and `STREET_ADDRESS`.
 pub fn builtin_labels() -> Vec<&'static str> {
     let mut labels: Vec<&'static str> = builtin().iter().map(|r| r.label).collect();
     labels.push("DATE_OF_BIRTH");
+    labels.push("STREET_ADDRESS");
     labels.sort_unstable();
     labels.dedup();
     labels

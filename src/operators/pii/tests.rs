@@ -331,3 +331,25 @@ fn findings_group_spans_by_label() {
         ]
     );
 }
+
+#[test]
+fn street_addresses_are_reported_when_asked_for() {
+    let text = "call a taxi to 3348 84 Cassinia Street, Apt. 4 please";
+    let labels = |config: PiiConfig| -> Vec<String> {
+        let detector = config.build("pii").unwrap();
+        detector
+            .detect(text)
+            .into_iter()
+            .map(|(label, span, _)| format!("{label}:{}", &text[span.start..span.end]))
+            .collect()
+    };
+    assert!(labels(PiiConfig::default()).is_empty());
+    let on = PiiConfig {
+        addresses: true,
+        ..PiiConfig::default()
+    };
+    assert_eq!(
+        labels(on),
+        vec!["STREET_ADDRESS:3348 84 Cassinia Street, Apt. 4".to_string()]
+    );
+}

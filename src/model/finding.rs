@@ -127,8 +127,6 @@ pub enum EventField {
 }
 
 impl EventField {
-    pub const ALL: [EventField; 3] = [EventField::Text, EventField::Prompt, EventField::Context];
-
     pub fn as_str(self) -> &'static str {
         match self {
             EventField::Text => "text",

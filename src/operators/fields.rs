@@ -28,6 +28,11 @@ pub fn validate(path: &str, fields: &[EventField], errors: &mut Errors) {
     }
 }
 
+/// Whether `fields` names anything besides the text.
+pub fn reads_passages(fields: &[EventField]) -> bool {
+    fields.iter().any(|f| *f != EventField::Text)
+}
+
 /// The passages besides the text that `fields` asks for, with where each lies; none for a
 /// stream's window.
 pub fn passages<'e>(event: &'e Event, fields: &[EventField]) -> Vec<(Location, &'e str)> {

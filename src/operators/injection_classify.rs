@@ -141,14 +141,17 @@ impl InjectionClassifier {
     /// model together) and keeps the decisions on each event.
     fn decide_passages(&self, events: &mut [Event]) {
         let mut decided: Vec<Vec<PassageDecision>> = Vec::with_capacity(events.len());
-        let mut open: Vec<(usize, Location, Arc<str>, String)> = Vec::new();
+        // The passages the rules leave open (event, location, rules matched), and their texts,
+        // borrowed from the events until the model has read them.
+        let mut open: Vec<(usize, Location, String)> = Vec::new();
+        let mut texts: Vec<&str> = Vec::new();
         for (i, event) in events.iter().enumerate() {
             let mut own = Vec::new();
             for (location, passage) in super::fields::passages(event, &self.fields) {
                 let rules = self.rules.assess(passage);
                 let matched = rules.labels().join(", ");
-                let at = super::fields::describe(&location);
                 if rules.score >= self.rules_decide_at {
+                    let at = super::fields::describe(&location);
                     own.push(PassageDecision {
                         location,
                         label: rules.matched[0].0.clone(),
@@ -157,19 +160,19 @@ impl InjectionClassifier {
                         reason: format!("rules decided in {at}: {matched}"),
                     });
                 } else {
-                    open.push((i, location, Arc::from(passage), matched));
+                    open.push((i, location, matched));
+                    texts.push(passage);
                 }
             }
             decided.push(own);
         }
-        let texts: Vec<&str> = open.iter().map(|(_, _, text, _)| &**text).collect();
         let outcomes = if texts.is_empty() {
             Vec::new()
         } else {
             self.model.infer(&texts)
         };
         let mut failed: Vec<Option<String>> = vec![None; events.len()];
-        for ((i, location, _, matched), outcome) in open.into_iter().zip(outcomes) {
+        for ((i, location, matched), outcome) in open.into_iter().zip(outcomes) {
             match outcome {
                 Ok(outputs) => {
                     let score = label_scores(&outputs, self.output, self.activation)[self.column];
@@ -274,7 +277,7 @@ impl InjectionClassifier {
     /// Findings in the passages besides the text (decided in `prepare`, or here when it did
     /// not run); a model failure on a passage fails the event.
     fn inspect_passages(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        if super::fields::passages(event, &self.fields).is_empty() {
+        if !super::fields::reads_passages(&self.fields) {
             return Ok(());
         }
         if event.prepared.get::<PassageDecisions, Self>(self).is_none() {
@@ -324,7 +327,7 @@ impl Inspector for InjectionClassifier {
                 .collect();
             ensure_outputs(&self.model, events, |i, _| needs_model[i]);
         }
-        if self.fields.iter().any(|f| *f != EventField::Text) {
+        if super::fields::reads_passages(&self.fields) {
             self.decide_passages(events);
         }
     }

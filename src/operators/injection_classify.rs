@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Deserialize;
 
+use super::cascade::{Cascade, CascadeConfig};
 use super::injection_heuristics::{InjectionConfig, InjectionDetector};
 use super::onnx_classify::{ensure_outputs, label_scores, outputs_for, Activation};
 use super::{check_unit_interval, Inspector, OperatorFailure};
@@ -39,6 +40,9 @@ pub struct InjectionClassifyConfig {
     /// What it reads: `text`, `prompt`, `context` (each passage scored on its own, the
     /// passages of a whole batch in one model call).
     pub fields: Vec<EventField>,
+    /// Ask a cheap student after the rules; the encoder scores only the texts it defers
+    /// (the `text` field; context passages always go to the encoder).
+    pub cascade: Option<CascadeConfig>,
 }
 
 /// Threshold of the shipped injection head, chosen on the dev split (best F1) by
@@ -58,6 +62,7 @@ impl Default for InjectionClassifyConfig {
             rules: InjectionConfig::default(),
             record_scores: false,
             fields: super::fields::default_fields(),
+            cascade: None,
         }
     }
 }
@@ -78,6 +83,18 @@ impl InjectionClassifyConfig {
         if self.action == Action::Redact {
             errors.push(join(path, "action"), "use flag, block or allow");
         }
+        if let Some(cascade) = &self.cascade {
+            cascade.validate(&join(path, "cascade"), errors);
+        }
+    }
+
+    /// The model's files and the cascade's student, for pinning.
+    pub fn files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
+        let mut files = self.model.files(&join(path, "model"));
+        if let Some(cascade) = &self.cascade {
+            files.extend(cascade.files(&join(path, "cascade")));
+        }
+        files
     }
 
     pub fn build(&self, id: &str) -> Result<InjectionClassifier, String> {
@@ -90,7 +107,13 @@ impl InjectionClassifyConfig {
                 self.column, self.output
             ));
         }
+        let cascade = self
+            .cascade
+            .as_ref()
+            .map(|c| c.build(id, &self.model.tokenizer, "injection", &["injection"]))
+            .transpose()?;
         Ok(InjectionClassifier {
+            cascade,
             id: Arc::from(id),
             rules: self.rules.build(id)?,
             model,
@@ -118,6 +141,7 @@ pub struct InjectionClassifier {
     action: Action,
     rules_decide_at: f32,
     fields: Vec<EventField>,
+    cascade: Option<Cascade>,
 }
 
 /// The decision on one passage besides the text: by the rules or by the model's score.
@@ -242,12 +266,44 @@ impl InjectionClassifier {
         let matched = rules.labels();
         let (label, score, detector, reason): (Arc<str>, f32, &'static str, String) =
             if rules.score >= self.rules_decide_at {
+                if let Some(cascade) = &self.cascade {
+                    cascade.count_rules();
+                }
                 (
                     rules.matched[0].0.clone(),
                     rules.score,
                     "rules",
                     format!("rules decided: {}", matched.join(", ")),
                 )
+            } else if let Some((decided, digest)) = self
+                .cascade
+                .as_ref()
+                .and_then(|c| c.decided(&self.model, event).map(|d| (d, c.digest())))
+            {
+                let score = decided.scores[0];
+                let threshold = decided.thresholds[0];
+                if self.record_scores {
+                    event.scores.push(Score {
+                        operator: self.id.clone(),
+                        label: Arc::from("prompt_injection"),
+                        score,
+                        threshold,
+                    });
+                }
+                if decided.flagged[0] {
+                    let mut finding = self.finding(
+                        Arc::from("prompt_injection"),
+                        score,
+                        "student",
+                        format!("cascade student scored {score:.3} (decides at {threshold})"),
+                        spans,
+                        None,
+                    );
+                    finding.provenance.version = digest;
+                    finding.provenance.threshold = threshold;
+                    event.findings.push(finding);
+                }
+                return Ok(());
             } else {
                 let outputs = outputs_for(&self.model, event)?;
                 let scores = label_scores(&outputs, self.output, self.activation);
@@ -321,10 +377,13 @@ impl Inspector for InjectionClassifier {
 
     fn prepare(&self, events: &mut [Event]) {
         if self.fields.contains(&EventField::Text) {
-            let needs_model: Vec<bool> = events
+            let mut needs_model: Vec<bool> = events
                 .par_iter()
                 .map(|e| !self.rules_decide(&e.text))
                 .collect();
+            if let Some(cascade) = &self.cascade {
+                needs_model = cascade.screen(&self.model, events, |i| needs_model[i]);
+            }
             ensure_outputs(&self.model, events, |i, _| needs_model[i]);
         }
         if super::fields::reads_passages(&self.fields) {
@@ -344,4 +403,5 @@ super::registry::register_inspector!(
     InjectionClassifyConfig, "injection_classify", crate::model::Category::Injection,
     build(c, id) => c.build(id),
     model(c) => Some(&c.model), Some(&mut c.model),
+    files(c, path) => c.files(path),
 );

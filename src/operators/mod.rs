@@ -11,6 +11,7 @@
 //! the verdict's action.
 
 pub mod anchor_gate;
+pub mod cascade;
 pub mod decide;
 pub mod fields;
 pub mod hallucination;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::cascade::{Cascade, CascadeConfig, Decided};
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
 use crate::inference::outputs::ModelOutcome;
@@ -56,6 +57,8 @@ pub struct ClassifyConfig {
     /// Record every label's score on the verdict, below its threshold too (feedback and
     /// replay choose thresholds from them).
     pub record_scores: bool,
+    /// Ask a cheap student first; the encoder scores only the texts it defers.
+    pub cascade: Option<CascadeConfig>,
 }
 
 impl Default for ClassifyConfig {
@@ -72,6 +75,7 @@ impl Default for ClassifyConfig {
             ignore: Vec::new(),
             category: "toxicity".into(),
             record_scores: false,
+            cascade: None,
         }
     }
 }
@@ -169,6 +173,9 @@ impl ClassifyConfig {
         for label in &self.ignore {
             known("ignore", label, errors);
         }
+        if let Some(cascade) = &self.cascade {
+            cascade.validate(&join(path, "cascade"), errors);
+        }
         if Category::parse(&self.category).is_none() {
             errors.push(
                 join(path, "category"),
@@ -189,7 +196,14 @@ impl ClassifyConfig {
             self.labels.len(),
             "onnx_classify",
         )?;
+        let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        let cascade = self
+            .cascade
+            .as_ref()
+            .map(|c| c.build(id, &self.model.tokenizer, &self.category, &labels))
+            .transpose()?;
         Ok(ModelClassifier {
+            cascade,
             id: Arc::from(id),
             category: Category::parse(&self.category).unwrap_or(Category::Toxicity),
             output,
@@ -235,6 +249,7 @@ pub struct ModelClassifier {
     labels: Vec<ClassLabel>,
     category: Category,
     record_scores: bool,
+    cascade: Option<Cascade>,
 }
 
 /// Runs `model` over the events that have no outputs from it yet (one batched call).
@@ -306,6 +321,45 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+impl ModelClassifier {
+    /// Findings (and recorded scores) from the cascade's student, which decided the event.
+    fn report_student(&self, event: &mut Event, decided: &Decided, digest: &'static str) {
+        for (i, label) in self.labels.iter().enumerate() {
+            let (score, threshold) = (decided.scores[i], decided.thresholds[i]);
+            if self.record_scores && label.reported {
+                event.scores.push(Score {
+                    operator: self.id.clone(),
+                    label: label.name.clone(),
+                    score,
+                    threshold,
+                });
+            }
+            if !label.reported || !decided.flagged[i] {
+                continue;
+            }
+            event.findings.push(Finding {
+                operator: self.id.clone(),
+                category: self.category,
+                label: label.name.clone(),
+                score,
+                spans: Vec::new(),
+                action: label.action,
+                redaction: None,
+                reason: Some(Arc::from(format!(
+                    "cascade student scored {} {score:.3} (decides at {threshold})",
+                    label.name
+                ))),
+                provenance: Provenance {
+                    detector: "student",
+                    version: digest,
+                    threshold,
+                },
+                location: None,
+            });
+        }
+    }
+}
+
 impl Inspector for ModelClassifier {
     fn id(&self) -> &str {
         &self.id
@@ -316,7 +370,13 @@ impl Inspector for ModelClassifier {
     }
 
     fn prepare(&self, events: &mut [Event]) {
-        ensure_outputs(&self.model, events, |_, _| true);
+        match &self.cascade {
+            Some(cascade) => {
+                let needs = cascade.screen(&self.model, events, |_| true);
+                ensure_outputs(&self.model, events, |i, _| needs[i]);
+            }
+            None => ensure_outputs(&self.model, events, |_, _| true),
+        }
     }
 
     fn model_digests(&self) -> Vec<&'static str> {
@@ -324,6 +384,14 @@ impl Inspector for ModelClassifier {
     }
 
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
+        if let Some(decided) = self
+            .cascade
+            .as_ref()
+            .and_then(|c| c.decided(&self.model, event).map(|d| (d, c.digest())))
+        {
+            self.report_student(event, &decided.0, decided.1);
+            return Ok(());
+        }
         let outputs = outputs_for(&self.model, event)?;
         let scores = label_scores(&outputs, self.output, self.activation);
         for (label, score) in self.labels.iter().zip(scores) {
@@ -392,6 +460,20 @@ impl super::registry::OperatorConfig for ClassifyConfig {
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         Some(&mut self.model)
     }
+    fn model_files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
+        self.files(path)
+    }
+}
+
+impl ClassifyConfig {
+    /// The model's files and the cascade's student, for pinning.
+    pub fn files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
+        let mut files = self.model.files(&join(path, "model"));
+        if let Some(cascade) = &self.cascade {
+            files.extend(cascade.files(&join(path, "cascade")));
+        }
+        files
+    }
 }
 
 impl super::registry::OperatorConfig for ToxicityConfig {
@@ -416,6 +498,9 @@ impl super::registry::OperatorConfig for ToxicityConfig {
     }
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         Some(&mut self.0.model)
+    }
+    fn model_files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
+        self.0.files(path)
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 
 mod audit;
+mod cascade;
 mod cli;
 mod compose;
 mod dashboards;

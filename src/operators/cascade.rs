@@ -1,0 +1,243 @@
+//! The cost-aware cascade of a model classifier (`[operators.X.cascade]` on
+//! `toxicity_classify`, `onnx_classify` and `injection_classify`): a student that costs
+//! microseconds ([`crate::inference::student`]) decides the texts it is sure of, clean or
+//! flagged, and only the rest go to the encoder. A text whose encoder outputs exist anyway
+//! (another operator on the same model deferred it) is scored by the encoder: the student
+//! never overrides the teacher. Each operator counts what each stage decided
+//! ([`stage_counts`]), which `railyard bench file` prints.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use crate::diagnostics::{join, Errors};
+use crate::inference::digest::normalize_pin;
+use crate::inference::outputs::ModelOutcome;
+use crate::inference::student::{self, Student};
+use crate::inference::{Model, ModelFile};
+use crate::model::Event;
+
+/// The student file `scripts/setup.sh` leaves in place (committed; trained by
+/// `scripts/models/train_student.py`).
+pub const DEFAULT_STUDENT: &str = "models/heads/student.json";
+
+/// Options of a cascade.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CascadeConfig {
+    /// The student file.
+    pub student: PathBuf,
+    /// Its head for this operator (default: the operator's category, `toxicity` or `injection`).
+    pub head: Option<String>,
+    /// Optional sha256 pin of the student file.
+    pub sha256: Option<String>,
+}
+
+impl Default for CascadeConfig {
+    fn default() -> Self {
+        CascadeConfig {
+            student: PathBuf::from(DEFAULT_STUDENT),
+            head: None,
+            sha256: None,
+        }
+    }
+}
+
+impl CascadeConfig {
+    pub fn validate(&self, path: &str, errors: &mut Errors) {
+        if !self.student.is_file() {
+            errors.push(
+                join(path, "student"),
+                format!("{} not found", self.student.display()),
+            );
+        }
+        if self
+            .sha256
+            .as_deref()
+            .is_some_and(|p| normalize_pin(p).is_none())
+        {
+            errors.push(join(path, "sha256"), "expected 64 hex digits");
+        }
+    }
+
+    /// The student file, for pinning; `path` is the cascade table's TOML path.
+    pub fn files(&self, path: &str) -> Vec<ModelFile> {
+        vec![ModelFile {
+            key: join(path, "student"),
+            file: self.student.clone(),
+            pin: self.sha256.as_deref().and_then(normalize_pin),
+        }]
+    }
+
+    /// Loads the student (shared) and maps the operator's `labels` to its head's columns.
+    pub fn build(
+        &self,
+        id: &str,
+        tokenizer: &Path,
+        default_head: &str,
+        labels: &[&str],
+    ) -> Result<Cascade, String> {
+        let student = student::shared(&self.student, tokenizer)?;
+        let head = self
+            .head
+            .clone()
+            .unwrap_or_else(|| default_head.to_string());
+        let Some(student_head) = student.head(&head) else {
+            return Err(format!(
+                "cascade: student {} has no head `{head}` (its heads: {:?})",
+                self.student.display(),
+                student.head_names()
+            ));
+        };
+        let columns = labels
+            .iter()
+            .map(|label| {
+                student_head
+                    .labels
+                    .iter()
+                    .position(|l| l == label)
+                    .ok_or_else(|| {
+                        format!(
+                            "cascade: the student's `{head}` head has no label `{label}` (its labels: {:?})",
+                            student_head.labels
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Cascade {
+            counts: register(id),
+            student,
+            head,
+            columns,
+        })
+    }
+}
+
+/// A built cascade: the student, its head and where each operator label sits in it.
+pub struct Cascade {
+    student: Arc<Student>,
+    head: String,
+    /// Per operator label, its column in the student head.
+    columns: Vec<usize>,
+    counts: Arc<StageCounts>,
+}
+
+/// The student's decision on one event, per operator label (in the operator's order).
+pub struct Decided {
+    pub scores: Vec<f32>,
+    pub flagged: Vec<bool>,
+    pub thresholds: Vec<f32>,
+}
+
+/// How many texts each stage of one operator decided.
+#[derive(Default)]
+pub struct StageCounts {
+    pub rules: AtomicU64,
+    pub student: AtomicU64,
+    pub encoder: AtomicU64,
+}
+
+impl Cascade {
+    /// Asks the student about every event `eligible` marks that the encoder has not scored
+    /// yet, keeps the decided verdicts on the events and returns, per event, whether it still
+    /// needs the encoder.
+    pub fn screen(
+        &self,
+        model: &Model,
+        events: &mut [Event],
+        eligible: impl Fn(usize) -> bool + Sync,
+    ) -> Vec<bool> {
+        let head = self
+            .student
+            .head(&self.head)
+            .expect("head checked at build");
+        let verdicts: Vec<Option<Decided>> = events
+            .par_iter()
+            .enumerate()
+            .map(|(i, event)| {
+                if !eligible(i) || event.prepared.get::<ModelOutcome, Model>(model).is_some() {
+                    return None;
+                }
+                let verdict = head.verdict(&self.student.features(&event.text));
+                verdict.decided.then(|| Decided {
+                    flagged: self.columns.iter().map(|&c| verdict.flagged[c]).collect(),
+                    thresholds: self.columns.iter().map(|&c| head.flag_above[c]).collect(),
+                    scores: self.columns.iter().map(|&c| verdict.scores[c]).collect(),
+                })
+            })
+            .collect();
+        let mut needs = Vec::with_capacity(events.len());
+        for (i, (event, verdict)) in events.iter_mut().zip(verdicts).enumerate() {
+            needs.push(eligible(i) && verdict.is_none());
+            if let Some(decided) = verdict {
+                event.prepared.insert::<Decided, Cascade>(self, decided);
+            }
+        }
+        needs
+    }
+
+    /// The student's decision on `event`, unless the encoder has scored it (then the encoder
+    /// decides) or the student deferred. Counts the stage that decided.
+    pub fn decided(&self, model: &Model, event: &Event) -> Option<Arc<Decided>> {
+        let decided = event
+            .prepared
+            .get::<Decided, Cascade>(self)
+            .filter(|_| event.prepared.get::<ModelOutcome, Model>(model).is_none());
+        let counter = if decided.is_some() {
+            &self.counts.student
+        } else {
+            &self.counts.encoder
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        decided
+    }
+
+    /// Counts an event decided before the student (the rules stage of `injection_classify`).
+    pub fn count_rules(&self) {
+        self.counts.rules.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn digest(&self) -> &'static str {
+        self.student.digest()
+    }
+}
+
+type Registered = Vec<(String, Arc<StageCounts>)>;
+
+fn registered() -> &'static Mutex<Registered> {
+    static COUNTS: OnceLock<Mutex<Registered>> = OnceLock::new();
+    COUNTS.get_or_init(Default::default)
+}
+
+/// The counters of operator `id` (one set per id for the process: a topology built twice
+/// adds to the same counters).
+fn register(id: &str) -> Arc<StageCounts> {
+    let mut all = registered().lock().expect("cascade counters lock");
+    if let Some((_, counts)) = all.iter().find(|(name, _)| name == id) {
+        return counts.clone();
+    }
+    let counts = Arc::new(StageCounts::default());
+    all.push((id.to_string(), counts.clone()));
+    counts
+}
+
+/// Per cascading operator id: texts decided by its rules, its student and the encoder since
+/// the last call (the counters are reset).
+pub fn stage_counts() -> Vec<(String, [u64; 3])> {
+    let all = registered().lock().expect("cascade counters lock");
+    all.iter()
+        .map(|(id, c)| {
+            (
+                id.clone(),
+                [
+                    c.rules.swap(0, Ordering::Relaxed),
+                    c.student.swap(0, Ordering::Relaxed),
+                    c.encoder.swap(0, Ordering::Relaxed),
+                ],
+            )
+        })
+        .collect()
+}

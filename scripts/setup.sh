@@ -6,6 +6,8 @@
 #     dependency), turned into models/minilm/model.onnx with the committed classification heads
 #     (models/heads/minilm_heads.json) and NER head (models/heads/minilm_ner.npz) by
 #     scripts/models/build.py;
+#   - models/minilm/model.int8.onnx, the same graph with int8 MatMul weights per output channel
+#     (scripts/models/quantize.py; the quickstart runs it, see models/MODEL_CARD.md);
 #   - models/runtime/libonnxruntime.so, a link to the wheel's library (the default path railyard
 #     loads when ORT_DYLIB_PATH is not set).
 # Idempotent: finished steps are skipped. RAILYARD_PYTHON picks the interpreter (default python3).
@@ -42,6 +44,12 @@ if [ ! -f "$MODEL" ] || [ models/heads/minilm_heads.json -nt "$MODEL" ] || [ mod
    [ scripts/models/minilm_graph.py -nt "$MODEL" ] || [ tests/fixtures/inference_texts.json -nt "$MODEL" ]; then
   echo "setup: building $MODEL"
   "$VENV/bin/python" scripts/models/build.py --minilm "$MINILM_DIR"
+fi
+
+INT8=models/minilm/model.int8.onnx
+if [ ! -f "$INT8" ] || [ "$MODEL" -nt "$INT8" ] || [ scripts/models/quantize.py -nt "$INT8" ]; then
+  echo "setup: building $INT8"
+  "$VENV/bin/python" scripts/models/quantize.py
 fi
 
 LIB=$("$VENV/bin/python" - <<'PY'

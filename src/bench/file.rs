@@ -149,8 +149,9 @@ pub fn without_ner(topology: &Topology) -> Result<Topology, BuildError> {
     Ok(t)
 }
 
-/// The same topology with every model cascade off (`--no-cascade`): the encoder scores every
-/// text its classifiers read.
+/// The same topology with every model cascade off (`--no-cascade`): no student, and each
+/// model's float32 graph (`path`) instead of its `quantized` one; the encoder scores every text
+/// its model operators read.
 pub fn without_cascade(topology: &Topology) -> Result<Topology, BuildError> {
     use crate::operators::injection_classify::InjectionClassifyConfig;
     use crate::operators::onnx_classify::{ClassifyConfig, ToxicityConfig};
@@ -166,7 +167,10 @@ pub fn without_cascade(topology: &Topology) -> Result<Topology, BuildError> {
         } else {
             false
         };
-        if changed {
+        let quantized = spec
+            .model_mut()
+            .is_some_and(|model| model.quantized.take().is_some());
+        if changed || quantized {
             *node = node.with_spec(spec)?;
         }
     }

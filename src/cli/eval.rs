@@ -46,6 +46,10 @@ pub struct Args {
     slices: Option<PathBuf>,
     #[arg(long, requires = "slices")]
     slices_out: Option<PathBuf>,
+    /// Model operators: no cascade student, and each model's float32 graph (as `bench file
+    /// --no-cascade`).
+    #[arg(long)]
+    no_cascade: bool,
 }
 
 fn parse_alias(s: &str) -> Result<(String, String), String> {
@@ -68,13 +72,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         features_out,
         slices,
         slices_out,
+        no_cascade,
     } = args;
     let slice_file = slices
         .as_deref()
         .map(eval::slices::SliceFile::read)
         .transpose()
         .map_err(|e| anyhow!(e))?;
-    let t = super::load(&topology)?;
+    let mut t = super::load(&topology)?;
+    if no_cascade {
+        t = railyard::bench::file::without_cascade(&t)?;
+    }
     let node = t
         .operators
         .iter()

@@ -48,6 +48,9 @@ impl Default for InputNames {
 pub struct ModelConfig {
     /// The `.onnx` file.
     pub path: PathBuf,
+    /// A quantized graph of the same model (`scripts/models/quantize.py`) to run instead of
+    /// `path`; `railyard bench file --no-cascade` runs `path` again.
+    pub quantized: Option<PathBuf>,
     /// The Hugging Face `tokenizer.json` that goes with it.
     pub tokenizer: PathBuf,
     /// Tokens per window, special tokens included. Longer texts are split into windows.
@@ -83,6 +86,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             path: DEFAULT_MODEL.into(),
+            quantized: None,
             tokenizer: DEFAULT_TOKENIZER.into(),
             max_tokens: 128,
             stride: 32,
@@ -143,7 +147,11 @@ impl ModelConfig {
                 );
             }
         }
-        for (field, file) in [("path", &self.path), ("tokenizer", &self.tokenizer)] {
+        let quantized = self.quantized.iter().map(|q| ("quantized", q));
+        for (field, file) in [("path", &self.path), ("tokenizer", &self.tokenizer)]
+            .into_iter()
+            .chain(quantized)
+        {
             if !file.is_file() {
                 errors.push(
                     join(path, field),
@@ -156,9 +164,19 @@ impl ModelConfig {
         }
     }
 
+    /// The graph that runs: `quantized` when set, else `path`.
+    pub fn graph(&self) -> &std::path::Path {
+        self.quantized.as_deref().unwrap_or(&self.path)
+    }
+
     /// The files it loads, for pinning; `path` is the model table's TOML path.
     pub fn files(&self, path: &str) -> Vec<ModelFile> {
-        vec![
+        let quantized = self.quantized.iter().map(|file| ModelFile {
+            key: join(path, "quantized"),
+            file: file.clone(),
+            pin: None,
+        });
+        let mut files = vec![
             ModelFile {
                 key: join(path, "path"),
                 file: self.path.clone(),
@@ -169,7 +187,9 @@ impl ModelConfig {
                 file: self.tokenizer.clone(),
                 pin: self.tokenizer_sha256.as_deref().and_then(normalize_pin),
             },
-        ]
+        ];
+        files.extend(quantized);
+        files
     }
 
     /// The batch limit in force.

@@ -37,8 +37,8 @@ impl Model {
     pub fn load(config: &ModelConfig) -> Result<Model, InferenceError> {
         let tokenizer =
             WindowTokenizer::from_file(&config.tokenizer, config.max_tokens, config.stride)?;
-        let sha256 = digest::file_sha256(&config.path).map_err(|e| InferenceError::Model {
-            path: config.path.display().to_string(),
+        let sha256 = digest::file_sha256(config.graph()).map_err(|e| InferenceError::Model {
+            path: config.graph().display().to_string(),
             message: e.to_string(),
         })?;
         let digest = format!("sha256:{}", &sha256[..16]);
@@ -59,7 +59,7 @@ impl Model {
         let mut model = Model {
             batcher: Batcher::start(sessions, settings, &label),
             label,
-            path: config.path.display().to_string(),
+            path: config.graph().display().to_string(),
             // One small string per loaded model, kept for the process's life.
             digest: Box::leak(digest.into_boxed_str()),
             tokenizer,

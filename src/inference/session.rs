@@ -26,7 +26,7 @@ impl ModelSession {
     pub fn open(config: &ModelConfig, pad_id: i64) -> Result<ModelSession, InferenceError> {
         let environment = runtime::environment()?;
         let fail = |message: String| InferenceError::Model {
-            path: config.path.display().to_string(),
+            path: config.graph().display().to_string(),
             message,
         };
         let mut builder = Session::builder(environment)
@@ -39,7 +39,7 @@ impl ModelSession {
             builder = with_cuda(builder, config.device_id).map_err(fail)?;
         }
         let session = builder
-            .commit_from_file(&config.path)
+            .commit_from_file(config.graph())
             .map_err(|e| fail(e.to_string()))?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         let names = &config.inputs;

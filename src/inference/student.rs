@@ -251,3 +251,73 @@ pub fn shared(path: &Path, tokenizer: &Path) -> Result<Arc<Student>, String> {
     loaded.insert(key, student.clone());
     Ok(student)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two labels over 4 features: feature 1 pushes both up, feature 2 pushes `b` up.
+    fn head(gate: Option<Gate>) -> StudentHead {
+        StudentHead::from_file(
+            HeadFile {
+                labels: vec!["a".into(), "b".into()],
+                bias: vec![-4.0, -4.0],
+                weights: vec![vec![(1, 12.0)], vec![(1, 12.0), (2, 6.0)]],
+                clean_below: vec![0.1, 0.1],
+                flag_above: vec![0.9, 0.9],
+                gate,
+            },
+            4,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_text_is_decided_only_when_every_label_is_confident() {
+        let h = head(None);
+        // No feature: both labels at sigmoid(-4) = 0.018, under 0.1: decided clean.
+        let clean = h.verdict(&[]);
+        assert!(clean.decided && clean.flagged == [false, false]);
+        // Feature 1 alone: 12 / 1 - 4 = 8 for both: decided, both flagged.
+        let flagged = h.verdict(&[1]);
+        assert!(flagged.decided && flagged.flagged == [true, true]);
+        // Feature 2 alone: `a` stays at 0.018, `b` at sigmoid(2) = 0.88, between: deferred.
+        let unsure = h.verdict(&[2]);
+        assert!(!unsure.decided && unsure.flagged == [false, false]);
+    }
+
+    #[test]
+    fn the_gate_decides_clean_for_every_label_on_its_own() {
+        let h = head(Some(Gate {
+            label: 0,
+            clean_below: 0.1,
+        }));
+        // `b` is unsure, but the gate label `a` is under the gate: clean, nothing flagged.
+        let gated = h.verdict(&[2]);
+        assert!(gated.decided && gated.flagged == [false, false]);
+        assert!(gated.scores[1] > 0.8);
+    }
+
+    #[test]
+    fn a_malformed_head_is_refused() {
+        let bad = HeadFile {
+            labels: vec!["a".into()],
+            bias: vec![0.0, 0.0],
+            weights: vec![vec![]],
+            clean_below: vec![0.1],
+            flag_above: vec![0.9],
+            gate: None,
+        };
+        let error = StudentHead::from_file(bad, 4).err().unwrap();
+        assert!(error.contains("bias has 2 entries for 1 labels"), "{error}");
+        let out_of_range = HeadFile {
+            labels: vec!["a".into()],
+            bias: vec![0.0],
+            weights: vec![vec![(9, 1.0)]],
+            clean_below: vec![0.1],
+            flag_above: vec![0.9],
+            gate: None,
+        };
+        assert!(StudentHead::from_file(out_of_range, 4).is_err());
+    }
+}

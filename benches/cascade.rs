@@ -1,0 +1,60 @@
+//! The stages of the model cascade on 256 tweets, same process: the student (tokenize, hash,
+//! score the toxicity head: what `[operators.X.cascade]` adds per text), the int8 encoder
+//! (`quantized`) and the float32 encoder, both batched. Needs the models: run
+//! `bash scripts/setup.sh` first.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use railyard::inference::{registry, student, ModelConfig};
+use std::path::{Path, PathBuf};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TEXTS: usize = 256;
+
+fn texts() -> Vec<String> {
+    let path = "../shared/data/toxicity_davidson_dev.jsonl";
+    let fallback = "examples/events.jsonl";
+    let data = std::fs::read_to_string(path)
+        .or_else(|_| std::fs::read_to_string(fallback))
+        .expect("run from the repository root");
+    data.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(String::from))
+        .cycle()
+        .take(TEXTS)
+        .collect()
+}
+
+fn cascade(c: &mut Criterion) {
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let student = student::shared(
+        Path::new("models/heads/student.json"),
+        Path::new("models/minilm/tokenizer.json"),
+    )
+    .expect("student and tokenizer");
+    let head = student.head("toxicity").expect("toxicity head");
+    let float32 = registry::shared(&ModelConfig::default()).expect("models built");
+    let int8 = registry::shared(&ModelConfig {
+        quantized: Some(PathBuf::from("models/minilm/model.int8.onnx")),
+        ..ModelConfig::default()
+    })
+    .expect("int8 model built");
+    let mut group = c.benchmark_group("cascade_256_tweets");
+    group.throughput(Throughput::Elements(TEXTS as u64));
+    group.bench_function("student", |b| {
+        b.iter(|| {
+            refs.iter()
+                .filter(|t| head.verdict(&student.features(t)).decided)
+                .count()
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("encoder_int8", |b| b.iter(|| int8.infer(&refs)));
+    group.bench_function("encoder_float32", |b| b.iter(|| float32.infer(&refs)));
+    group.finish();
+}
+
+criterion_group!(benches, cascade);
+criterion_main!(benches);

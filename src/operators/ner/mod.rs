@@ -66,6 +66,9 @@ pub const ADDRESS_WORDS: &[&str] = &[
     "gasse",
     "weg",
     "platz",
+    "chaussee",
+    "allee",
+    "row",
 ];
 
 /// `type = "ner_detect"`, or the `ner` table of a `pii_detect` operator.
@@ -89,7 +92,9 @@ pub struct NerConfig {
     pub allow: Vec<String>,
     /// Per reported label, words that suppress an entity when they are near it.
     pub suppress: BTreeMap<String, Vec<String>>,
-    /// Drop a PERSON or LOCATION directly followed by a street word ([`ADDRESS_WORDS`]).
+    /// Drop a PERSON, LOCATION or ORGANIZATION that is part of an address: ending with or
+    /// followed by a street word ([`ADDRESS_WORDS`]), after a street prefix or a house number,
+    /// or a postal designator (`PSC`, `APO`, `P.O. Box`, a fleet post office ship).
     pub skip_street_names: bool,
     /// Suggested action per reported label (`ner_detect` only; default `redact`, `flag` for
     /// LOCATION and ORGANIZATION).

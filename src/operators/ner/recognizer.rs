@@ -42,7 +42,10 @@ struct Reported {
     label: Arc<str>,
     threshold: f32,
     suppress: ContextWords,
+    /// Drop names that are part of an address (PERSON, LOCATION).
     street_check: bool,
+    /// Drop organisations that end with or precede a street word, or are postal designators.
+    postal_check: bool,
 }
 
 /// One entity to report.
@@ -81,6 +84,9 @@ impl NerRecognizer {
                     ),
                     street_check: config.skip_street_names
                         && matches!(label.as_str(), "PERSON" | "LOCATION"),
+                    // Organisations after a number are common in result tables ("Leeds 2
+                    // Chelsea 1"): only street words and postal designators drop them.
+                    postal_check: config.skip_street_names && label == "ORGANIZATION",
                 })
             })
             .collect();
@@ -129,7 +135,10 @@ impl NerRecognizer {
                     .contains(&text[entity.start..entity.end].to_lowercase());
                 let suppressed = reported.suppress.near(text, entity.start, entity.end)
                     || part_of_technical_token(text, entity.start, entity.end)
-                    || (reported.street_check && is_street_name(text, entity.start, entity.end));
+                    || (reported.street_check && is_street_name(text, entity.start, entity.end))
+                    || (reported.postal_check
+                        && (has_street_word(text, entity.start, entity.end)
+                            || is_postal_token(&text[entity.start..entity.end])));
                 let keep = entity.score >= reported.threshold && !allowed && !suppressed;
                 keep.then(|| NamedEntity {
                     label: reported.label.clone(),
@@ -180,6 +189,18 @@ fn follows_house_number(before: &str) -> bool {
     is_number && !is_year && word.chars().any(char::is_alphabetic)
 }
 
+/// Whether an entity is a postal designator rather than a name: the military `PSC`, `APO`,
+/// `FPO`, `DPO`, a `P.O. Box`, or a ship of a fleet post office address (`USNS Šimić`).
+fn is_postal_token(span: &str) -> bool {
+    const DESIGNATORS: &[&str] = &["PSC", "APO", "FPO", "DPO", "UNIT", "BOX"];
+    const SHIPS: &[&str] = &["USNS ", "USNV ", "USS ", "USCGC "];
+    let upper = span.trim().to_uppercase();
+    let compact: String = upper.chars().filter(|c| c.is_alphanumeric()).collect();
+    DESIGNATORS.contains(&upper.as_str())
+        || compact.starts_with("POBOX")
+        || SHIPS.iter().any(|s| upper.starts_with(s))
+}
+
 fn has_street_word(text: &str, start: usize, end: usize) -> bool {
     let last = text[start..end]
         .rsplit(|c: char| !c.is_alphanumeric() && c != 'ß')
@@ -207,7 +228,26 @@ fn has_street_word(text: &str, start: usize, end: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_street_name, part_of_technical_token, without_greeting};
+    use super::{is_postal_token, is_street_name, part_of_technical_token, without_greeting};
+
+    #[test]
+    fn postal_designators_are_not_organisations() {
+        for span in [
+            "PSC",
+            "APO",
+            "FPO",
+            "DPO",
+            "P.O. Box",
+            "PO Box",
+            "USNS Šimić",
+            "USS Cole",
+        ] {
+            assert!(is_postal_token(span), "{span}");
+        }
+        for span in ["APO Holdings", "Boxer Inc", "Pos Malaysia", "US Steel"] {
+            assert!(!is_postal_token(span), "{span}");
+        }
+    }
 
     /// Asserts `rule(text, start, end)` for the first occurrence of each entity in its text.
     fn check(rule: fn(&str, usize, usize) -> bool, cases: &[(&str, &str, bool)]) {

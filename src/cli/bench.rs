@@ -364,6 +364,17 @@ fn file(args: FileArgs) -> Result<ExitCode> {
             rules + student + encoder
         );
     }
+    if !measured.stages.is_empty()
+        && measured
+            .stages
+            .iter()
+            .all(|(_, [_, student, _])| *student == 0)
+    {
+        println!(
+            "the students decided nothing: an operator without a cascade on the same model (a `ner` table, \
+             `ner_detect`) has the encoder score every text, and a scored text is the encoder's to decide"
+        );
+    }
     if let Some(kib) = bench::peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }

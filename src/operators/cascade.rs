@@ -132,6 +132,9 @@ pub struct Decided {
     pub thresholds: Vec<f32>,
 }
 
+/// A text's student features, kept on the event for every cascade sharing the student.
+struct StudentFeatures(Vec<u32>);
+
 /// How many texts each stage of one operator decided.
 #[derive(Default)]
 pub struct StageCounts {
@@ -154,24 +157,42 @@ impl Cascade {
             .student
             .head(&self.head)
             .expect("head checked at build");
-        let verdicts: Vec<Option<Decided>> = events
+        // Per event: the student's decision, and its features when computed here (kept on the
+        // event, so a second cascade with the same student does not tokenize the text again).
+        let screened: Vec<(Option<Decided>, Option<StudentFeatures>)> = events
             .par_iter()
             .enumerate()
             .map(|(i, event)| {
                 if !eligible(i) || event.prepared.get::<ModelOutcome, Model>(model).is_some() {
-                    return None;
+                    return (None, None);
                 }
-                let verdict = head.verdict(&self.student.features(&event.text));
-                verdict.decided.then(|| Decided {
+                let cached = event
+                    .prepared
+                    .get::<StudentFeatures, Student>(&*self.student);
+                let computed = cached
+                    .is_none()
+                    .then(|| StudentFeatures(self.student.features(&event.text)));
+                let features = cached
+                    .as_deref()
+                    .or(computed.as_ref())
+                    .expect("cached or computed");
+                let verdict = head.verdict(&features.0);
+                let decided = verdict.decided.then(|| Decided {
                     flagged: self.columns.iter().map(|&c| verdict.flagged[c]).collect(),
                     thresholds: self.columns.iter().map(|&c| head.flag_above[c]).collect(),
                     scores: self.columns.iter().map(|&c| verdict.scores[c]).collect(),
-                })
+                });
+                (decided, computed)
             })
             .collect();
         let mut needs = Vec::with_capacity(events.len());
-        for (i, (event, verdict)) in events.iter_mut().zip(verdicts).enumerate() {
+        for (i, (event, (verdict, features))) in events.iter_mut().zip(screened).enumerate() {
             needs.push(eligible(i) && verdict.is_none());
+            if let Some(features) = features {
+                event
+                    .prepared
+                    .insert::<StudentFeatures, Student>(&*self.student, features);
+            }
             if let Some(decided) = verdict {
                 event.prepared.insert::<Decided, Cascade>(self, decided);
             }

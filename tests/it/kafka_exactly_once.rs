@@ -362,16 +362,44 @@ fn a_stale_instance_with_the_same_transactional_id_is_fenced() {
         Duration::from_secs(2),
     );
     // A wakes up still believing it holds partitions; it rejoins the group, and its next
-    // transaction (over the second half of the events) is refused.
+    // transaction is refused. Its stderr is read as it goes (a full pipe would block it), and
+    // the second half of the events is produced in batches while A lives, so that A has work
+    // when it gets partitions again, however late that is on a loaded machine (B may have
+    // drained a single burst before A rejoined, and an idle A never starts a transaction).
+    let mut pipe = a.stderr.take().expect("stderr piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        text
+    });
     signal(&a, "CONT");
-    produce_events_from(&bootstrap, &names.input, 2, EVENTS..2 * EVENTS);
-    let status = wait_exit(&mut a, Duration::from_secs(90));
-    let stderr = a.kill_and_read_stderr();
+    const BATCH: usize = 100;
+    let mut produced = EVENTS;
+    let mut round = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let status = loop {
+        if let Some(status) = a.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = a.kill();
+            panic!("the stale instance did not exit within 150 s of waking");
+        }
+        // The second half at once (a batch per round), then a batch every 5 s, at most 4x.
+        let trickle = produced >= 2 * EVENTS && round.is_multiple_of(25);
+        if produced < 2 * EVENTS || (trickle && produced < 4 * EVENTS) {
+            produce_events_from(&bootstrap, &names.input, 2, produced..produced + BATCH);
+            produced += BATCH;
+        }
+        round += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = reader.join().unwrap();
     let all = consume_at(
         &bootstrap,
         &names.verdicts,
         "read_committed",
-        2 * EVENTS,
+        produced,
         Duration::from_secs(120),
         Duration::from_secs(3),
     );
@@ -391,6 +419,6 @@ fn a_stale_instance_with_the_same_transactional_id_is_fenced() {
         stderr.to_lowercase().contains("fenced"),
         "the error says the producer was fenced: {stderr}"
     );
-    assert_eq!(counts.len(), 2 * EVENTS, "every event has a verdict");
+    assert_eq!(counts.len(), produced, "every event has a verdict");
     assert!(counts.values().all(|&c| c == 1), "and only one");
 }

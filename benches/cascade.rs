@@ -7,27 +7,15 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use railyard::inference::{registry, student, ModelConfig};
 use std::path::{Path, PathBuf};
 
+mod support;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TEXTS: usize = 256;
 
-fn texts() -> Vec<String> {
-    let path = "../shared/data/toxicity_davidson_dev.jsonl";
-    let fallback = "examples/events.jsonl";
-    let data = std::fs::read_to_string(path)
-        .or_else(|_| std::fs::read_to_string(fallback))
-        .expect("run from the repository root");
-    data.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["text"].as_str().map(String::from))
-        .cycle()
-        .take(TEXTS)
-        .collect()
-}
-
 fn cascade(c: &mut Criterion) {
-    let texts = texts();
+    let (texts, _) = support::tweets(TEXTS);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let student = student::shared(
         Path::new("models/heads/student.json"),

@@ -322,6 +322,33 @@ pub fn sigmoid(x: f32) -> f32 {
 }
 
 impl ModelClassifier {
+    /// A finding of `label`; `detector` is the stage that decided and its version.
+    fn finding(
+        &self,
+        label: &ClassLabel,
+        score: f32,
+        threshold: f32,
+        (detector, version): (&'static str, &'static str),
+        reason: String,
+    ) -> Finding {
+        Finding {
+            operator: self.id.clone(),
+            category: self.category,
+            label: label.name.clone(),
+            score,
+            spans: Vec::new(),
+            action: label.action,
+            redaction: None,
+            reason: Some(Arc::from(reason)),
+            provenance: Provenance {
+                detector,
+                version,
+                threshold,
+            },
+            location: None,
+        }
+    }
+
     /// Findings (and recorded scores) from the cascade's student, which decided the event.
     fn report_student(&self, event: &mut Event, decided: &Decided, digest: &'static str) {
         for (i, label) in self.labels.iter().enumerate() {
@@ -337,25 +364,12 @@ impl ModelClassifier {
             if !label.reported || !decided.flagged[i] {
                 continue;
             }
-            event.findings.push(Finding {
-                operator: self.id.clone(),
-                category: self.category,
-                label: label.name.clone(),
-                score,
-                spans: Vec::new(),
-                action: label.action,
-                redaction: None,
-                reason: Some(Arc::from(format!(
-                    "cascade student scored {} {score:.3} (decides at {threshold})",
-                    label.name
-                ))),
-                provenance: Provenance {
-                    detector: "student",
-                    version: digest,
-                    threshold,
-                },
-                location: None,
-            });
+            let reason = format!(
+                "cascade student scored {} {score:.3} (decides at {threshold})",
+                label.name
+            );
+            let finding = self.finding(label, score, threshold, ("student", digest), reason);
+            event.findings.push(finding);
         }
     }
 }
@@ -406,27 +420,15 @@ impl Inspector for ModelClassifier {
             if !label.reported || score < label.threshold {
                 continue;
             }
-            event.findings.push(Finding {
-                operator: self.id.clone(),
-                category: self.category,
-                label: label.name.clone(),
-                score,
-                spans: Vec::new(),
-                action: label.action,
-                redaction: None,
-                reason: Some(Arc::from(format!(
-                    "model {} scored {} {score:.3} (threshold {})",
-                    self.model.label(),
-                    label.name,
-                    label.threshold
-                ))),
-                provenance: Provenance {
-                    detector: "onnx",
-                    version: self.model.digest(),
-                    threshold: label.threshold,
-                },
-                location: None,
-            });
+            let reason = format!(
+                "model {} scored {} {score:.3} (threshold {})",
+                self.model.label(),
+                label.name,
+                label.threshold
+            );
+            let detector = ("onnx", self.model.digest());
+            let finding = self.finding(label, score, label.threshold, detector, reason);
+            event.findings.push(finding);
         }
         Ok(())
     }

@@ -194,14 +194,14 @@ pub fn compare_with(
     // Warm the page cache and the allocator on the baseline first, then measure both.
     run(&pass_through(topology), &options)?;
     let timed = |t: &Topology| -> Result<BenchFigures, RunError> {
-        crate::operators::cascade::stage_counts();
+        crate::operators::cascade::take_stage_counts();
         let before = process_cpu_seconds().unwrap_or(0.0);
         let report = run(t, &options)?;
         let cpu = process_cpu_seconds()
             .map(|after| after - before)
             .unwrap_or(0.0);
         let mut figures = BenchFigures::from_report(&report, cpu);
-        figures.stages = crate::operators::cascade::stage_counts();
+        figures.stages = crate::operators::cascade::take_stage_counts();
         figures
             .stages
             .retain(|(_, counts)| counts.iter().any(|&n| n > 0));

@@ -17,7 +17,7 @@ use crate::diagnostics::{join, Errors};
 use crate::inference::digest::normalize_pin;
 use crate::inference::outputs::ModelOutcome;
 use crate::inference::student::{self, Student};
-use crate::inference::{Model, ModelFile};
+use crate::inference::{Model, ModelConfig, ModelFile};
 use crate::model::Event;
 
 /// The student file `scripts/setup.sh` leaves in place (committed; trained by
@@ -106,14 +106,33 @@ impl CascadeConfig {
                         )
                     })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<usize>, _>>()?;
+        let thresholds = columns
+            .iter()
+            .map(|&c| student_head.flag_above[c])
+            .collect();
         Ok(Cascade {
             counts: register(id),
             student,
             head,
             columns,
+            thresholds,
         })
     }
+}
+
+/// The files a cascading operator loads, for pinning: its model's (under `path.model`) and,
+/// with a cascade, the student (under `path.cascade`).
+pub fn files_with_student(
+    model: &ModelConfig,
+    cascade: Option<&CascadeConfig>,
+    path: &str,
+) -> Vec<ModelFile> {
+    let mut files = model.files(&join(path, "model"));
+    if let Some(cascade) = cascade {
+        files.extend(cascade.files(&join(path, "cascade")));
+    }
+    files
 }
 
 /// A built cascade: the student, its head and where each operator label sits in it.
@@ -122,6 +141,8 @@ pub struct Cascade {
     head: String,
     /// Per operator label, its column in the student head.
     columns: Vec<usize>,
+    /// Per operator label, the student head's `flag_above`.
+    thresholds: Vec<f32>,
     counts: Arc<StageCounts>,
 }
 
@@ -129,7 +150,6 @@ pub struct Cascade {
 pub struct Decided {
     pub scores: Vec<f32>,
     pub flagged: Vec<bool>,
-    pub thresholds: Vec<f32>,
 }
 
 /// A text's student features, kept on the event for every cascade sharing the student.
@@ -179,7 +199,6 @@ impl Cascade {
                 let verdict = head.verdict(&features.0);
                 let decided = verdict.decided.then(|| Decided {
                     flagged: self.columns.iter().map(|&c| verdict.flagged[c]).collect(),
-                    thresholds: self.columns.iter().map(|&c| head.flag_above[c]).collect(),
                     scores: self.columns.iter().map(|&c| verdict.scores[c]).collect(),
                 });
                 (decided, computed)
@@ -224,6 +243,12 @@ impl Cascade {
     pub fn digest(&self) -> &'static str {
         self.student.digest()
     }
+
+    /// The score at or over which the student flags operator label `label` (the threshold of
+    /// its findings and recorded scores).
+    pub fn threshold(&self, label: usize) -> f32 {
+        self.thresholds[label]
+    }
 }
 
 type Registered = Vec<(String, Arc<StageCounts>)>;
@@ -247,7 +272,7 @@ fn register(id: &str) -> Arc<StageCounts> {
 
 /// Per cascading operator id: texts decided by its rules, its student and the encoder since
 /// the last call (the counters are reset).
-pub fn stage_counts() -> Vec<(String, [u64; 3])> {
+pub fn take_stage_counts() -> Vec<(String, [u64; 3])> {
     let all = registered().lock().expect("cascade counters lock");
     all.iter()
         .map(|(id, c)| {

@@ -88,15 +88,6 @@ impl InjectionClassifyConfig {
         }
     }
 
-    /// The model's files and the cascade's student, for pinning.
-    pub fn files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
-        let mut files = self.model.files(&join(path, "model"));
-        if let Some(cascade) = &self.cascade {
-            files.extend(cascade.files(&join(path, "cascade")));
-        }
-        files
-    }
-
     pub fn build(&self, id: &str) -> Result<InjectionClassifier, String> {
         let model = registry::shared(&self.model).map_err(|e| e.to_string())?;
         let output = model.require_output(&self.output)?;
@@ -228,11 +219,25 @@ impl InjectionClassifier {
         }
     }
 
+    /// The provenance of a finding decided by the rules or the model (the student's carries
+    /// its own file and threshold).
+    fn provenance(&self, detector: &'static str) -> Provenance {
+        Provenance {
+            detector,
+            version: if detector == "onnx" {
+                self.model.digest()
+            } else {
+                env!("CARGO_PKG_VERSION")
+            },
+            threshold: self.threshold,
+        }
+    }
+
     fn finding(
         &self,
         label: Arc<str>,
         score: f32,
-        detector: &'static str,
+        provenance: Provenance,
         reason: String,
         spans: Vec<crate::model::Span>,
         location: Option<Location>,
@@ -246,15 +251,7 @@ impl InjectionClassifier {
             action: self.action,
             redaction: None,
             reason: Some(Arc::from(reason)),
-            provenance: Provenance {
-                detector,
-                version: if detector == "onnx" {
-                    self.model.digest()
-                } else {
-                    env!("CARGO_PKG_VERSION")
-                },
-                threshold: self.threshold,
-            },
+            provenance,
             location,
         }
     }
@@ -275,13 +272,13 @@ impl InjectionClassifier {
                     "rules",
                     format!("rules decided: {}", matched.join(", ")),
                 )
-            } else if let Some((decided, digest)) = self
+            } else if let Some((cascade, decided)) = self
                 .cascade
                 .as_ref()
-                .and_then(|c| c.decided(&self.model, event).map(|d| (d, c.digest())))
+                .and_then(|c| c.decided(&self.model, event).map(|d| (c, d)))
             {
                 let score = decided.scores[0];
-                let threshold = decided.thresholds[0];
+                let threshold = cascade.threshold(0);
                 if self.record_scores {
                     event.scores.push(Score {
                         operator: self.id.clone(),
@@ -291,16 +288,19 @@ impl InjectionClassifier {
                     });
                 }
                 if decided.flagged[0] {
-                    let mut finding = self.finding(
+                    let provenance = Provenance {
+                        detector: "student",
+                        version: cascade.digest(),
+                        threshold,
+                    };
+                    let finding = self.finding(
                         Arc::from("prompt_injection"),
                         score,
-                        "student",
+                        provenance,
                         format!("cascade student scored {score:.3} (decides at {threshold})"),
                         spans,
                         None,
                     );
-                    finding.provenance.version = digest;
-                    finding.provenance.threshold = threshold;
                     event.findings.push(finding);
                 }
                 return Ok(());
@@ -324,7 +324,8 @@ impl InjectionClassifier {
             });
         }
         if score >= self.threshold {
-            let finding = self.finding(label, score, detector, reason, spans, None);
+            let finding =
+                self.finding(label, score, self.provenance(detector), reason, spans, None);
             event.findings.push(finding);
         }
         Ok(())
@@ -351,7 +352,7 @@ impl InjectionClassifier {
             let finding = self.finding(
                 d.label.clone(),
                 d.score,
-                d.detector,
+                self.provenance(d.detector),
                 d.reason.clone(),
                 Vec::new(),
                 Some(d.location),
@@ -403,5 +404,5 @@ super::registry::register_inspector!(
     InjectionClassifyConfig, "injection_classify", crate::model::Category::Injection,
     build(c, id) => c.build(id),
     model(c) => Some(&c.model), Some(&mut c.model),
-    files(c, path) => c.files(path),
+    files(c, path) => super::cascade::files_with_student(&c.model, c.cascade.as_ref(), path),
 );

@@ -349,18 +349,23 @@ impl ModelClassifier {
         }
     }
 
+    /// Records `label`'s score on the verdict when the operator records scores.
+    fn record_score(&self, event: &mut Event, label: &ClassLabel, score: f32, threshold: f32) {
+        if self.record_scores && label.reported {
+            event.scores.push(Score {
+                operator: self.id.clone(),
+                label: label.name.clone(),
+                score,
+                threshold,
+            });
+        }
+    }
+
     /// Findings (and recorded scores) from the cascade's student, which decided the event.
-    fn report_student(&self, event: &mut Event, decided: &Decided, digest: &'static str) {
+    fn report_student(&self, event: &mut Event, cascade: &Cascade, decided: &Decided) {
         for (i, label) in self.labels.iter().enumerate() {
-            let (score, threshold) = (decided.scores[i], decided.thresholds[i]);
-            if self.record_scores && label.reported {
-                event.scores.push(Score {
-                    operator: self.id.clone(),
-                    label: label.name.clone(),
-                    score,
-                    threshold,
-                });
-            }
+            let (score, threshold) = (decided.scores[i], cascade.threshold(i));
+            self.record_score(event, label, score, threshold);
             if !label.reported || !decided.flagged[i] {
                 continue;
             }
@@ -368,7 +373,8 @@ impl ModelClassifier {
                 "cascade student scored {} {score:.3} (decides at {threshold})",
                 label.name
             );
-            let finding = self.finding(label, score, threshold, ("student", digest), reason);
+            let detector = ("student", cascade.digest());
+            let finding = self.finding(label, score, threshold, detector, reason);
             event.findings.push(finding);
         }
     }
@@ -398,25 +404,16 @@ impl Inspector for ModelClassifier {
     }
 
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        if let Some(decided) = self
-            .cascade
-            .as_ref()
-            .and_then(|c| c.decided(&self.model, event).map(|d| (d, c.digest())))
-        {
-            self.report_student(event, &decided.0, decided.1);
-            return Ok(());
+        if let Some(cascade) = &self.cascade {
+            if let Some(decided) = cascade.decided(&self.model, event) {
+                self.report_student(event, cascade, &decided);
+                return Ok(());
+            }
         }
         let outputs = outputs_for(&self.model, event)?;
         let scores = label_scores(&outputs, self.output, self.activation);
         for (label, score) in self.labels.iter().zip(scores) {
-            if self.record_scores && label.reported {
-                event.scores.push(Score {
-                    operator: self.id.clone(),
-                    label: label.name.clone(),
-                    score,
-                    threshold: label.threshold,
-                });
-            }
+            self.record_score(event, label, score, label.threshold);
             if !label.reported || score < label.threshold {
                 continue;
             }
@@ -463,18 +460,7 @@ impl super::registry::OperatorConfig for ClassifyConfig {
         Some(&mut self.model)
     }
     fn model_files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
-        self.files(path)
-    }
-}
-
-impl ClassifyConfig {
-    /// The model's files and the cascade's student, for pinning.
-    pub fn files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
-        let mut files = self.model.files(&join(path, "model"));
-        if let Some(cascade) = &self.cascade {
-            files.extend(cascade.files(&join(path, "cascade")));
-        }
-        files
+        super::cascade::files_with_student(&self.model, self.cascade.as_ref(), path)
     }
 }
 
@@ -502,7 +488,7 @@ impl super::registry::OperatorConfig for ToxicityConfig {
         Some(&mut self.0.model)
     }
     fn model_files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
-        self.0.files(path)
+        super::registry::OperatorConfig::model_files(&self.0, path)
     }
 }
 

@@ -209,7 +209,6 @@ const TIMING_SAMPLE: usize = 8;
 struct SampledTimes {
     local: Vec<u64>,
     seen: usize,
-    timed: usize,
 }
 
 impl SampledTimes {
@@ -217,27 +216,26 @@ impl SampledTimes {
         SampledTimes {
             local: vec![0; inspectors],
             seen: 0,
-            timed: 0,
         }
     }
 
-    /// The accumulators when the next event is one to time.
+    /// The accumulators when the next event is one to time (the first of every
+    /// `TIMING_SAMPLE`).
     fn next(&mut self) -> Option<&mut [u64]> {
         self.seen += 1;
-        if !(self.seen - 1).is_multiple_of(TIMING_SAMPLE) {
-            return None;
-        }
-        self.timed += 1;
-        Some(&mut self.local)
+        (self.seen - 1)
+            .is_multiple_of(TIMING_SAMPLE)
+            .then_some(&mut self.local)
     }
 
     /// Adds the chunk's estimate to the batch totals.
     fn flush(self, spent: &[AtomicU64]) {
-        if self.timed == 0 {
+        let timed = self.seen.div_ceil(TIMING_SAMPLE);
+        if timed == 0 {
             return;
         }
         for (total, nanos) in spent.iter().zip(self.local) {
-            let scaled = nanos as u128 * self.seen as u128 / self.timed as u128;
+            let scaled = nanos as u128 * self.seen as u128 / timed as u128;
             total.fetch_add(scaled as u64, Ordering::Relaxed);
         }
     }

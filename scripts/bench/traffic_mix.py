@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "models"))
 import datasets  # noqa: E402
 
 SEED = 20261207
-HALUEVAL = os.environ.get("RAILYARD_HALUEVAL", ".cache/halueval")
 PER_2000 = {"benign": 300, "dialogue": 800, "summary": 400, "tweet": 150, "comment": 150,
             "toxic": 70, "injection": 60, "pii": 70}
 
@@ -35,9 +34,8 @@ def test_rows(rows):
 
 
 def halueval(name, field):
-    with open(os.path.join(HALUEVAL, f"{name}.jsonl"), encoding="utf-8") as f:
-        texts = [json.loads(line)[field] for line in f]
-    return [t for t in texts if datasets.split_of(t) == "test"]
+    """The test-split rows of one HaluEval field."""
+    return [t for t in datasets.halueval(name, field) if datasets.split_of(t) == "test"]
 
 
 def pools(insults_root):

@@ -18,7 +18,7 @@ import random
 
 import datasets
 
-HALUEVAL = os.path.join(".cache", "halueval")
+HALUEVAL = datasets.HALUEVAL
 SEED = 20261207
 # About the characters of the first 128-token window.
 WINDOW_CHARS = 480

@@ -103,18 +103,21 @@ def injection_negatives(insults_root):
     return rows
 
 
-HALUEVAL = os.path.join(".cache", "halueval")
+# HaluEval dialogue and summarization (`bash scripts/data/halueval.sh`; QA is never read).
+HALUEVAL = os.environ.get("RAILYARD_HALUEVAL", os.path.join(".cache", "halueval"))
+
+
+def halueval(name, field):
+    """One field of every row of a HaluEval set (`dialogue`, `summarization`)."""
+    with open(os.path.join(HALUEVAL, f"{name}.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line)[field] for line in f]
 
 
 def llm_responses():
     """Ordinary LLM responses without labels: HaluEval dialogue responses and news summaries
-    (the right answers; `bash scripts/data/halueval.sh`, HaluEval QA is not used). The cascade's
-    student learns them with the MiniLM teacher's decisions as labels (train_student.py)."""
-    texts = []
-    for name, field in (("dialogue", "right_response"), ("summarization", "right_summary")):
-        with open(os.path.join(HALUEVAL, f"{name}.jsonl"), encoding="utf-8") as f:
-            texts.extend(json.loads(line)[field] for line in f)
-    return texts
+    (the right answers). The cascade's student learns them with the MiniLM teacher's decisions
+    as labels (train_student.py)."""
+    return halueval("dialogue", "right_response") + halueval("summarization", "right_summary")
 
 
 def reviewed(paths):

@@ -21,14 +21,6 @@ import datasets
 import features
 
 
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def scores(sess, tok, texts, output):
-    return sigmoid(features.max_over_windows(sess, tok, texts, output))
-
-
 def row(name, y, p, threshold):
     pred = p >= threshold
     return (f"| {name} | {len(y)} | {int(np.sum(y))} | {roc_auc_score(y, p):.3f} | "
@@ -55,7 +47,7 @@ def main():
     tox = datasets.by_split(datasets.davidson() + datasets.insults(args.insults)
                             + datasets.benign_chat())["test"]
     texts = [r["text"] for r in tox]
-    p = scores(sess, tok, texts, "toxicity_logits")
+    p = features.probabilities(sess, tok, texts, "toxicity_logits")
     thresholds = heads["heads"]["toxicity"]["thresholds"]
     for i, label in enumerate(heads["heads"]["toxicity"]["labels"]):
         idx = [j for j, r in enumerate(tox) if label in r["labels"]]
@@ -63,7 +55,7 @@ def main():
         lines.append(row(f"toxicity / {label} (all test sources)", y, p[idx, i], thresholds[label]))
 
     inj = datasets.by_split(datasets.injection())["test"]
-    p_inj = scores(sess, tok, [r["text"] for r in inj], "injection_logits")[:, 0]
+    p_inj = features.probabilities(sess, tok, [r["text"] for r in inj], "injection_logits")[:, 0]
     y_inj = np.array([r["labels"]["injection"] for r in inj])
     lines.append(row("injection (model alone)", y_inj, p_inj,
                      heads["heads"]["injection"]["thresholds"]["injection"]))
@@ -71,7 +63,7 @@ def main():
     # a planted instruction, FPR on their clean twins).
     if os.path.exists(os.path.join(carriers.HALUEVAL, "summarization.jsonl")):
         held = datasets.by_split(carriers.rows())["test"]
-        p_car = scores(sess, tok, [r["text"] for r in held], "injection_logits")[:, 0]
+        p_car = features.probabilities(sess, tok, [r["text"] for r in held], "injection_logits")[:, 0]
         t_inj = heads["heads"]["injection"]["thresholds"]["injection"]
         for kind in sorted({r["source"] for r in held}):
             idx = [i for i, r in enumerate(held) if r["source"] == kind]
@@ -97,7 +89,7 @@ def main():
     with open(os.path.join(args.out, "davidson_test.jsonl"), "w") as f:
         for r in dav:
             f.write(json.dumps({"text": r["text"], "label": r["labels"]["toxic"]}) + "\n")
-    ours = scores(sess, tok, texts, "toxicity_logits")[:, 0]
+    ours = features.probabilities(sess, tok, texts, "toxicity_logits")[:, 0]
     profanity.load_censor_words()
     better = np.array([1.0 if profanity.contains_profanity(t) else 0.0 for t in texts])
     alt = predict_prob(texts)

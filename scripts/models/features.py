@@ -81,3 +81,9 @@ def max_over_windows(sess, tok, texts, output, batch=64):
     for owner, value in zip(owners, values):
         out[owner] = np.maximum(out[owner], value)
     return out
+
+
+def probabilities(sess, tok, texts, output, batch=64):
+    """Per text, the sigmoid of `output`'s max over its windows: a head's label scores as the
+    runtime computes them."""
+    return 1.0 / (1.0 + np.exp(-max_over_windows(sess, tok, texts, output, batch)))

@@ -29,10 +29,6 @@ def build(source, out):
     quantize_dynamic(source, out, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True)
 
 
-def scores(sess, tok, texts, output):
-    return 1.0 / (1.0 + np.exp(-features.max_over_windows(sess, tok, texts, output)))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--evaluate", action="store_true")
@@ -59,13 +55,13 @@ def evaluate(args, source):
     print("| --- | --- | --- | --- | --- |")
     for name, path in (("float32", source), ("int8", args.out)):
         sess = features.session(path, threads=2)
-        p = scores(sess, tok, [r["text"] for r in tox], "toxicity_logits")
+        p = features.probabilities(sess, tok, [r["text"] for r in tox], "toxicity_logits")
         for j, label in enumerate(heads["heads"]["toxicity"]["labels"]):
             idx = [i for i, r in enumerate(tox) if label in r["labels"]]
             y = np.array([tox[i]["labels"][label] for i in idx])
             t = heads["heads"]["toxicity"]["thresholds"][label]
             print(f"| {name} | {label} | {len(y)} | {roc_auc_score(y, p[idx, j]):.4f} | {f1_score(y, p[idx, j] >= t):.4f} |")
-        p = scores(sess, tok, [r["text"] for r in inj], "injection_logits")[:, 0]
+        p = features.probabilities(sess, tok, [r["text"] for r in inj], "injection_logits")[:, 0]
         y = np.array([r["labels"]["injection"] for r in inj])
         t = heads["heads"]["injection"]["thresholds"]["injection"]
         print(f"| {name} | injection | {len(y)} | {roc_auc_score(y, p):.4f} | {f1_score(y, p >= t):.4f} |")

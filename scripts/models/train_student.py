@@ -47,22 +47,31 @@ MISS_BUDGET = 0.05
 MIN_FLAGGED = 20
 DIGITS = 5
 DISTILLED = 10000
-TEACHER = {"digest": ""}
 
 
-def teacher_scores(sess, tok, texts, output):
-    """The teacher's probabilities, cached under .cache/features by a hash of the texts, the
-    output and the model file."""
-    digest = hashlib.sha256()
-    for part in ["\x00".join(texts), output, TEACHER["digest"]]:
-        digest.update(part.encode())
-    path = os.path.join(".cache", "features", "teacher-" + digest.hexdigest()[:24] + ".npy")
-    if os.path.exists(path):
-        return np.load(path)
-    p = 1.0 / (1.0 + np.exp(-features.max_over_windows(sess, tok, texts, output)))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.save(path, p)
-    return p
+class Teacher:
+    """The MiniLM graph with its windowed tokenizer; its probabilities are cached under
+    .cache/features by a hash of the texts, the output and the graph file."""
+
+    def __init__(self, model_dir, heads):
+        path = os.path.join(model_dir, "model.onnx")
+        self.sess = features.session(path)
+        self.tok = features.load_tokenizer(os.path.join(model_dir, "tokenizer.json"),
+                                           heads["max_tokens"], heads["stride"])
+        with open(path, "rb") as f:
+            self.digest = hashlib.sha256(f.read()).hexdigest()
+
+    def scores(self, texts, output):
+        digest = hashlib.sha256()
+        for part in ["\x00".join(texts), output, self.digest]:
+            digest.update(part.encode())
+        path = os.path.join(".cache", "features", "teacher-" + digest.hexdigest()[:24] + ".npy")
+        if os.path.exists(path):
+            return np.load(path)
+        p = features.probabilities(self.sess, self.tok, texts, output)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        np.save(path, p)
+        return p
 
 
 def labelled(rows, label):
@@ -116,19 +125,19 @@ def cascade_predictions(student_p, teacher_p, lows, highs, teacher_thresholds, g
     return np.where(decided[:, None], high, teacher), decided
 
 
-def distilled(sess, windows, texts, labels, output, thresholds):
+def distilled(teacher, texts, labels, output, thresholds):
     """Training rows from unlabelled texts, labelled by the teacher's decisions."""
-    p = teacher_scores(sess, windows, texts, output)
+    p = teacher.scores(texts, output)
     return [{"text": t, "labels": {l: int(p[i, j] >= thresholds[l]) for j, l in enumerate(labels)},
              "source": "teacher"} for i, t in enumerate(texts)]
 
 
-def train_head(bag, windows, sess, rows, labels, output, thresholds, gate_label=None):
-    """`bag`: the whole-text tokenizer of the student; `windows`: the teacher's windowed one.
+def train_head(bag, graph, rows, labels, output, thresholds, gate_label=None):
+    """`bag`: the whole-text tokenizer of the student; `graph`: the MiniLM `Teacher`.
     `gate_label`: the label whose score alone may decide "clean for every label" (one that is
     positive whenever any other is: `toxic`)."""
     x = {s: student.matrix(bag, [r["text"] for r in rows[s]]) for s in rows}
-    teacher = {s: teacher_scores(sess, windows, [r["text"] for r in rows[s]], output) for s in ("dev", "test")}
+    teacher = {s: graph.scores([r["text"] for r in rows[s]], output) for s in ("dev", "test")}
     weights, biases, lows, highs, report = [], [], [], [], {}
     for j, label in enumerate(labels):
         idx_tr, y_tr = labelled(rows["train"], label)
@@ -196,11 +205,7 @@ def main():
     args = parser.parse_args()
     with open(args.heads) as f:
         heads = json.load(f)
-    sess = features.session(os.path.join(args.model, "model.onnx"))
-    with open(os.path.join(args.model, "model.onnx"), "rb") as f:
-        TEACHER["digest"] = hashlib.sha256(f.read()).hexdigest()
-    windows = features.load_tokenizer(os.path.join(args.model, "tokenizer.json"),
-                                      heads["max_tokens"], heads["stride"])
+    teacher = Teacher(args.model, heads)
     bag = student.load_tokenizer(os.path.join(args.model, "tokenizer.json"))
 
     toxicity = datasets.by_split(datasets.davidson() + datasets.insults(args.insults) + datasets.benign_chat())
@@ -224,8 +229,8 @@ def main():
             ("toxicity", toxicity, datasets.TOXICITY_LABELS, "toxicity_logits", "toxic"),
             ("injection", injection, ["injection"], "injection_logits", None)):
         print("==", name)
-        rows["train"] += distilled(sess, windows, responses, labels, output, heads["heads"][name]["thresholds"])
-        out["heads"][name] = train_head(bag, windows, sess, rows, labels, output,
+        rows["train"] += distilled(teacher, responses, labels, output, heads["heads"][name]["thresholds"])
+        out["heads"][name] = train_head(bag, teacher, rows, labels, output,
                                         heads["heads"][name]["thresholds"], gate_label)
     out["reference"] = student.reference(out, bag)
     with open(args.out, "w") as f:

@@ -13,6 +13,7 @@ pub mod slices;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -51,6 +52,12 @@ struct Row {
     label: Option<serde_json::Value>,
     #[serde(default)]
     category: Option<String>,
+    /// `response` makes the row a response (default `prompt`); `prompt` is the prompt it
+    /// answers (a row with a `prompt` is a response).
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    prompt: Option<String>,
     /// The row as read (slices read its metadata).
     #[serde(skip)]
     raw: serde_json::Value,
@@ -153,6 +160,18 @@ fn char_to_byte(text: &str) -> Vec<usize> {
     map
 }
 
+impl Row {
+    /// The event a row is: a prompt, or a response (with its prompt) when it says so.
+    fn event(&self, index: usize) -> Event {
+        let mut event = Event::prompt(&index.to_string(), &self.text);
+        if self.kind.as_deref() == Some("response") || self.prompt.is_some() {
+            event.kind = crate::model::EventKind::Response;
+            event.prompt = self.prompt.as_deref().map(Arc::from);
+        }
+        event
+    }
+}
+
 fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
         path: path.display().to_string(),
@@ -176,6 +195,8 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
                 ),
                 label: None,
                 category: None,
+                kind: None,
+                prompt: None,
                 raw: serde_json::Value::Null,
             })
             .collect());
@@ -248,7 +269,7 @@ pub fn evaluate_with_progress(
         let mut events: Vec<Event> = chunk
             .iter()
             .enumerate()
-            .map(|(i, r)| Event::prompt(&(first + i).to_string(), &r.text))
+            .map(|(i, r)| r.event(first + i))
             .collect();
         inspector.prepare(&mut events);
         let done: Vec<Event> = events

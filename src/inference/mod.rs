@@ -9,7 +9,9 @@
 
 pub mod batcher;
 pub mod config;
+pub mod dense;
 pub mod digest;
+pub mod harm_head;
 pub mod metrics;
 pub mod model;
 pub mod outputs;

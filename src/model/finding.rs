@@ -45,10 +45,12 @@ pub enum Category {
     Hallucination,
     /// Per-tenant limits (`[limits]`): a rate limit or the block-rate breaker.
     Abuse,
+    /// A response that complies with a harmful request (`harm_classify`).
+    Harm,
 }
 
 impl Category {
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::Pii,
         Category::Secret,
         Category::Keyword,
@@ -56,6 +58,7 @@ impl Category {
         Category::Toxicity,
         Category::Hallucination,
         Category::Abuse,
+        Category::Harm,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,6 +69,7 @@ impl Category {
             Category::Toxicity => "toxicity",
             Category::Hallucination => "hallucination",
             Category::Abuse => "abuse",
+            Category::Harm => "harm",
         }
     }
     pub fn parse(name: &str) -> Option<Category> {

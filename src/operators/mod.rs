@@ -15,6 +15,7 @@ pub mod cascade;
 pub mod decide;
 pub mod fields;
 pub mod hallucination;
+pub mod harm_classify;
 pub mod injection_classify;
 pub mod injection_heuristics;
 pub mod keyword_block;

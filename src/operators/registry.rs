@@ -28,6 +28,7 @@ pub static OPERATORS: &[Registration] = &[
     register::<super::onnx_classify::ClassifyConfig>(),
     register::<super::onnx_classify::ToxicityConfig>(),
     register::<super::injection_classify::InjectionClassifyConfig>(),
+    register::<super::harm_classify::HarmClassifyConfig>(),
     register::<super::hallucination::HallucinationConfig>(),
     register::<super::decide::DecideConfig>(),
 ];

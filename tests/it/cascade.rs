@@ -173,7 +173,7 @@ fn the_quickstart_sample_gets_the_same_actions_with_and_without_the_cascade() {
     let without = tempfile::tempdir().unwrap();
     let a = run_quickstart(with.path(), false);
     let b = run_quickstart(without.path(), true);
-    assert_eq!(a.len(), 15);
+    assert_eq!(a.len(), 17);
     let actions = |v: &[serde_json::Value]| -> Vec<(String, String)> {
         v.iter()
             .map(|r| (r["event_id"].to_string(), r["action"].to_string()))
@@ -217,8 +217,8 @@ fn bench_file_measures_the_cascade_against_no_cascade_and_reports_each_stage() {
         .lines()
         .find(|l| l.starts_with("cascade toxicity:"))
         .unwrap_or_else(|| panic!("{stdout}"));
-    // 15 events, twice: every text is decided by exactly one stage.
-    assert!(stage_line.ends_with("of 30 texts"), "{stage_line}");
+    // 17 events, twice: every text is decided by exactly one stage.
+    assert!(stage_line.ends_with("of 34 texts"), "{stage_line}");
     assert!(!stage_line.contains("student 0.000"), "{stage_line}");
 }
 

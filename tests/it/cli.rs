@@ -191,7 +191,7 @@ fn bench_reports_throughput_latency_and_memory() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("(45 events)"), "{stdout}");
+    assert!(stdout.contains("(51 events)"), "{stdout}");
     for field in [
         "events/s",
         "p99 us",

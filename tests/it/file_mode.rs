@@ -119,7 +119,7 @@ fn every_record_of_every_shipped_topology_matches_its_schema() {
             assert_valid(&dead_schema, &d, "dead letter");
         }
     }
-    assert_eq!(checked, 3 * 15);
+    assert_eq!(checked, 3 * 17);
 }
 
 #[test]
@@ -261,7 +261,7 @@ fn environment_variables_choose_paths() {
     assert!(out.status.success());
     assert_eq!(
         read_jsonl(&dir.path().join("elsewhere/verdicts.jsonl")).len(),
-        15
+        17
     );
 }
 

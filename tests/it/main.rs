@@ -13,6 +13,7 @@ mod faults;
 mod feedback;
 mod file_mode;
 mod hallucination;
+mod harm;
 mod inference;
 mod k8s;
 mod kafka;

@@ -14,21 +14,7 @@ use super::encoder::{self, Profile};
 /// The shipped calibration (`models/heads/hallucination.json`).
 const SHIPPED: &str = include_str!("../../../models/heads/hallucination.json");
 
-/// One dense layer: `activation(weights x + bias)`, `weights` one row per output.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Layer {
-    pub weights: Vec<Vec<f32>>,
-    pub bias: Vec<f32>,
-    pub activation: LayerActivation,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LayerActivation {
-    Relu,
-    /// The last layer: one output, the probability.
-    Sigmoid,
-}
+pub use crate::inference::dense::{Layer, LayerActivation};
 
 /// A small multilayer perceptron over standardised features, `(x - mean) / scale`, whose last
 /// layer is one sigmoid unit (a logistic regression when it is the only layer).
@@ -45,27 +31,13 @@ pub struct Combiner {
 impl Combiner {
     /// The probability that the response holds an unsupported claim.
     pub fn score(&self, features: &[f32]) -> f32 {
-        let mut values: Vec<f32> = features
+        let values: Vec<f32> = features
             .iter()
             .zip(&self.mean)
             .zip(&self.scale)
             .map(|((x, m), s)| (x - m) / s)
             .collect();
-        for layer in &self.layers {
-            values = layer
-                .weights
-                .iter()
-                .zip(&layer.bias)
-                .map(|(row, b)| {
-                    let z = b + row.iter().zip(&values).map(|(w, v)| w * v).sum::<f32>();
-                    match layer.activation {
-                        LayerActivation::Relu => z.max(0.0),
-                        LayerActivation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-                    }
-                })
-                .collect();
-        }
-        values[0]
+        crate::inference::dense::forward(&self.layers, values)
     }
 
     /// Width of the encoder embeddings this combiner reads after the lexical features.
@@ -86,30 +58,8 @@ impl Combiner {
                 "calibration `{which}`: every scale must be positive"
             ));
         }
-        let mut width = n;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let last = i + 1 == self.layers.len();
-            if layer.weights.is_empty()
-                || layer.weights.len() != layer.bias.len()
-                || layer.weights.iter().any(|row| row.len() != width)
-            {
-                return Err(format!(
-                    "calibration `{which}`: layer {i} must have rows of {width} weights and one bias per row"
-                ));
-            }
-            if last != (layer.activation == LayerActivation::Sigmoid)
-                || (last && layer.bias.len() != 1)
-            {
-                return Err(format!(
-                    "calibration `{which}`: hidden layers are relu, the last is one sigmoid unit"
-                ));
-            }
-            width = layer.bias.len();
-        }
-        if self.layers.is_empty() {
-            return Err(format!("calibration `{which}` has no layers"));
-        }
-        Ok(())
+        crate::inference::dense::check(&self.layers, n)
+            .map_err(|e| format!("calibration `{which}`: {e}"))
     }
 }
 

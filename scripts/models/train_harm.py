@@ -28,6 +28,8 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 
 import features
 import harm_data
+import harm_student
+import student
 
 SEED = 20261207
 MAX_TOKENS = 128
@@ -157,6 +159,8 @@ def main():
     parser.add_argument("--model", default="models/minilm/model.onnx")
     parser.add_argument("--tokenizer", default="models/minilm/tokenizer.json")
     parser.add_argument("--out", default="models/heads/harm.json")
+    parser.add_argument("--student", default="models/heads/student.json",
+                        help="the cascade student file; its `harm` head is (re)written, the others kept")
     args = parser.parse_args()
     np.random.seed(SEED)
     sess = features.session(args.model)
@@ -254,6 +258,20 @@ def main():
         json.dump(document, f, separators=(",", ":"))
         f.write("\n")
     print("wrote", args.out, os.path.getsize(args.out), "bytes")
+
+    # The cascade student's `harm` head, with the head above as its teacher.
+    extra = harm_student.distilled_texts(np.random.default_rng(SEED))
+    teacher = {"dev": p_dev, "test": p_test}
+    bag = student.load_tokenizer(args.tokenizer)
+    head = harm_student.train(bag, split, teacher, threshold, extra)
+    print("student harm head:", json.dumps(head["training"]))
+    with open(args.student) as f:
+        students = json.load(f)
+    students["heads"]["harm"] = head
+    students["reference"] = student.reference(students, bag)
+    with open(args.student, "w") as f:
+        json.dump(students, f, separators=(",", ":"))
+    print("wrote", args.student, os.path.getsize(args.student), "bytes")
 
 
 if __name__ == "__main__":

@@ -232,6 +232,11 @@ def main():
         rows["train"] += distilled(teacher, responses, labels, output, heads["heads"][name]["thresholds"])
         out["heads"][name] = train_head(bag, teacher, rows, labels, output,
                                         heads["heads"][name]["thresholds"], gate_label)
+    # Heads trained elsewhere (`harm`, by train_harm.py) are kept as they are.
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            for name, head in json.load(f)["heads"].items():
+                out["heads"].setdefault(name, head)
     out["reference"] = student.reference(out, bag)
     with open(args.out, "w") as f:
         json.dump(out, f, separators=(",", ":"))

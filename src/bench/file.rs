@@ -153,6 +153,7 @@ pub fn without_ner(topology: &Topology) -> Result<Topology, BuildError> {
 /// model's float32 graph (`path`) instead of its `quantized` one; the encoder scores every text
 /// its model operators read.
 pub fn without_cascade(topology: &Topology) -> Result<Topology, BuildError> {
+    use crate::operators::harm_classify::HarmClassifyConfig;
     use crate::operators::injection_classify::InjectionClassifyConfig;
     use crate::operators::onnx_classify::{ClassifyConfig, ToxicityConfig};
     let mut t = topology.clone();
@@ -163,6 +164,8 @@ pub fn without_cascade(topology: &Topology) -> Result<Topology, BuildError> {
         } else if let Some(c) = spec.config_mut::<ToxicityConfig>() {
             c.0.cascade.take().is_some()
         } else if let Some(c) = spec.config_mut::<InjectionClassifyConfig>() {
+            c.cascade.take().is_some()
+        } else if let Some(c) = spec.config_mut::<HarmClassifyConfig>() {
             c.cascade.take().is_some()
         } else {
             false

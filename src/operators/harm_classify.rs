@@ -8,18 +8,22 @@
 //! response scores as its worst window. The finding's label is its most likely category
 //! (`violent_crimes`, `weapons`, `cyber_attacks`, ...); the reason lists each category's score.
 //! Prompts (events of kind `prompt`) are not judged: the injection and toxicity operators
-//! cover them.
+//! cover them. With a `cascade` table, the student's `harm` head (over the response's word
+//! pieces) first decides the responses it is sure are clean; only the rest are encoded, with
+//! their prompts. The student never decides "harm": that depends on the prompt.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::cascade::{Cascade, CascadeConfig};
 use super::onnx_classify::{ensure_outputs, outputs_for};
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
 use crate::inference::digest::normalize_pin;
 use crate::inference::harm_head::HarmHead;
+use crate::inference::outputs::ModelOutcome;
 use crate::inference::{registry, Model, ModelConfig, ModelFile};
 use crate::model::{Action, Category, Event, EventKind, Finding, Provenance, Score};
 
@@ -41,6 +45,9 @@ pub struct HarmClassifyConfig {
     pub action: Action,
     /// Record the score on the verdict, below the threshold too (feedback and replay).
     pub record_scores: bool,
+    /// Ask the cascade student's `harm` head first; the encoder reads only the responses it
+    /// does not decide are clean.
+    pub cascade: Option<CascadeConfig>,
 }
 
 impl Default for HarmClassifyConfig {
@@ -52,6 +59,7 @@ impl Default for HarmClassifyConfig {
             threshold: None,
             action: Action::Block,
             record_scores: false,
+            cascade: None,
         }
     }
 }
@@ -78,11 +86,15 @@ impl HarmClassifyConfig {
         if self.action == Action::Redact {
             errors.push(join(path, "action"), "use flag, block or allow");
         }
+        if let Some(cascade) = &self.cascade {
+            cascade.validate(&join(path, "cascade"), errors);
+        }
     }
 
-    /// The encoder's files and the head, for pinning.
+    /// The encoder's files, the student's and the head, for pinning.
     pub fn files(&self, path: &str) -> Vec<ModelFile> {
-        let mut files = self.model.files(&join(path, "model"));
+        let mut files =
+            super::cascade::files_with_student(&self.model, self.cascade.as_ref(), path);
         files.push(ModelFile {
             key: join(path, "head"),
             file: self.head.clone(),
@@ -102,7 +114,19 @@ impl HarmClassifyConfig {
                 model.output_width(features)
             ));
         }
+        let cascade = self
+            .cascade
+            .as_ref()
+            .map(|c| c.build(id, &self.model.tokenizer, "harm", &["harm"]))
+            .transpose()?;
+        if cascade.as_ref().is_some_and(|c| c.threshold(0) <= 1.0) {
+            return Err(
+                "cascade: the student's `harm` head must never flag (`flag_above` over 1): harm depends on the prompt, which it does not read"
+                    .into(),
+            );
+        }
         Ok(HarmClassifier {
+            cascade,
             id: Arc::from(id),
             threshold: self.threshold.unwrap_or(head.threshold),
             labels: head.labels.iter().map(|l| Arc::from(l.as_str())).collect(),
@@ -125,6 +149,7 @@ pub struct HarmClassifier {
     threshold: f32,
     action: Action,
     record_scores: bool,
+    cascade: Option<Cascade>,
 }
 
 /// The prompt's features (max over its windows), computed in `prepare`; `None` without a
@@ -140,10 +165,11 @@ fn prompt_of(event: &Event) -> Option<&str> {
 }
 
 impl HarmClassifier {
-    /// Encodes the prompts of `events` (the judged ones that have one) in one batched call.
+    /// Encodes the prompts of `events` (the judged ones that have one and whose response the
+    /// encoder read) in one batched call.
     fn encode_prompts(&self, events: &mut [Event]) {
         let pending: Vec<usize> = (0..events.len())
-            .filter(|&i| judged(&events[i]))
+            .filter(|&i| judged(&events[i]) && self.encoder_read(&events[i]))
             .filter(|&i| {
                 events[i]
                     .prepared
@@ -177,6 +203,33 @@ impl HarmClassifier {
         }
     }
 
+    fn encoder_read(&self, event: &Event) -> bool {
+        event
+            .prepared
+            .get::<ModelOutcome, Model>(&self.model)
+            .is_some()
+    }
+
+    /// Records the student's score of a response it decided is clean.
+    fn student_decided(&self, event: &mut Event) -> bool {
+        let Some((cascade, decided)) = self
+            .cascade
+            .as_ref()
+            .and_then(|c| c.decided(&self.model, event).map(|d| (c, d)))
+        else {
+            return false;
+        };
+        if self.record_scores {
+            event.scores.push(Score {
+                operator: self.id.clone(),
+                label: Arc::from("harm"),
+                score: decided.scores[0],
+                threshold: cascade.threshold(0),
+            });
+        }
+        true
+    }
+
     fn describe(&self, categories: &[f32]) -> String {
         let mut ranked: Vec<(f32, &str)> = categories
             .iter()
@@ -207,14 +260,20 @@ impl Inspector for HarmClassifier {
     }
 
     fn prepare(&self, events: &mut [Event]) {
-        ensure_outputs(&self.model, events, |_, e| judged(e));
+        let mut needs_model: Vec<bool> = events.iter().map(judged).collect();
+        if let Some(cascade) = &self.cascade {
+            needs_model = cascade.screen(&self.model, events, |i| needs_model[i]);
+        }
+        ensure_outputs(&self.model, events, |i, _| needs_model[i]);
         self.encode_prompts(events);
     }
 
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        if !judged(event) {
+        if !judged(event) || self.student_decided(event) {
             return Ok(());
         }
+        // The encoder reads the response (if no batch pass did), then the prompt.
+        let outputs = outputs_for(&self.model, event)?;
         if event.prepared.get::<PromptFeatures, Self>(self).is_none() {
             self.encode_prompts(std::slice::from_mut(event));
         }
@@ -227,7 +286,6 @@ impl Inspector for HarmClassifier {
             Ok(features) => features.clone(),
             Err(error) => return Err(OperatorFailure(error.clone())),
         };
-        let outputs = outputs_for(&self.model, event)?;
         let windows: Vec<&[f32]> = outputs
             .windows
             .iter()

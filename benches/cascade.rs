@@ -1,9 +1,12 @@
 //! The stages of the model cascade on 256 tweets, same process: the student (tokenize, hash,
 //! score the toxicity head: what `[operators.X.cascade]` adds per text), the int8 encoder
-//! (`quantized`) and the float32 encoder, both batched. Needs the models: run
+//! (`quantized`) and the float32 encoder, both batched; and the response-harm head
+//! (`harm_classify`'s network over the encoder's features, each tweet a response to the next
+//! one as its prompt), which runs after the encoder. Needs the models: run
 //! `bash scripts/setup.sh` first.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use railyard::inference::harm_head::HarmHead;
 use railyard::inference::{registry, student, ModelConfig};
 use std::path::{Path, PathBuf};
 
@@ -41,6 +44,33 @@ fn cascade(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("encoder_int8", |b| b.iter(|| int8.infer(&refs)));
     group.bench_function("encoder_float32", |b| b.iter(|| float32.infer(&refs)));
+
+    let harm = HarmHead::load(Path::new("models/heads/harm.json")).expect("harm head");
+    let features = float32.output_index("features").expect("features output");
+    let outputs: Vec<_> = float32
+        .infer(&refs)
+        .into_iter()
+        .map(|o| o.expect("inference"))
+        .collect();
+    let prompts: Vec<Vec<f32>> = outputs
+        .iter()
+        .map(|o| o.max_over_windows(features))
+        .collect();
+    group.sample_size(20);
+    group.bench_function("harm_head", |b| {
+        b.iter(|| {
+            outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    let windows: Vec<&[f32]> =
+                        o.windows.iter().map(|w| w[features].as_slice()).collect();
+                    let prompt = &prompts[(i + 1) % prompts.len()];
+                    harm.score(&windows, Some(prompt)).score
+                })
+                .sum::<f32>()
+        })
+    });
     group.finish();
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::dense::{self, Layer};
+use super::dense::{self, dot, Layer};
 
 /// A loaded harm head.
 #[derive(Debug)]
@@ -158,9 +158,6 @@ impl HarmHead {
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(a, b)| a * b).sum()
-}
 
 #[cfg(test)]
 mod tests {

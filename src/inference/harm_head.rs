@@ -158,7 +158,6 @@ impl HarmHead {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use railyard::inference::student;
 use serde::Deserialize;
 
-use crate::common::operators::{run_operator, TOPOLOGY_HEAD};
+use crate::common::operators::{run_operator, run_quickstart_in, validate_operator, TOPOLOGY_HEAD};
 use crate::common::*;
 
 #[derive(Deserialize)]
@@ -135,36 +135,15 @@ fn a_text_the_encoder_scored_anyway_is_decided_by_the_encoder() {
 }
 
 fn run_quickstart(dir: &Path, no_cascade: bool) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(repo().join("topologies/quickstart.toml")).unwrap();
-    let mut text = text.replace("out/quickstart", &dir.display().to_string());
-    if no_cascade {
-        text = text
-            .replace("[operators.toxicity.cascade]\n", "")
-            .replace("[operators.injection.cascade]\n", "");
-    }
-    let topology = dir.join("quickstart.toml");
-    std::fs::write(&topology, text).unwrap();
-    std::fs::copy(
-        repo().join("topologies/quickstart.lock"),
-        dir.join("quickstart.lock"),
-    )
-    .unwrap();
-    let out = binary()
-        .args(["run", topology.to_str().unwrap()])
-        .current_dir(repo())
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    std::fs::read_to_string(dir.join("verdicts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    run_quickstart_in(dir, |text| {
+        if no_cascade {
+            text.replace("[operators.toxicity.cascade]\n", "")
+                .replace("[operators.injection.cascade]\n", "")
+                .replace("[operators.harm.cascade]\n", "")
+        } else {
+            text
+        }
+    })
 }
 
 #[test]
@@ -225,22 +204,14 @@ fn bench_file_measures_the_cascade_against_no_cascade_and_reports_each_stage() {
 #[test]
 fn a_bad_cascade_table_fails_validation_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
-    let topology = dir.path().join("bad.toml");
-    std::fs::write(
-        &topology,
-        format!(
-            "{TOPOLOGY_HEAD}[operators.op]\ntype = \"toxicity_classify\"\ninputs = [\"in\"]\n[operators.op.cascade]\nstudent = \"{}/missing.json\"\nsha256 = \"abc\"\n",
+    let (passed, stdout) = validate_operator(
+        dir.path(),
+        &format!(
+            "type = \"toxicity_classify\"\ninputs = [\"in\"]\n[operators.op.cascade]\nstudent = \"{}/missing.json\"\nsha256 = \"abc\"\n",
             dir.path().display()
         ),
-    )
-    .unwrap();
-    let out = binary()
-        .args(["validate", topology.to_str().unwrap()])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    );
+    assert!(!passed);
     assert!(stdout.contains("operators.op.cascade.student"), "{stdout}");
     assert!(stdout.contains("missing.json not found"), "{stdout}");
     assert!(stdout.contains("operators.op.cascade.sha256"), "{stdout}");

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use railyard::model::{Event, EventKind};
 use serde::Deserialize;
 
-use crate::common::operators::{run_operator_on, TOPOLOGY_HEAD};
+use crate::common::operators::{
+    run_operator_on, run_quickstart_in, validate_operator, TOPOLOGY_HEAD,
+};
 use crate::common::*;
 
 #[derive(Deserialize)]
@@ -123,32 +125,7 @@ fn the_quickstart_blocks_its_harmful_sample_response_and_pins_the_head() {
     let lock = std::fs::read_to_string(repo().join("topologies/quickstart.lock")).unwrap();
     assert!(lock.contains("\"models/heads/harm.json\""), "{lock}");
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("topologies/quickstart.toml"))
-        .unwrap()
-        .replace("out/quickstart", &dir.path().display().to_string());
-    let topology = dir.path().join("quickstart.toml");
-    std::fs::write(&topology, text).unwrap();
-    std::fs::copy(
-        repo().join("topologies/quickstart.lock"),
-        dir.path().join("quickstart.lock"),
-    )
-    .unwrap();
-    let out = binary()
-        .args(["run", topology.to_str().unwrap()])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verdicts: Vec<serde_json::Value> =
-        std::fs::read_to_string(dir.path().join("verdicts.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let verdicts = run_quickstart_in(dir.path(), |t| t);
     let of = |id: &str| verdicts.iter().find(|v| v["event_id"] == id).unwrap();
     let harm_findings = |v: &serde_json::Value| {
         v["findings"]
@@ -168,22 +145,14 @@ fn the_quickstart_blocks_its_harmful_sample_response_and_pins_the_head() {
 #[test]
 fn a_bad_harm_table_fails_validation_with_every_error() {
     let dir = tempfile::tempdir().unwrap();
-    let topology = dir.path().join("bad.toml");
-    std::fs::write(
-        &topology,
-        format!(
-            "{TOPOLOGY_HEAD}[operators.op]\ntype = \"harm_classify\"\ninputs = [\"in\"]\nhead = \"{}/missing.json\"\nthreshold = 1.5\naction = \"redact\"\nsha256 = \"abc\"\n",
+    let (passed, stdout) = validate_operator(
+        dir.path(),
+        &format!(
+            "type = \"harm_classify\"\ninputs = [\"in\"]\nhead = \"{}/missing.json\"\nthreshold = 1.5\naction = \"redact\"\nsha256 = \"abc\"\n",
             dir.path().display()
         ),
-    )
-    .unwrap();
-    let out = binary()
-        .args(["validate", topology.to_str().unwrap()])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    );
+    assert!(!passed);
     for path in ["head", "threshold", "action", "sha256"] {
         assert!(
             stdout.contains(&format!("operators.op.{path}")),

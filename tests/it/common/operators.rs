@@ -44,3 +44,56 @@ pub fn run_operator_on(topology: &str, mut events: Vec<Event>) -> Vec<Event> {
     }
     events
 }
+
+/// Runs the shipped quickstart (with its lock) writing into `dir`, after `edit` rewrote its
+/// TOML; returns its verdicts.
+pub fn run_quickstart_in(
+    dir: &std::path::Path,
+    edit: impl Fn(String) -> String,
+) -> Vec<serde_json::Value> {
+    use super::{binary, read_jsonl, repo};
+    let text = std::fs::read_to_string(repo().join("topologies/quickstart.toml")).unwrap();
+    let topology = dir.join("quickstart.toml");
+    std::fs::write(
+        &topology,
+        edit(text.replace("out/quickstart", &dir.display().to_string())),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("topologies/quickstart.lock"),
+        dir.join("quickstart.lock"),
+    )
+    .unwrap();
+    let out = binary()
+        .args(["run", topology.to_str().unwrap()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_jsonl(&dir.join("verdicts.jsonl"))
+}
+
+/// `railyard validate` on a one-operator topology (TOPOLOGY_HEAD and `operator`, the
+/// `[operators.op]` table's body); returns whether it passed and what it printed.
+pub fn validate_operator(dir: &std::path::Path, operator: &str) -> (bool, String) {
+    use super::{binary, repo};
+    let topology = dir.join("validate.toml");
+    std::fs::write(
+        &topology,
+        format!("{TOPOLOGY_HEAD}[operators.op]\n{operator}"),
+    )
+    .unwrap();
+    let out = binary()
+        .args(["validate", topology.to_str().unwrap()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::cascade::{Cascade, CascadeConfig};
+use super::harm_prompts::PromptEncoder;
 use super::onnx_classify::{ensure_outputs, outputs_for};
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
@@ -131,6 +132,7 @@ impl HarmClassifyConfig {
             threshold: self.threshold.unwrap_or(head.threshold),
             labels: head.labels.iter().map(|l| Arc::from(l.as_str())).collect(),
             head,
+            prompts: PromptEncoder::new(model.clone(), features),
             model,
             features,
             action: self.action,
@@ -146,6 +148,7 @@ pub struct HarmClassifier {
     model: Arc<Model>,
     /// Index of the `features` output.
     features: usize,
+    prompts: PromptEncoder,
     threshold: f32,
     action: Action,
     record_scores: bool,
@@ -154,7 +157,7 @@ pub struct HarmClassifier {
 
 /// The prompt's features (max over its windows), computed in `prepare`; `None` without a
 /// prompt.
-struct PromptFeatures(Result<Option<Vec<f32>>, String>);
+struct PromptFeatures(Result<Option<Arc<[f32]>>, String>);
 
 fn judged(event: &Event) -> bool {
     event.kind == EventKind::Response
@@ -166,7 +169,7 @@ fn prompt_of(event: &Event) -> Option<&str> {
 
 impl HarmClassifier {
     /// Encodes the prompts of `events` (the judged ones that have one and whose response the
-    /// encoder read) in one batched call.
+    /// encoder read): each distinct prompt once, recent ones from memory.
     fn encode_prompts(&self, events: &mut [Event]) {
         let pending: Vec<usize> = (0..events.len())
             .filter(|&i| judged(&events[i]) && self.encoder_read(&events[i]))
@@ -181,21 +184,11 @@ impl HarmClassifier {
             .iter()
             .filter_map(|&i| prompt_of(&events[i]).map(Arc::from))
             .collect();
-        let refs: Vec<&str> = prompts.iter().map(|p| &**p).collect();
-        let mut outcomes = if refs.is_empty() {
-            Vec::new()
-        } else {
-            self.model.infer(&refs)
-        }
-        .into_iter();
+        let mut outcomes = self.prompts.encode(&prompts).into_iter();
         for i in pending {
-            let features = if prompt_of(&events[i]).is_some() {
-                match outcomes.next().expect("one outcome per prompt") {
-                    Ok(outputs) => Ok(Some(outputs.max_over_windows(self.features))),
-                    Err(error) => Err(error.to_string()),
-                }
-            } else {
-                Ok(None)
+            let features = match prompt_of(&events[i]) {
+                Some(_) => outcomes.next().expect("one outcome per prompt").map(Some),
+                None => Ok(None),
             };
             events[i]
                 .prepared

@@ -16,6 +16,7 @@ pub mod decide;
 pub mod fields;
 pub mod hallucination;
 pub mod harm_classify;
+pub mod harm_prompts;
 pub mod injection_classify;
 pub mod injection_heuristics;
 pub mod keyword_block;

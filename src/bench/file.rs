@@ -153,23 +153,12 @@ pub fn without_ner(topology: &Topology) -> Result<Topology, BuildError> {
 /// model's float32 graph (`path`) instead of its `quantized` one; the encoder scores every text
 /// its model operators read.
 pub fn without_cascade(topology: &Topology) -> Result<Topology, BuildError> {
-    use crate::operators::harm_classify::HarmClassifyConfig;
-    use crate::operators::injection_classify::InjectionClassifyConfig;
-    use crate::operators::onnx_classify::{ClassifyConfig, ToxicityConfig};
     let mut t = topology.clone();
     for node in &mut t.operators {
         let mut spec = node.spec.clone();
-        let changed = if let Some(c) = spec.config_mut::<ClassifyConfig>() {
-            c.cascade.take().is_some()
-        } else if let Some(c) = spec.config_mut::<ToxicityConfig>() {
-            c.0.cascade.take().is_some()
-        } else if let Some(c) = spec.config_mut::<InjectionClassifyConfig>() {
-            c.cascade.take().is_some()
-        } else if let Some(c) = spec.config_mut::<HarmClassifyConfig>() {
-            c.cascade.take().is_some()
-        } else {
-            false
-        };
+        let changed = spec
+            .cascade_mut()
+            .is_some_and(|cascade| cascade.take().is_some());
         let quantized = spec
             .model_mut()
             .is_some_and(|model| model.quantized.take().is_some());

@@ -60,6 +60,35 @@ pub struct ModelFile {
     pub pin: Option<String>,
 }
 
+impl ModelFile {
+    /// The file a table's `key` names, pinned by the table's inline `sha256` when it gives one.
+    pub fn pinned(key: String, file: &Path, sha256: Option<&str>) -> ModelFile {
+        ModelFile {
+            key,
+            file: file.to_path_buf(),
+            pin: sha256.and_then(normalize_pin),
+        }
+    }
+}
+
+/// Records an error unless the file a table's `key` names exists and the table's inline
+/// `sha256`, when given, is a sha256 (`path` is the table's TOML path).
+pub fn validate_pinned(
+    path: &str,
+    key: &str,
+    file: &Path,
+    sha256: Option<&str>,
+    errors: &mut crate::diagnostics::Errors,
+) {
+    use crate::diagnostics::join;
+    if !file.is_file() {
+        errors.push(join(path, key), format!("{} not found", file.display()));
+    }
+    if sha256.is_some_and(|p| normalize_pin(p).is_none()) {
+        errors.push(join(path, "sha256"), "expected 64 hex digits");
+    }
+}
+
 /// A pin as written (`"<64 hex>"` or `"sha256:<64 hex>"`), lowercased without the prefix;
 /// `None` when it is not a sha256.
 pub fn normalize_pin(pin: &str) -> Option<String> {

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::diagnostics::{join, Errors};
-use crate::inference::digest::normalize_pin;
+use crate::inference::digest::validate_pinned;
 use crate::inference::outputs::ModelOutcome;
 use crate::inference::student::{self, Student};
 use crate::inference::{Model, ModelConfig, ModelFile};
@@ -48,28 +48,23 @@ impl Default for CascadeConfig {
 
 impl CascadeConfig {
     pub fn validate(&self, path: &str, errors: &mut Errors) {
-        if !self.student.is_file() {
-            errors.push(
-                join(path, "student"),
-                format!("{} not found", self.student.display()),
-            );
-        }
-        if self
-            .sha256
-            .as_deref()
-            .is_some_and(|p| normalize_pin(p).is_none())
-        {
-            errors.push(join(path, "sha256"), "expected 64 hex digits");
-        }
+        validate_pinned(
+            path,
+            "student",
+            &self.student,
+            self.sha256.as_deref(),
+            errors,
+        );
     }
 
     /// The student file, for pinning; `path` is the cascade table's TOML path.
     pub fn files(&self, path: &str) -> Vec<ModelFile> {
-        vec![ModelFile {
-            key: join(path, "student"),
-            file: self.student.clone(),
-            pin: self.sha256.as_deref().and_then(normalize_pin),
-        }]
+        let key = join(path, "student");
+        vec![ModelFile::pinned(
+            key,
+            &self.student,
+            self.sha256.as_deref(),
+        )]
     }
 
     /// Loads the student (shared) and maps the operator's `labels` to its head's columns.

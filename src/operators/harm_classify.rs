@@ -22,7 +22,7 @@ use super::harm_prompts::PromptEncoder;
 use super::onnx_classify::{ensure_outputs, outputs_for};
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
-use crate::inference::digest::normalize_pin;
+use crate::inference::digest::validate_pinned;
 use crate::inference::harm_head::HarmHead;
 use crate::inference::outputs::ModelOutcome;
 use crate::inference::{registry, Model, ModelConfig, ModelFile};
@@ -68,19 +68,7 @@ impl Default for HarmClassifyConfig {
 impl HarmClassifyConfig {
     pub fn validate(&self, path: &str, errors: &mut Errors) {
         self.model.validate(&join(path, "model"), errors);
-        if !self.head.is_file() {
-            errors.push(
-                join(path, "head"),
-                format!("{} not found", self.head.display()),
-            );
-        }
-        if self
-            .sha256
-            .as_deref()
-            .is_some_and(|p| normalize_pin(p).is_none())
-        {
-            errors.push(join(path, "sha256"), "expected 64 hex digits");
-        }
+        validate_pinned(path, "head", &self.head, self.sha256.as_deref(), errors);
         if let Some(threshold) = self.threshold {
             check_unit_interval(path, "threshold", threshold, errors);
         }
@@ -96,11 +84,8 @@ impl HarmClassifyConfig {
     pub fn files(&self, path: &str) -> Vec<ModelFile> {
         let mut files =
             super::cascade::files_with_student(&self.model, self.cascade.as_ref(), path);
-        files.push(ModelFile {
-            key: join(path, "head"),
-            file: self.head.clone(),
-            pin: self.sha256.as_deref().and_then(normalize_pin),
-        });
+        let key = join(path, "head");
+        files.push(ModelFile::pinned(key, &self.head, self.sha256.as_deref()));
         files
     }
 
@@ -339,5 +324,6 @@ super::registry::register_inspector!(
     HarmClassifyConfig, "harm_classify", crate::model::Category::Harm,
     build(c, id) => c.build(id),
     model(c) => Some(&c.model), Some(&mut c.model),
+    cascade(c) => c.cascade.as_ref(), Some(&mut c.cascade),
     files(c, path) => c.files(path),
 );

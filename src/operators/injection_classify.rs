@@ -404,5 +404,5 @@ super::registry::register_inspector!(
     InjectionClassifyConfig, "injection_classify", crate::model::Category::Injection,
     build(c, id) => c.build(id),
     model(c) => Some(&c.model), Some(&mut c.model),
-    files(c, path) => super::cascade::files_with_student(&c.model, c.cascade.as_ref(), path),
+    cascade(c) => c.cascade.as_ref(), Some(&mut c.cascade),
 );

@@ -459,8 +459,11 @@ impl super::registry::OperatorConfig for ClassifyConfig {
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         Some(&mut self.model)
     }
-    fn model_files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
-        super::cascade::files_with_student(&self.model, self.cascade.as_ref(), path)
+    fn cascade(&self) -> Option<&CascadeConfig> {
+        self.cascade.as_ref()
+    }
+    fn cascade_mut(&mut self) -> Option<&mut Option<CascadeConfig>> {
+        Some(&mut self.cascade)
     }
 }
 
@@ -487,8 +490,11 @@ impl super::registry::OperatorConfig for ToxicityConfig {
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         Some(&mut self.0.model)
     }
-    fn model_files(&self, path: &str) -> Vec<crate::inference::ModelFile> {
-        super::registry::OperatorConfig::model_files(&self.0, path)
+    fn cascade(&self) -> Option<&CascadeConfig> {
+        self.0.cascade.as_ref()
+    }
+    fn cascade_mut(&mut self) -> Option<&mut Option<CascadeConfig>> {
+        Some(&mut self.0.cascade)
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::cascade::CascadeConfig;
 use super::decide::Policy;
 use super::Inspector;
 use crate::diagnostics::{join, parse_table, Errors};
@@ -54,11 +55,20 @@ pub trait OperatorConfig: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         None
     }
-    /// Every model file it loads (ONNX graphs, tokenizers, head files), for pinning; `path`
-    /// is the operator's TOML path.
+    /// The cascade table, for model operators that take one.
+    fn cascade(&self) -> Option<&CascadeConfig> {
+        None
+    }
+    /// Where the cascade table sits, for model operators that take one (`--no-cascade`
+    /// takes it out).
+    fn cascade_mut(&mut self) -> Option<&mut Option<CascadeConfig>> {
+        None
+    }
+    /// Every model file it loads (ONNX graphs, tokenizers, the cascade's student, head
+    /// files), for pinning; `path` is the operator's TOML path.
     fn model_files(&self, path: &str) -> Vec<ModelFile> {
         self.model()
-            .map(|m| m.files(&join(path, "model")))
+            .map(|m| super::cascade::files_with_student(m, self.cascade(), path))
             .unwrap_or_default()
     }
 }
@@ -75,6 +85,7 @@ macro_rules! register_inspector {
         $config:ty, $type_name:literal, $category:expr,
         build($c:ident, $id:ident) => $build:expr
         $(, model($m:ident) => $model:expr, $model_mut:expr)?
+        $(, cascade($k:ident) => $cascade:expr, $cascade_mut:expr)?
         $(, files($f:ident, $p:ident) => $files:expr)? $(,)?
     ) => {
         impl $crate::operators::registry::OperatorConfig for $config {
@@ -103,6 +114,18 @@ macro_rules! register_inspector {
                 fn model_mut(&mut self) -> Option<&mut $crate::inference::ModelConfig> {
                     let $m = self;
                     $model_mut
+                }
+            )?
+            $(
+                fn cascade(&self) -> Option<&$crate::operators::cascade::CascadeConfig> {
+                    let $k = self;
+                    $cascade
+                }
+                fn cascade_mut(
+                    &mut self,
+                ) -> Option<&mut Option<$crate::operators::cascade::CascadeConfig>> {
+                    let $k = self;
+                    $cascade_mut
                 }
             )?
             $(
@@ -199,6 +222,7 @@ trait AnyOperatorConfig: fmt::Debug + Send + Sync {
     fn build(&self, at: &BuildContext) -> Result<BuiltOperator, BuildError>;
     fn model(&self) -> Option<&ModelConfig>;
     fn model_mut(&mut self) -> Option<&mut ModelConfig>;
+    fn cascade_mut(&mut self) -> Option<&mut Option<CascadeConfig>>;
     fn model_files(&self, path: &str) -> Vec<ModelFile>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -220,6 +244,9 @@ impl<C: OperatorConfig> AnyOperatorConfig for C {
     }
     fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         OperatorConfig::model_mut(self)
+    }
+    fn cascade_mut(&mut self) -> Option<&mut Option<CascadeConfig>> {
+        OperatorConfig::cascade_mut(self)
     }
     fn model_files(&self, path: &str) -> Vec<ModelFile> {
         OperatorConfig::model_files(self, path)
@@ -301,6 +328,11 @@ impl OperatorSpec {
 
     pub fn model_mut(&mut self) -> Option<&mut ModelConfig> {
         self.0.model_mut()
+    }
+
+    /// Where its cascade table sits, for model operators that take one.
+    pub fn cascade_mut(&mut self) -> Option<&mut Option<CascadeConfig>> {
+        self.0.cascade_mut()
     }
 
     /// Every model file it loads, keyed by TOML paths under `path` (the operator's table).

@@ -51,7 +51,7 @@ pub fn run_quickstart_in(
     dir: &std::path::Path,
     edit: impl Fn(String) -> String,
 ) -> Vec<serde_json::Value> {
-    use super::{binary, read_jsonl, repo};
+    use super::{binary, read_jsonl, repo, succeed};
     let text = std::fs::read_to_string(repo().join("topologies/quickstart.toml")).unwrap();
     let topology = dir.join("quickstart.toml");
     std::fs::write(
@@ -64,16 +64,10 @@ pub fn run_quickstart_in(
         dir.join("quickstart.lock"),
     )
     .unwrap();
-    let out = binary()
-        .args(["run", topology.to_str().unwrap()])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut run = binary();
+    run.args(["run", topology.to_str().unwrap()])
+        .current_dir(repo());
+    succeed(run);
     read_jsonl(&dir.join("verdicts.jsonl"))
 }
 

@@ -40,17 +40,10 @@ def test_rows(rows):
 SUMMARY_PROMPT = "Summarize this news article in a few sentences."
 
 
-def last_human_turn(history):
-    turns = history.split("[Human]:")
-    return turns[-1].split("[Assistant]:")[0].strip()
-
-
 def halueval_responses(name, field, prompt_of):
     """(response, prompt) of the test-split rows of one HaluEval set."""
-    path = os.path.join(datasets.HALUEVAL, f"{name}.jsonl")
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    return [("response", r[field], prompt_of(r)) for r in rows if datasets.split_of(r[field]) == "test"]
+    return [("response", r[field], prompt_of(r)) for r in datasets.halueval_rows(name)
+            if datasets.split_of(r[field]) == "test"]
 
 
 def pools(insults_root):
@@ -62,7 +55,7 @@ def pools(insults_root):
         "benign": [("prompt", r["text"], None) for r in injection
                    if r["source"] in ("benign_question", "benign_chat_turn")],
         "dialogue": halueval_responses("dialogue", "right_response",
-                                       lambda r: last_human_turn(r["dialogue_history"])),
+                                       lambda r: datasets.last_human_turn(r["dialogue_history"])),
         "summary": halueval_responses("summarization", "right_summary", lambda r: SUMMARY_PROMPT),
         "tweet": [("prompt", r["text"], None) for r in toxicity
                   if r["source"] == "davidson" and r["labels"]["toxic"] == 0],

@@ -107,10 +107,22 @@ def injection_negatives(insults_root):
 HALUEVAL = os.environ.get("RAILYARD_HALUEVAL", os.path.join(".cache", "halueval"))
 
 
-def halueval(name, field):
-    """One field of every row of a HaluEval set (`dialogue`, `summarization`)."""
+def halueval_rows(name):
+    """Every row of a HaluEval set (`dialogue`, `summarization`)."""
     with open(os.path.join(HALUEVAL, f"{name}.jsonl"), encoding="utf-8") as f:
-        return [json.loads(line)[field] for line in f]
+        return [json.loads(line) for line in f]
+
+
+def halueval(name, field):
+    """One field of every row of a HaluEval set."""
+    return [r[field] for r in halueval_rows(name)]
+
+
+def last_human_turn(history):
+    """The last `[Human]:` turn of a HaluEval dialogue history (the prompt its response answers)."""
+    turns = re.split(r"\[(?:Human|Assistant)\]:", history)
+    humans = re.findall(r"\[Human\]:\s*(.*?)(?=\[Assistant\]:|$)", history, re.S)
+    return (humans[-1] if humans else turns[-1]).strip()
 
 
 def llm_responses():

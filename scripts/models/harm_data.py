@@ -302,12 +302,6 @@ def langkit():
     return [(c["prompt"], c["response"]) for c in chats], refusals
 
 
-def _last_human_turn(history):
-    turns = re.split(r"\[(?:Human|Assistant)\]:", history)
-    humans = re.findall(r"\[Human\]:\s*(.*?)(?=\[Assistant\]:|$)", history, re.S)
-    return (humans[-1] if humans else turns[-1]).strip()
-
-
 def book_sections(limit):
     """(question, answer) pairs from the Rust and Cargo books of the installed toolchain: a
     section's heading as the question, its first paragraphs as the answer."""
@@ -355,10 +349,10 @@ def rows():
             "refusal:" + source)
     for prompt, response in chats:
         add(prompt, response, 0, None, "langkit:reference_chats")
-    dialogue = [json.loads(line) for line in open(os.path.join(datasets.HALUEVAL, "dialogue.jsonl"), encoding="utf-8")]
+    dialogue = datasets.halueval_rows("dialogue")
     for r in rng.sample(dialogue, 3000):
-        add(_last_human_turn(r["dialogue_history"]), r["right_response"], 0, None, "halueval:dialogue")
-    summaries = [json.loads(line) for line in open(os.path.join(datasets.HALUEVAL, "summarization.jsonl"), encoding="utf-8")]
+        add(datasets.last_human_turn(r["dialogue_history"]), r["right_response"], 0, None, "halueval:dialogue")
+    summaries = datasets.halueval_rows("summarization")
     for r in rng.sample(summaries, 1500):
         add("Summarize this article: " + r["document"][:600], r["right_summary"], 0, None, "halueval:summarization")
     for question, answer in book_sections(2000):

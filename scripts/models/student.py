@@ -7,6 +7,8 @@ into BIGRAM_BUCKETS after the vocabulary, each with value 1/sqrt(number of disti
 a binary bag, L2-normalised.
 """
 
+import json
+
 import numpy as np
 from scipy import sparse
 from tokenizers import Tokenizer
@@ -72,3 +74,10 @@ def reference(document, tok):
     scores = {name: head_scores(head, x) for name, head in document["heads"].items()}
     return [{"text": t, "scores": {name: [round(float(v), 6) for v in s[i]] for name, s in scores.items()}}
             for i, t in enumerate(REFERENCE_TEXTS)]
+
+
+def write(document, tok, path):
+    """Writes a student file: the document with its reference cases recomputed."""
+    document["reference"] = reference(document, tok)
+    with open(path, "w") as f:
+        json.dump(document, f, separators=(",", ":"))

@@ -268,9 +268,7 @@ def main():
     with open(args.student) as f:
         students = json.load(f)
     students["heads"]["harm"] = head
-    students["reference"] = student.reference(students, bag)
-    with open(args.student, "w") as f:
-        json.dump(students, f, separators=(",", ":"))
+    student.write(students, bag, args.student)
     print("wrote", args.student, os.path.getsize(args.student), "bytes")
 
 

@@ -237,9 +237,7 @@ def main():
         with open(args.out) as f:
             for name, head in json.load(f)["heads"].items():
                 out["heads"].setdefault(name, head)
-    out["reference"] = student.reference(out, bag)
-    with open(args.out, "w") as f:
-        json.dump(out, f, separators=(",", ":"))
+    student.write(out, bag, args.out)
     print("wrote", args.out, os.path.getsize(args.out), "bytes")
 
 

@@ -113,6 +113,13 @@ def halueval_rows(name):
         return [json.loads(line) for line in f]
 
 
+def write_jsonl(path, rows):
+    """One JSON object a line."""
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
 def halueval(name, field):
     """One field of every row of a HaluEval set."""
     return [r[field] for r in halueval_rows(name)]

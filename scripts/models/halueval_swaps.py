@@ -19,6 +19,8 @@ import json
 import random
 import re
 
+from datasets import write_jsonl
+
 FIELDS = {
     "dialogue": ("knowledge", "right_response", "dialogue_history"),
     "summarization": ("document", "right_summary", None),
@@ -71,9 +73,7 @@ def main():
     with open(args.source or f".cache/halueval/{args.task}.jsonl") as f:
         rows = [json.loads(line) for line in f]
     pairs = swap_pairs(rows, args.task, args.split, args.limit)
-    with open(args.out, "w") as f:
-        for pair in pairs:
-            f.write(json.dumps(pair) + "\n")
+    write_jsonl(args.out, pairs)
     print(f"{args.out}: {len(pairs)} fact-swap pairs ({args.task}, {args.split} rows)")
 
 

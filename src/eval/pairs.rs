@@ -18,7 +18,8 @@ use serde::Deserialize;
 use super::EvalError;
 use crate::inference::{InferenceError, Model};
 use crate::operators::hallucination::lexicon::{words, WordClass};
-use crate::operators::hallucination::{CheckInput, HallucinationChecker};
+use crate::operators::hallucination::shape::AnswerShape;
+use crate::operators::hallucination::{Assessment, CheckInput, HallucinationChecker};
 
 /// Rows per batch handed to the checker (and the embedding model).
 const CHUNK: usize = 256;
@@ -210,8 +211,12 @@ pub struct PairOptions<'a> {
 pub struct PairReport {
     pub rows: usize,
     pub held_out: usize,
-    pub checker_threshold: f32,
-    /// Balanced accuracy of the checker at its configured threshold (held-out).
+    /// The checker's thresholds by answer shape, as configured.
+    pub checker_thresholds: Vec<(AnswerShape, f32)>,
+    /// Held-out answers scored as answers to a question.
+    pub question_shaped: usize,
+    /// Balanced accuracy of the checker at its configured settings (held-out): each answer
+    /// against the threshold of the combiner its shape picked.
     pub checker_configured: f64,
     pub scorers: Vec<PairQuality>,
     pub seconds: f64,
@@ -268,6 +273,9 @@ pub fn evaluate(
         Some(out) => Some(FeatureCsv::create(out, checker.feature_names())?),
         None => None,
     };
+    // Per row, each answer's score minus its own threshold: 0 is the configured decision.
+    let mut margins: Vec<(f32, f32)> = Vec::with_capacity(rows.len());
+    let mut question_shaped = 0;
     let mut checker_seconds = 0.0;
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
         let mut inputs = Vec::with_capacity(chunk.len() * 2);
@@ -285,6 +293,14 @@ pub fn evaluate(
         checker_seconds += started.elapsed().as_secs_f64();
         for (i, row) in chunk.iter().enumerate() {
             let (right, wrong) = (&assessments[2 * i], &assessments[2 * i + 1]);
+            let margin = |a: &Assessment| a.score.unwrap_or(0.0) - a.threshold;
+            margins.push((margin(right), margin(wrong)));
+            if is_held_out(chunk_index * CHUNK + i) {
+                question_shaped += [right, wrong]
+                    .iter()
+                    .filter(|a| a.shape == AnswerShape::Question)
+                    .count();
+            }
             checker_scores
                 .scores
                 .push((right.score.unwrap_or(0.0), wrong.score.unwrap_or(0.0)));
@@ -329,8 +345,7 @@ pub fn evaluate(
     if let Some(csv) = csv {
         csv.finish()?;
     }
-    let held_out: Vec<(f32, f32)> = checker_scores
-        .scores
+    let held_out: Vec<(f32, f32)> = margins
         .iter()
         .enumerate()
         .filter(|(row, _)| is_held_out(*row))
@@ -343,8 +358,9 @@ pub fn evaluate(
     Ok(PairReport {
         rows: rows.len(),
         held_out: held_out.len(),
-        checker_threshold: checker.threshold(),
-        checker_configured: balanced(&held_out, checker.threshold()),
+        checker_thresholds: checker.thresholds(),
+        question_shaped,
+        checker_configured: balanced(&held_out, 0.0),
         scorers,
         seconds: checker_seconds,
         responses_per_second: (rows.len() * 2) as f64 / checker_seconds.max(1e-9),
@@ -372,10 +388,18 @@ impl std::fmt::Display for PairReport {
                 s.name, s.pairwise, s.balanced, s.threshold, s.dev_balanced
             )?;
         }
+        let thresholds: Vec<String> = self
+            .checker_thresholds
+            .iter()
+            .map(|(shape, t)| format!("{} {t:.3}", shape.label()))
+            .collect();
         writeln!(
             f,
-            "hallucination_check at its configured threshold {:.3}: balanced accuracy {:.4}",
-            self.checker_threshold, self.checker_configured
+            "hallucination_check at its configured settings (thresholds: {}; {} of {} held-out answers scored as answers to a question): balanced accuracy {:.4}",
+            thresholds.join(", "),
+            self.question_shaped,
+            self.held_out * 2,
+            self.checker_configured
         )?;
         writeln!(
             f,

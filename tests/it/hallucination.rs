@@ -151,6 +151,57 @@ fn faithful_copies_and_paraphrases_are_not_flagged() {
     }
 }
 
+/// An answer to a question is judged against the question threshold (chosen on question-answer
+/// pairs): an unsupported elaboration that the general threshold lets through is flagged, and
+/// right answers, bare or in a sentence, are not.
+#[test]
+fn an_answer_to_a_question_is_judged_against_its_own_threshold() {
+    const QUESTION: &str = "When did the Eiffel Tower open to the public?";
+    const ELABORATED: &str =
+        "It opened to the public on 31 March 1889, with Gustave Eiffel climbing to the top.";
+    let answers = [
+        "31 March 1889.",
+        "It opened to the public on 31 March 1889.",
+        ELABORATED,
+    ];
+    let events = |prompt: Option<&str>| {
+        answers
+            .iter()
+            .map(|a| response(a, prompt, &[CONTEXT]))
+            .collect::<Vec<_>>()
+    };
+    let asked = check("", events(Some(QUESTION)));
+    for (event, answer) in asked.iter().zip(answers) {
+        let flagged = labelled(event, "hallucination");
+        assert_eq!(
+            flagged.is_some(),
+            answer == ELABORATED,
+            "{answer:?}: {:?}",
+            event.findings
+        );
+        if let Some(finding) = flagged {
+            let why = finding.reason.as_deref().unwrap_or_default();
+            assert!(why.contains("as an answer to a question"), "{why}");
+            assert!(
+                finding.provenance.threshold < 0.3,
+                "{:?}",
+                finding.provenance
+            );
+        }
+    }
+    // The same answer without a question, or with `shape = "general"`, meets the general
+    // threshold, which it stays under.
+    for (extra, prompt) in [("", None), ("shape = \"general\"", Some(QUESTION))] {
+        let events = check(extra, events(prompt));
+        assert!(
+            events
+                .iter()
+                .all(|e| labelled(e, "hallucination").is_none()),
+            "{extra}"
+        );
+    }
+}
+
 #[test]
 fn an_unsupported_response_scores_above_a_supported_one() {
     let events = vec![
@@ -282,7 +333,7 @@ fn the_embedding_signal_runs_with_the_minilm_model() {
 
 #[test]
 fn a_bad_configuration_lists_every_error() {
-    let err = config_error("low_support = 1.5\naction = \"redact\"\nkinds = []\nthresold = 0.3\n[operators.op.embedding]\noutputs = \"x\"\n[operators.op.encoder]\nprofile = \"dialogue\"\n");
+    let err = config_error("low_support = 1.5\naction = \"redact\"\nkinds = []\nthresold = 0.3\nshape = \"question\"\n[operators.op.embedding]\noutputs = \"x\"\n[operators.op.encoder]\nprofile = \"dialogue\"\n");
     for expected in [
         "operators.op.low_support",
         "operators.op.action",
@@ -290,6 +341,7 @@ fn a_bad_configuration_lists_every_error() {
         "operators.op.thresold",
         "operators.op.embedding.outputs",
         "operators.op.encoder",
+        "operators.op.shape",
     ] {
         assert!(err.contains(expected), "{expected} missing from {err}");
     }

@@ -83,10 +83,15 @@ impl EncoderCombiners {
 }
 
 /// The combiners for the lexical features, for lexical plus embedding features, and (when
-/// trained) for lexical plus encoder features.
+/// trained) for lexical plus encoder features; and the lexical combiner's threshold for answers
+/// to a question.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Calibration {
     pub lexical: Combiner,
+    /// The threshold of the lexical combiner for answers to a question (the `question` shape),
+    /// chosen on question-answer pairs; a calibration without one uses `lexical.threshold`.
+    #[serde(default)]
+    pub question_threshold: Option<f32>,
     pub embedding: Combiner,
     #[serde(default)]
     pub encoder: Option<EncoderCombiners>,
@@ -106,6 +111,12 @@ impl Calibration {
     fn parse(text: &str) -> Result<Calibration, String> {
         let calibration: Calibration = serde_json::from_str(text).map_err(|e| e.to_string())?;
         calibration.lexical.check(LEXICAL_FEATURES, "lexical")?;
+        if calibration
+            .question_threshold
+            .is_some_and(|t| !(0.0..=1.0).contains(&t))
+        {
+            return Err("question_threshold must be in [0, 1]".into());
+        }
         let all: Vec<&str> = LEXICAL_FEATURES
             .iter()
             .chain(EMBEDDING_FEATURES)
@@ -235,6 +246,7 @@ mod tests {
     fn shipped_calibration_matches_the_features() {
         let c = Calibration::shipped();
         assert!((0.0..=1.0).contains(&c.lexical.threshold));
+        assert!(c.question_threshold.is_some());
         assert!((0.0..=1.0).contains(&c.embedding.threshold));
         let encoder = c
             .encoder

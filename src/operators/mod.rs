@@ -13,6 +13,7 @@
 pub mod anchor_gate;
 pub mod cascade;
 pub mod decide;
+pub mod document_injection;
 pub mod fields;
 pub mod hallucination;
 pub mod harm_classify;

@@ -37,6 +37,18 @@ def b64url(nbytes):
     return base64.urlsafe_b64encode(bytes(rng.getrandbits(8) for _ in range(nbytes))).decode().rstrip("=")
 
 
+def json_b64url(value):
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def jwt():
+    """A JWT whose header and claims decode (a key id and a subject of random bytes), and a
+    random signature: 18, 30 and 32 random bytes, as the rows before it were drawn."""
+    kid = bytes(rng.getrandbits(8) for _ in range(18)).hex()
+    sub = bytes(rng.getrandbits(8) for _ in range(30)).hex()
+    return json_b64url({"alg": "HS256", "typ": "JWT", "kid": kid}) + "." + json_b64url({"sub": sub}) + "." + b64url(32)
+
+
 def hexs(n):
     return rand("0123456789abcdef", n)
 
@@ -97,7 +109,7 @@ FAMILIES = {
         "sk_live_" + rand(ALNUM, 24), "rk_live_" + rand(ALNUM, 24), "AIza" + rand(ALNUM + "_-", 35),
         "sk-proj-" + rand(ALNUM + "_-", 48), "sk-ant-api03-" + rand(ALNUM + "_-", 40), "hf_" + rand(ALNUM, 34),
         "npm_" + rand(ALNUM, 36), "SG." + rand(ALNUM + "_-", 22) + "." + rand(ALNUM + "_-", 43),
-        "eyJ" + b64url(18) + ".eyJ" + b64url(30) + "." + b64url(32),
+        jwt(),
         "-----BEGIN RSA PRIVATE KEY-----\nMIIE" + b64(60) + "\n-----END RSA PRIVATE KEY-----",
         "dop_v1_" + hexs(64), "shpat_" + hexs(32), "pypi-AgEIcHlwaS5vcmc" + b64url(48),
         str(rng.randrange(10**8, 10**10)) + ":AA" + rand(ALNUM + "_-", 33), "sq0atp-" + rand(ALNUM + "_-", 22),

@@ -31,11 +31,19 @@ struct Format {
 }
 
 /// The start of a credential assignment: a key (alone or ending an identifier: `db_password`,
-/// `API_SECRET`, `GITHUB_TOKEN`) and `=`, `:` or `=>`; the `PASSWORD_ASSIGNMENT` rows add the
-/// value's form.
+/// `API_SECRET`, `GITHUB_TOKEN`) and `=`, `:`, `=>` or Go's `:=`; with `quoted`, also a
+/// comparison (`==`, `!=`, `===`, `!==`), which holds a secret only when it compares with a
+/// literal (`if (api_key == "...")`, not `if (password == confirmation)`). The
+/// `PASSWORD_ASSIGNMENT` rows add the value's form.
 macro_rules! credential_key {
     () => {
-        r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?\s*(?:[:=]|=>)\s*"#
+        concat!(credential_key!(name), r#"\s*(?:=>|:=|[:=])\s*"#)
+    };
+    (quoted) => {
+        concat!(credential_key!(name), r#"\s*(?:=>|:=|[=!]==?|[:=])\s*"#)
+    };
+    (name) => {
+        r#"(?i)\b[a-z0-9_\-]*?(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|secret[_\-]?key|access[_\-]?key|private[_\-]?key|_token|_pass)\b["']?"#
     };
 }
 
@@ -48,7 +56,7 @@ const FORMATS: &[Format] = &[
     },
     Format {
         label: "AWS_ACCESS_KEY",
-        pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b",
+        pattern: r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b",
         group: 0,
         score: 0.95,
     },
@@ -60,8 +68,17 @@ const FORMATS: &[Format] = &[
     },
     Format {
         label: "GITLAB_TOKEN",
-        pattern: r"\bglpat-[A-Za-z0-9_\-]{20,}",
-        group: 0,
+        // GitLab's token kinds, each with its documented length: personal, deploy, feed, SCIM,
+        // runner and feature-flag tokens and runner registration tokens (20 to 50 characters),
+        // CI build tokens (an optional 2-hex partition), incoming mail (25), pipeline trigger
+        // (40), agent (50 to 1024) and OAuth application secrets (64). The token ends where the
+        // token alphabet ends.
+        pattern: concat!(
+            r"\b((?:(?:glpat|gldt|glft|glsoat|glrt|glffct)-|GR1348941|glcbt-(?:[0-9a-fA-F]{2}_)?)[A-Za-z0-9_\-]{20,50}",
+            r"|glimt-[A-Za-z0-9_\-]{25}|glptt-[A-Za-z0-9_\-]{40}|glagent-[A-Za-z0-9_\-]{50,1024}",
+            r"|gloas-[A-Za-z0-9_\-]{64})(?:[^A-Za-z0-9_\-]|\z)"
+        ),
+        group: 1,
         score: 0.99,
     },
     Format {
@@ -78,7 +95,8 @@ const FORMATS: &[Format] = &[
     },
     Format {
         label: "STRIPE_KEY",
-        pattern: r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
+        // Secret and restricted keys; a publishable key (`pk_`) is public by design.
+        pattern: r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
         group: 0,
         score: 0.97,
     },
@@ -192,13 +210,16 @@ const FORMATS: &[Format] = &[
     },
     Format {
         label: "JWT",
-        pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+        // Signed, or header and claims alone (an unsigned token still carries its claims);
+        // the header must decode to a JSON object naming `alg` or `typ` (`is_jwt_header`).
+        pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]{8,})?",
         group: 0,
         score: 0.9,
     },
     Format {
         label: "CONNECTION_STRING_PASSWORD",
-        pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{0,64}:([^\s@/]{1,128})@[^\s/]{2,}",
+        // The password never holds a quote: `"https://host:8000";@x` is a quoted URL, then text.
+        pattern: r#"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@"']{0,64}:([^\s@/"']{1,128})@[^\s/]{2,}"#,
         group: 1,
         score: 0.9,
     },
@@ -207,19 +228,37 @@ const FORMATS: &[Format] = &[
     // space, a quote or a bracket; or quoted, with any printable characters but the quote.
     Format {
         label: "PASSWORD_ASSIGNMENT",
-        pattern: concat!(credential_key!(), r#"([^\s"',;()\[\]{}]{8,128})"#),
+        pattern: concat!(credential_key!(), r#"([^\s"'`,;()\[\]{}]{8,128})"#),
         group: 1,
         score: 0.75,
     },
     Format {
         label: "PASSWORD_ASSIGNMENT",
-        pattern: concat!(credential_key!(), r#""([^"\n]{6,128})""#),
+        // `@"..."` is an Objective-C string.
+        pattern: concat!(credential_key!(quoted), r#"@?"([^"\n]{6,128})""#),
         group: 1,
         score: 0.75,
     },
     Format {
         label: "PASSWORD_ASSIGNMENT",
-        pattern: concat!(credential_key!(), r#"'([^'\n]{6,128})'"#),
+        pattern: concat!(credential_key!(quoted), r#"'([^'\n]{6,128})'"#),
+        group: 1,
+        score: 0.75,
+    },
+    // A Go raw string or a JavaScript template literal.
+    Format {
+        label: "PASSWORD_ASSIGNMENT",
+        pattern: concat!(credential_key!(quoted), r#"`([^`\n]{6,128})`"#),
+        group: 1,
+        score: 0.75,
+    },
+    // The literal first: `if ("..." == password)`.
+    Format {
+        label: "PASSWORD_ASSIGNMENT",
+        pattern: concat!(
+            r#"(?:"([^"\n]{6,128})"|'([^'\n]{6,128})')\s*[=!]==?\s*"#,
+            credential_key!(name)
+        ),
         group: 1,
         score: 0.75,
     },
@@ -242,6 +281,7 @@ const FORMAT_ANCHORS: &[&str] = &[
     "ACCA",
     "AIDA",
     "AROA",
+    "A3T",
     "ghp_",
     "gho_",
     "ghu_",
@@ -249,6 +289,17 @@ const FORMAT_ANCHORS: &[&str] = &[
     "ghr_",
     "github_pat_",
     "glpat-",
+    "glptt-",
+    "gldt-",
+    "glrt-",
+    "glcbt-",
+    "glimt-",
+    "gloas-",
+    "glsoat-",
+    "glagent-",
+    "glft-",
+    "glffct-",
+    "GR1348941",
     "xoxa-",
     "xoxb-",
     "xoxp-",
@@ -545,6 +596,9 @@ impl SecretDetector {
             for caps in regex.captures_iter(text) {
                 // The first group from `format.group` on that took part (alternatives).
                 if let Some(m) = (format.group..caps.len().max(1)).find_map(|g| caps.get(g)) {
+                    if format.label == "JWT" && !is_jwt_header(m.as_str()) {
+                        continue;
+                    }
                     push_unless_overlapping(
                         &mut found,
                         format.label,
@@ -576,6 +630,36 @@ impl SecretDetector {
         found.sort_by_key(|(_, span, _)| span.start);
         found
     }
+}
+
+/// Whether a token's first part decodes (base64url) to a JSON object that names `alg` or
+/// `typ`, as every JWT header does: `eyJ` alone only says it starts with `{"`.
+fn is_jwt_header(token: &str) -> bool {
+    let header = token.split('.').next().unwrap_or("");
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    let mut decoded = Vec::with_capacity(header.len() * 3 / 4);
+    for b in header.bytes() {
+        let value = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return false,
+        };
+        bits = (bits << 6) | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            decoded.push((bits >> count) as u8);
+        }
+    }
+    let Ok(json) = std::str::from_utf8(&decoded) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+        .is_ok_and(|header| header.contains_key("alg") || header.contains_key("typ"))
 }
 
 /// Hex digits carry at most 4 bits per character, so a random hex token of 32 or more (a
@@ -667,6 +751,15 @@ mod tests {
             ("aws", "key AKIAIOSFODNN7EXAMPLE in config", "AKIAIOSFODNN7EXAMPLE"),
             ("github", "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 ok", "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"),
             ("gitlab", "glpat-abcdefghij0123456789 here", "glpat-abcdefghij0123456789"),
+            ("aws a3t", "key A3T0ZZZZZZZZZZZZZZZZ in config", "A3T0ZZZZZZZZZZZZZZZZ"),
+            ("gitlab deploy", "use gldt-HwllOuhfw-wu0rlD_yep now", "gldt-HwllOuhfw-wu0rlD_yep"),
+            ("gitlab runner registration", "GR1348941PREfix_helloworld380", "GR1348941PREfix_helloworld380"),
+            ("unsigned jwt", "t=eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiSm9lIn0", "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiSm9lIn0"),
+            ("go assignment", "apiKey := \"q8Vz!r2#Lm0p\"", "q8Vz!r2#Lm0p"),
+            ("comparison", "if (api_key == \"q8Vz!r2#Lm0p\") {", "q8Vz!r2#Lm0p"),
+            ("literal first", "if (\"q8Vz!r2#Lm0p\" !== db_password) {", "q8Vz!r2#Lm0p"),
+            ("raw string", "secret := `q8Vz!r2#Lm0p`", "q8Vz!r2#Lm0p"),
+            ("objective-c", "password = @\"q8Vz!r2#Lm0p\";", "q8Vz!r2#Lm0p"),
             ("slack", "xoxb-123456789012-abcdefghij", "xoxb-123456789012-abcdefghij"),
             ("stripe", "use sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
             ("google", "AIzaSyA-1234567890abcdefghijklmnopqrstu", "AIzaSyA-1234567890abcdefghijklmnopqrstu"),
@@ -703,6 +796,16 @@ mod tests {
     }
 
     #[test]
+    fn a_jwt_needs_a_header_that_decodes() {
+        let d = detector();
+        // `eyJ` + garbage: not a header that decodes to JSON with `alg` or `typ`.
+        let bad = "eyJhbasdGciOiJIUaddasdasfsasdasdzI1NiIasdsInR5cCI6IkpXVCasdJasd9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        assert!(d.detect(bad).is_empty());
+        assert!(super::is_jwt_header("eyJhbGciOiJIUzI1NiJ9"));
+        assert!(!super::is_jwt_header("eyJuYW1lIjoiSm9lIn0"));
+    }
+
+    #[test]
     fn ordinary_text_has_no_secrets() {
         let d = detector();
         for text in [
@@ -715,6 +818,9 @@ mod tests {
             "max_tokens = 512\ntoken_ttl_seconds = 3600\npassword_min_length = 12",
             "token = request.headers.get(\"x-token\")",
             "docker pull postgres@sha256:0f45f595495c4f2be4b4345df694f442483f60b10f45f595495c4f2be4b43",
+            "'https://url:8000';@something else",
+            "stripe.js loads with pk_live_j5krY8XTgIcDaHDb3YrsAfCl",
+            "if (password == confirmation) {",
         ] {
             assert!(d.detect(text).is_empty(), "{text}: {:?}", d.detect(text));
         }

@@ -71,6 +71,15 @@ impl ModelFile {
     }
 }
 
+/// `sha256:<first 16 hex digits>` of a file, kept for the process: the provenance version of
+/// the findings a head or student file makes.
+pub fn provenance_digest(path: &Path) -> Result<&'static str, String> {
+    let sha256 = file_sha256(path).map_err(|e| e.to_string())?;
+    Ok(Box::leak(
+        format!("sha256:{}", &sha256[..16]).into_boxed_str(),
+    ))
+}
+
 /// Records an error unless the file a table's `key` names exists and the table's inline
 /// `sha256`, when given, is a sha256 (`path` is the table's TOML path).
 pub fn validate_pinned(

@@ -64,8 +64,7 @@ impl HarmHead {
             .map_err(|e| format!("cannot read harm head {}: {e}", path.display()))?;
         let file: HeadFile = serde_json::from_str(&text)
             .map_err(|e| format!("harm head {}: {e}", path.display()))?;
-        let sha256 = super::digest::file_sha256(path).map_err(|e| e.to_string())?;
-        let digest = Box::leak(format!("sha256:{}", &sha256[..16]).into_boxed_str());
+        let digest = super::digest::provenance_digest(path)?;
         HarmHead::from_parts(file, digest).map_err(|e| format!("harm head {}: {e}", path.display()))
     }
 

@@ -115,6 +115,19 @@ impl Model {
         })
     }
 
+    /// The index of the `features` output, checked to hold `width` values per window, for a
+    /// head that reads it (`what` names the head).
+    pub fn require_features(&self, width: usize, what: &str) -> Result<usize, String> {
+        let features = self.require_output("features")?;
+        if self.is_per_token(features) || self.output_width(features) != width {
+            return Err(format!(
+                "{what} reads {width} features per window; the model's `features` output has {}",
+                self.output_width(features)
+            ));
+        }
+        Ok(features)
+    }
+
     /// The index of output `name`, checked to hold `columns` values per window (or per token,
     /// with `per_token`), or why the model cannot serve it (`what` names the operator).
     pub fn require_output_columns(

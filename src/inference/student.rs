@@ -108,14 +108,13 @@ impl Student {
                 Ok((name, built))
             })
             .collect::<Result<_, String>>()?;
-        let sha256 = super::digest::file_sha256(path).map_err(|e| e.to_string())?;
         Ok(Student {
             tokenizer: tok,
             vocab: file.vocab,
             buckets: file.bigram_buckets.max(1),
             multiplier: file.bigram_multiplier,
             heads,
-            digest: Box::leak(format!("sha256:{}", &sha256[..16]).into_boxed_str()),
+            digest: super::digest::provenance_digest(path)?,
         })
     }
 

@@ -51,12 +51,11 @@ impl DocumentHead {
             .and_then(|l| l.weights.first())
             .map_or(0, Vec::len);
         dense::check(&file.layers, width).map_err(failed)?;
-        let sha256 = crate::inference::digest::file_sha256(path).map_err(|e| e.to_string())?;
         Ok(DocumentHead {
             width,
             layers: file.layers,
             threshold: file.threshold,
-            digest: Box::leak(format!("sha256:{}", &sha256[..16]).into_boxed_str()),
+            digest: crate::inference::digest::provenance_digest(path)?,
         })
     }
 

@@ -92,14 +92,7 @@ impl HarmClassifyConfig {
     pub fn build(&self, id: &str) -> Result<HarmClassifier, String> {
         let head = HarmHead::load(&self.head)?;
         let model = registry::shared(&self.model).map_err(|e| e.to_string())?;
-        let features = model.require_output("features")?;
-        if model.is_per_token(features) || model.output_width(features) != head.width() {
-            return Err(format!(
-                "the harm head reads {} features per text; the model's `features` output has {}",
-                head.width(),
-                model.output_width(features)
-            ));
-        }
+        let features = model.require_features(head.width(), "the harm head")?;
         let cascade = self
             .cascade
             .as_ref()

@@ -139,14 +139,7 @@ impl InjectionClassifyConfig {
             return Ok(None);
         }
         let head = DocumentHead::load(&self.document_head)?;
-        let features = model.require_output("features")?;
-        if model.is_per_token(features) || model.output_width(features) != head.width() {
-            return Err(format!(
-                "the document head reads {} features per window; the model's `features` output has {}",
-                head.width(),
-                model.output_width(features)
-            ));
-        }
+        let features = model.require_features(head.width(), "the document head")?;
         Ok(Some(DocumentScorer {
             threshold: self.document_threshold.unwrap_or(head.threshold),
             head,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::anchor_gate::{AnchorGate, Case};
 
+use base64::Engine;
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
@@ -22,12 +23,14 @@ use crate::model::Action;
 use crate::model::{Category, Event, Finding, Provenance, Redaction, Span};
 
 /// A known secret format: label, pattern, capture group holding the secret (0 = whole match;
-/// with alternatives, the first group from this one on that took part).
+/// with alternatives, the first group from this one on that took part), and a check the
+/// matched value must pass beyond the pattern.
 struct Format {
     label: &'static str,
     pattern: &'static str,
     group: usize,
     score: f32,
+    confirm: Option<fn(&str) -> bool>,
 }
 
 /// The start of a credential assignment: a key (alone or ending an identifier: `db_password`,
@@ -53,18 +56,21 @@ const FORMATS: &[Format] = &[
         pattern: r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----|\z)",
         group: 0,
         score: 0.99,
+        confirm: None,
     },
     Format {
         label: "AWS_ACCESS_KEY",
         pattern: r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b",
         group: 0,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "GITHUB_TOKEN",
         pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
         group: 0,
         score: 0.99,
+        confirm: None,
     },
     Format {
         label: "GITLAB_TOKEN",
@@ -80,18 +86,21 @@ const FORMATS: &[Format] = &[
         ),
         group: 1,
         score: 0.99,
+        confirm: None,
     },
     Format {
         label: "SLACK_TOKEN",
         pattern: r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "SLACK_WEBHOOK",
         pattern: r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "STRIPE_KEY",
@@ -99,114 +108,133 @@ const FORMATS: &[Format] = &[
         pattern: r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "GOOGLE_API_KEY",
         pattern: r"\bAIza[0-9A-Za-z_\-]{35}",
         group: 0,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "ANTHROPIC_API_KEY",
         pattern: r"\bsk-ant-[A-Za-z0-9_\-]{20,}",
         group: 0,
         score: 0.98,
+        confirm: None,
     },
     Format {
         label: "OPENAI_API_KEY",
         pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
         group: 0,
         score: 0.9,
+        confirm: None,
     },
     Format {
         label: "HUGGINGFACE_TOKEN",
         pattern: r"\bhf_[A-Za-z0-9]{34,}\b",
         group: 0,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "NPM_TOKEN",
         pattern: r"\bnpm_[A-Za-z0-9]{36}\b",
         group: 0,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "SENDGRID_KEY",
         pattern: r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "TWILIO_KEY",
         pattern: r"\bSK[0-9a-f]{32}\b",
         group: 0,
         score: 0.8,
+        confirm: None,
     },
     Format {
         label: "AZURE_STORAGE_KEY",
         pattern: r"AccountKey=([A-Za-z0-9+/=]{80,90})",
         group: 1,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "DIGITALOCEAN_TOKEN",
         pattern: r"\bdo[por]_v1_[a-f0-9]{64}\b",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "SHOPIFY_TOKEN",
         pattern: r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "PYPI_TOKEN",
         pattern: r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "TELEGRAM_BOT_TOKEN",
         pattern: r"\b[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}\b",
         group: 0,
         score: 0.9,
+        confirm: None,
     },
     Format {
         label: "SQUARE_TOKEN",
         pattern: r"\b(?:sq0atp|sq0csp|EAAA)[A-Za-z0-9_\-]{22,60}\b",
         group: 0,
         score: 0.9,
+        confirm: None,
     },
     Format {
         label: "DATABRICKS_TOKEN",
         pattern: r"\bdapi[a-f0-9]{32}(?:-[0-9])?\b",
         group: 0,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "VAULT_TOKEN",
         pattern: r"\bhv[sbr]\.[A-Za-z0-9_\-]{24,}",
         group: 0,
         score: 0.9,
+        confirm: None,
     },
     Format {
         label: "POSTMAN_KEY",
         pattern: r"\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b",
         group: 0,
         score: 0.97,
+        confirm: None,
     },
     Format {
         label: "NEWRELIC_KEY",
         pattern: r"\bNRAK-[A-Z0-9]{27}\b",
         group: 0,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "GRAFANA_TOKEN",
         pattern: r"\bgl(?:sa|c)_[A-Za-z0-9_+/=]{32,}",
         group: 0,
         score: 0.95,
+        confirm: None,
     },
     Format {
         label: "JWT",
@@ -215,6 +243,7 @@ const FORMATS: &[Format] = &[
         pattern: r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]{8,})?",
         group: 0,
         score: 0.9,
+        confirm: Some(is_jwt_header),
     },
     Format {
         label: "CONNECTION_STRING_PASSWORD",
@@ -222,6 +251,7 @@ const FORMATS: &[Format] = &[
         pattern: r#"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@"']{0,64}:([^\s@/"']{1,128})@[^\s/]{2,}"#,
         group: 1,
         score: 0.9,
+        confirm: None,
     },
     // A credential key (alone or ending an identifier: `db_password`, `API_SECRET`,
     // `GITHUB_TOKEN`), an assignment (`=`, `:`, `=>`), then the value: unquoted up to a
@@ -231,6 +261,7 @@ const FORMATS: &[Format] = &[
         pattern: concat!(credential_key!(), r#"([^\s"'`,;()\[\]{}]{8,128})"#),
         group: 1,
         score: 0.75,
+        confirm: None,
     },
     Format {
         label: "PASSWORD_ASSIGNMENT",
@@ -238,12 +269,14 @@ const FORMATS: &[Format] = &[
         pattern: concat!(credential_key!(quoted), r#"@?"([^"\n]{6,128})""#),
         group: 1,
         score: 0.75,
+        confirm: None,
     },
     Format {
         label: "PASSWORD_ASSIGNMENT",
         pattern: concat!(credential_key!(quoted), r#"'([^'\n]{6,128})'"#),
         group: 1,
         score: 0.75,
+        confirm: None,
     },
     // A Go raw string or a JavaScript template literal.
     Format {
@@ -251,6 +284,7 @@ const FORMATS: &[Format] = &[
         pattern: concat!(credential_key!(quoted), r#"`([^`\n]{6,128})`"#),
         group: 1,
         score: 0.75,
+        confirm: None,
     },
     // The literal first: `if ("..." == password)`.
     Format {
@@ -261,6 +295,7 @@ const FORMATS: &[Format] = &[
         ),
         group: 1,
         score: 0.75,
+        confirm: None,
     },
     // A password on a command line: `mysql -p'...'`, `--password=...`.
     Format {
@@ -268,6 +303,7 @@ const FORMATS: &[Format] = &[
         pattern: r#"(?:\s-p(?:'([^'\n]{6,128})'|"([^"\n]{6,128})")|--password[= ]([^\s"']{6,128}))"#,
         group: 1,
         score: 0.75,
+        confirm: None,
     },
 ];
 
@@ -596,7 +632,7 @@ impl SecretDetector {
             for caps in regex.captures_iter(text) {
                 // The first group from `format.group` on that took part (alternatives).
                 if let Some(m) = (format.group..caps.len().max(1)).find_map(|g| caps.get(g)) {
-                    if format.label == "JWT" && !is_jwt_header(m.as_str()) {
+                    if format.confirm.is_some_and(|confirm| !confirm(m.as_str())) {
                         continue;
                     }
                     push_unless_overlapping(
@@ -636,31 +672,23 @@ impl SecretDetector {
 /// `typ`, as every JWT header does: `eyJ` alone only says it starts with `{"`.
 fn is_jwt_header(token: &str) -> bool {
     let header = token.split('.').next().unwrap_or("");
-    let mut bits: u32 = 0;
-    let mut count = 0;
-    let mut decoded = Vec::with_capacity(header.len() * 3 / 4);
-    for b in header.bytes() {
-        let value = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return false,
-        };
-        bits = (bits << 6) | u32::from(value);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            decoded.push((bits >> count) as u8);
-        }
-    }
+    let Ok(decoded) = JWT_BASE64.decode(header) else {
+        return false;
+    };
     let Ok(json) = std::str::from_utf8(&decoded) else {
         return false;
     };
     serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
         .is_ok_and(|header| header.contains_key("alg") || header.contains_key("typ"))
 }
+
+/// Base64url without padding, as JWTs write it; trailing bits are not checked.
+const JWT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Hex digits carry at most 4 bits per character, so a random hex token of 32 or more (a
 /// SHA-1 or MD5-sized key) reaches only about 3.7: it needs `HEX_MIN_BITS`, not the

@@ -19,33 +19,14 @@ import argparse
 import importlib.util
 import inspect
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from one_operator import findings_by_event
 
 SKIPPED = {"ip_public_test", "base_test"}
 TEXT_ARGS = ("line", "payload", "token", "secret", "content")
 EXPECT_ARGS = ("should_flag", "expected_secret", "expected", "should_match")
-
-TOPOLOGY = """
-name = "detect_secrets_cases"
-[sources.events]
-type = "file"
-path = "{input}"
-[operators.op]
-type = "secret_detect"
-inputs = ["events"]
-[sinks.verdicts]
-type = "file"
-inputs = ["op"]
-path = "{output}"
-[sinks.dead_letters]
-type = "file"
-path = "{dead}"
-records = "dead_letters"
-"""
-
 
 def cases_of(path):
     """(plugin, line, should flag) of every parametrized case of one test module."""
@@ -80,17 +61,9 @@ def cases_of(path):
 
 
 def flagged(railyard, lines):
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        events = [{"id": str(i), "kind": "prompt", "text": line} for i, line in enumerate(lines)]
-        (tmp / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-        (tmp / "t.toml").write_text(TOPOLOGY.format(input=tmp / "events.jsonl", output=tmp / "v.jsonl",
-                                                    dead=tmp / "d.jsonl"))
-        done = subprocess.run([railyard, "run", str(tmp / "t.toml")], capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"railyard run failed:\n{done.stderr}")
-        verdicts = {v["event_id"]: bool(v["findings"]) for v in map(json.loads, (tmp / "v.jsonl").read_text().splitlines())}
-        return [verdicts[str(i)] for i in range(len(lines))]
+    events = [{"id": str(i), "kind": "prompt", "text": line} for i, line in enumerate(lines)]
+    found = findings_by_event(railyard, "detect_secrets_cases", 'type = "secret_detect"', events)
+    return [bool(found[str(i)]) for i in range(len(lines))]
 
 
 def main():

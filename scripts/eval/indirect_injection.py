@@ -31,12 +31,14 @@ import argparse
 import ast
 import json
 import random
-import re
-import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
+
+from one_operator import findings_by_event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models"))
+from datasets import bipia_insert  # noqa: E402
 
 INJECTION = "<|garak_injection|>"
 PAYLOAD = "<|garak_payload|>"
@@ -121,20 +123,6 @@ def event(id, text, passage):
     return {"id": id, "kind": "prompt", "text": text, "context": [passage]}
 
 
-SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-
-
-def insert(context, attack, position, rng):
-    """BIPIA's three insertions: at the end, at the start, or before a sentence in the middle."""
-    if position == "end":
-        return f"{context}\n{attack}"
-    if position == "start":
-        return f"{attack}\n{context}"
-    starts = [m.end() for m in SENTENCE_START.finditer(context)] or [len(context) // 2]
-    at = rng.choice(starts)
-    return f"{context[:at]}\n{attack}\n{context[at:]}"
-
-
 def bipia_events(benchmark):
     rng = random.Random(7)
     attacks = {name: json.loads((benchmark / f"{name}_attack_test.json").read_text()) for name in ("text", "code")}
@@ -156,46 +144,14 @@ def bipia_events(benchmark):
                 attack = options[turn % len(options)]
                 position = ("end", "start", "middle")[turn % 3]
                 turn += 1
-                events.append(event(f"{kind}-{i}.{turn}-1", question, insert(context, attack, position, rng)))
+                events.append(event(f"{kind}-{i}.{turn}-1", question, bipia_insert(context, attack, position, rng)))
     return events
 
 
-TOPOLOGY = """
-name = "indirect_injection"
-[sources.events]
-type = "file"
-path = "{input}"
-[operators.op]
-type = "{operator}"
-inputs = ["events"]
-fields = ["context"]
-[sinks.verdicts]
-type = "file"
-inputs = ["op"]
-path = "{output}"
-[sinks.dead_letters]
-type = "file"
-path = "{dead}"
-records = "dead_letters"
-"""
-
-
 def run(railyard, operator, events):
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-        (tmp / "t.toml").write_text(
-            TOPOLOGY.format(
-                input=tmp / "events.jsonl", operator=operator, output=tmp / "v.jsonl", dead=tmp / "d.jsonl"
-            )
-        )
-        done = subprocess.run([railyard, "run", str(tmp / "t.toml")], capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"railyard run failed:\n{done.stderr}")
-        return {
-            v["event_id"]: bool(v["findings"])
-            for v in map(json.loads, (tmp / "v.jsonl").read_text().splitlines())
-        }
+    table = f'type = "{operator}"\nfields = ["context"]'
+    found = findings_by_event(railyard, "indirect_injection", table, events)
+    return {id: bool(findings) for id, findings in found.items()}
 
 
 def main():

@@ -18,10 +18,10 @@ import argparse
 import ast
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from one_operator import findings_by_event
 
 # test file stem -> the entity its cases expect, in railyard's label names.
 FILES = {
@@ -161,44 +161,9 @@ def load_cases(repo: Path):
     return cases, skipped
 
 
-TOPOLOGY = """
-name = "presidio_cases"
-[sources.cases]
-type = "file"
-path = "{input}"
-[operators.pii]
-type = "pii_detect"
-inputs = ["cases"]
-[sinks.verdicts]
-type = "file"
-inputs = ["pii"]
-path = "{output}"
-[sinks.dead_letters]
-type = "file"
-path = "{dead_letters}"
-records = "dead_letters"
-"""
-
-
 def run_railyard(railyard: str, cases):
-    with tempfile.TemporaryDirectory() as tmp:
-        events = Path(tmp) / "events.jsonl"
-        with events.open("w") as f:
-            for i, case in enumerate(cases):
-                f.write(json.dumps({"id": f"case-{i}", "kind": "prompt", "text": case["text"]}) + "\n")
-        verdicts = Path(tmp) / "verdicts.jsonl"
-        topology = Path(tmp) / "topology.toml"
-        topology.write_text(
-            TOPOLOGY.format(input=events, output=verdicts, dead_letters=Path(tmp) / "dead.jsonl")
-        )
-        run = subprocess.run([railyard, "run", str(topology)], capture_output=True, text=True)
-        if run.returncode != 0:
-            sys.exit(f"railyard run failed ({run.returncode}):\n{run.stderr}")
-        found = {}
-        for line in verdicts.read_text().splitlines():
-            verdict = json.loads(line)
-            found[verdict["event_id"]] = verdict.get("findings", [])
-        return found
+    events = [{"id": f"case-{i}", "kind": "prompt", "text": case["text"]} for i, case in enumerate(cases)]
+    return findings_by_event(railyard, "presidio_cases", 'type = "pii_detect"', events)
 
 
 def char_span(text: str, start: int, end: int):

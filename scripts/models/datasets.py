@@ -113,6 +113,22 @@ def halueval_rows(name):
         return [json.loads(line) for line in f]
 
 
+# Where BIPIA puts an attack in the middle of a context: before a sentence.
+BIPIA_INSERTION_POINT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def bipia_insert(context, attack, position, rng):
+    """BIPIA's three insertions, joined by line breaks as BIPIA builds its samples: at the end,
+    at the start, or before a sentence in the middle (`rng` picks which)."""
+    if position == "end":
+        return f"{context}\n{attack}"
+    if position == "start":
+        return f"{attack}\n{context}"
+    starts = [m.end() for m in BIPIA_INSERTION_POINT.finditer(context)] or [len(context) // 2]
+    at = rng.choice(starts)
+    return f"{context[:at]}\n{attack}\n{context[at:]}"
+
+
 def write_jsonl(path, rows):
     """One JSON object a line."""
     with open(path, "w", encoding="utf-8") as f:

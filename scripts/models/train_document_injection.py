@@ -46,7 +46,6 @@ PASSAGE_FPR = 0.03
 SENTENCE_FPR = 0.01
 # Must match src/operators/document_injection.rs.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
-INSERTION_POINT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 def segments(passage):
@@ -60,16 +59,6 @@ def segments(passage):
 def bipia_contexts(benchmark, task):
     rows = [json.loads(line) for line in (benchmark / task / "train.jsonl").read_text().splitlines() if line]
     return ["\n".join(r["context"]) if task == "code" else r["context"] for r in rows]
-
-
-def insert(context, attack, position, rng):
-    if position == "end":
-        return f"{context}\n{attack}"
-    if position == "start":
-        return f"{attack}\n{context}"
-    starts = [m.end() for m in INSERTION_POINT.finditer(context)] or [len(context) // 2]
-    at = rng.choice(starts)
-    return f"{context[:at]}\n{attack}\n{context[at:]}"
 
 
 def data(benchmark, rng):
@@ -99,7 +88,7 @@ def data(benchmark, rng):
     for j, (task, text) in enumerate(documents["dev"]):
         dev_passages.append((task, 0, text))
         for n, attack in enumerate(planted["dev"][j % 5::5][:6]):
-            dev_passages.append((task, 1, insert(text, attack, ("end", "start", "middle")[n % 3], rng)))
+            dev_passages.append((task, 1, datasets.bipia_insert(text, attack, ("end", "start", "middle")[n % 3], rng)))
     return positives, negatives, dev_passages, dev_sentences
 
 

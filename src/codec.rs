@@ -189,6 +189,8 @@ pub fn decode_json(bytes: &[u8], origin: Origin, max_bytes: usize) -> Result<Eve
         time_ms,
         chunk,
         composed: false,
+        triggered: Vec::new(),
+        quiet: Vec::new(),
         window: None,
         findings: Vec::new(),
         scores: Vec::new(),

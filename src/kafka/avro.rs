@@ -237,6 +237,8 @@ pub fn event_from_value(value: Value, origin: Origin) -> Result<Event, DecodeErr
         time_ms: None,
         chunk: None,
         composed: false,
+        triggered: Vec::new(),
+        quiet: Vec::new(),
         window: None,
         findings: Vec::new(),
         scores: Vec::new(),

@@ -104,6 +104,13 @@ pub struct Event {
     /// A streamed response whose incremental operators' findings are already on it
     /// (composed from the pieces scanned as it was released): they do not scan it again.
     pub composed: bool,
+    /// On a stream window: the operators that saw a trigger in it (a word they start from,
+    /// see `Inspector::trigger_chars`) or failed on it. On a composed response: those that
+    /// did so in any of its windows; only they scan the whole text again for the verdict.
+    pub triggered: Vec<Arc<str>>,
+    /// On a stream window: operators that can find nothing in it (no trigger of theirs in
+    /// it, see `Inspector::trigger_chars`); they leave it alone.
+    pub quiet: Vec<Arc<str>>,
     /// Set on the windows of an open stream: which operators read it.
     pub window: Option<StreamWindow>,
     pub findings: Vec<Finding>,
@@ -130,6 +137,8 @@ impl Event {
             time_ms: self.time_ms,
             chunk: self.chunk.clone(),
             composed: self.composed,
+            triggered: Vec::new(),
+            quiet: Vec::new(),
             window: self.window,
             findings,
             scores: Vec::new(),
@@ -155,6 +164,8 @@ impl Event {
             time_ms: None,
             chunk: None,
             composed: false,
+            triggered: Vec::new(),
+            quiet: Vec::new(),
             window: None,
             findings: Vec::new(),
             scores: Vec::new(),

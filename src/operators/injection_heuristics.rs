@@ -284,6 +284,10 @@ impl InjectionConfig {
             threshold: self.threshold,
             action: self.action,
             fields: self.fields.clone(),
+            trigger_chars: (self.fields == [EventField::Text]).then(|| {
+                let longest_word = TRIGGERS.iter().map(|t| t.chars().count()).max();
+                longest_word.unwrap_or(0).max(ENCODED_RUN)
+            }),
         })
     }
 }
@@ -301,6 +305,8 @@ pub struct InjectionDetector {
     threshold: f32,
     action: Action,
     fields: Vec<EventField>,
+    /// Reading the text alone, the longest trigger ([`Inspector::trigger_chars`]).
+    trigger_chars: Option<usize>,
 }
 
 /// What the rules found in one text.
@@ -309,6 +315,9 @@ pub struct Assessment {
     pub score: f32,
     /// (label, weight, spans) of every rule that matched, strongest first.
     pub matched: Vec<(Arc<str>, f32, Vec<Span>)>,
+    /// The text holds a trigger: a word the rules start from, a hidden character, or a run
+    /// of 40 base64 characters (without one, no text holding it can match).
+    pub triggered: bool,
 }
 
 impl Assessment {
@@ -337,7 +346,8 @@ fn is_hidden_char(c: char) -> bool {
 impl InjectionDetector {
     pub fn assess(&self, text: &str) -> Assessment {
         let mut matched: Vec<(Arc<str>, f32, Vec<Span>)> = Vec::new();
-        let rule_matches = if self.triggers.is_match(text) {
+        let mut triggered = self.triggers.is_match(text);
+        let rule_matches = if triggered {
             self.set.matches(text).into_iter().collect()
         } else {
             Vec::new()
@@ -351,7 +361,8 @@ impl InjectionDetector {
             let (label, weight) = &self.labels[index];
             matched.push((label.clone(), *weight, spans));
         }
-        if self.encoded && longest_base64_run(text) >= 40 {
+        if self.encoded && longest_base64_run(text) >= ENCODED_RUN {
+            triggered = true;
             let spans: Vec<Span> = self
                 .base64_run
                 .find_iter(text)
@@ -368,15 +379,23 @@ impl InjectionDetector {
                 .filter(|(_, c)| is_hidden_char(*c))
                 .map(|(i, c)| Span::new(i, i + c.len_utf8()))
                 .collect();
+            triggered |= !spans.is_empty();
             if spans.len() >= 3 {
                 matched.push((Arc::from(HIDDEN_CHARACTERS), 0.6, spans));
             }
         }
         matched.sort_by(|a, b| b.1.total_cmp(&a.1));
         let score = 1.0 - matched.iter().map(|(_, w, _)| 1.0 - w).product::<f32>();
-        Assessment { score, matched }
+        Assessment {
+            score,
+            matched,
+            triggered,
+        }
     }
 }
+
+/// The shortest run of base64 characters looked at as an encoded payload.
+const ENCODED_RUN: usize = 40;
 
 /// Length of the longest run of base64 alphabet bytes (a cheap gate before the regex).
 fn longest_base64_run(text: &str) -> usize {
@@ -443,9 +462,24 @@ impl Inspector for InjectionDetector {
         &self.id
     }
 
+    /// Reading the text alone, it reports nothing without a trigger word, a hidden
+    /// character or an encoded run (its first 40 characters are the trigger).
+    fn trigger_chars(&self) -> Option<usize> {
+        self.trigger_chars
+    }
+
+    fn has_trigger(&self, text: &str) -> bool {
+        self.triggers.is_match(text)
+            || (self.encoded && longest_base64_run(text) >= ENCODED_RUN)
+            || (self.hidden && !text.is_ascii() && text.chars().any(is_hidden_char))
+    }
+
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
         if self.fields.contains(&EventField::Text) {
             let assessment = self.assess(&event.text);
+            if assessment.triggered && event.window.is_some() {
+                event.triggered.push(self.id.clone());
+            }
             if let Some(finding) = self.finding(&assessment, None) {
                 event.findings.push(finding);
             }

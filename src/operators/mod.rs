@@ -66,6 +66,22 @@ pub trait Inspector: Send + Sync {
     fn incremental(&self) -> bool {
         false
     }
+    /// `Some(n)` when it can report nothing on a text without a trigger in it of at most
+    /// `n` characters (a literal its scan starts from, a hidden character, the first
+    /// characters of an encoded run), [`Inspector::has_trigger`] says whether a text holds
+    /// one, and it names itself in a stream window's `Event::triggered` whenever the window
+    /// holds one. A stream then leaves it out of a window whose earlier part held no trigger
+    /// (the previous window said so) and whose new part holds none; and when it is not
+    /// incremental, a response none of whose windows named it skips it at the verdict
+    /// (sound only while consecutive windows overlap by at least `n` characters, which the
+    /// stream stage checks).
+    fn trigger_chars(&self) -> Option<usize> {
+        None
+    }
+    /// Whether `text` holds one of its triggers (asked only when `trigger_chars` is `Some`).
+    fn has_trigger(&self, _text: &str) -> bool {
+        true
+    }
     /// Which windows of an open stream it reads (its verdict reads the whole response).
     fn stream_role(&self) -> StreamRole {
         StreamRole::Patterns

@@ -556,9 +556,15 @@ impl SecretConfig {
             (ASSIGNMENT_ANCHORS, Case::Insensitive),
             (ENTROPY_CONTEXT, Case::Insensitive),
         ])?;
+        let longest_anchor = [FORMAT_ANCHORS, ASSIGNMENT_ANCHORS, ENTROPY_CONTEXT]
+            .iter()
+            .flat_map(|group| group.iter().map(|a| a.chars().count()))
+            .max()
+            .unwrap_or(0);
         Ok(SecretDetector {
             id: Arc::from(id),
             gate,
+            longest_anchor,
             formats: formats.into_iter().zip(regexes).collect(),
             set,
             entropy: self.entropy && !self.disabled.iter().any(|d| d == HIGH_ENTROPY_LABEL),
@@ -595,6 +601,8 @@ pub struct SecretDetector {
     id: Arc<str>,
     /// One pass for the format anchors, the assignment words and the entropy context.
     gate: AnchorGate,
+    /// Characters of the longest anchor.
+    longest_anchor: usize,
     formats: Vec<(&'static Format, Regex)>,
     set: RegexSet,
     entropy: bool,
@@ -610,6 +618,20 @@ pub struct SecretDetector {
 impl SecretDetector {
     /// Label, span and score of every secret in `text`, overlaps resolved, by position.
     pub fn detect(&self, text: &str) -> Vec<(&'static str, Span, f32)> {
+        self.detect_gated(text).0
+    }
+
+    /// The anchor groups a finding can start from.
+    fn anchors(&self) -> u64 {
+        match self.entropy {
+            true => ANCHORED | ENTROPY_WORD,
+            false => ANCHORED,
+        }
+    }
+
+    /// [`SecretDetector::detect`], and the anchor groups found in `text` (all of them when
+    /// none of `ANCHORED` is there, since the gate then reads the whole text).
+    fn detect_gated(&self, text: &str) -> (Vec<(&'static str, Span, f32)>, u64) {
         let mut found: Vec<(&'static str, Span, f32)> = Vec::new();
         let entropy = self.entropy && text.len() >= self.min_len && 0.7 >= self.threshold;
         let wanted = if entropy {
@@ -664,7 +686,7 @@ impl SecretDetector {
             }
         }
         found.sort_by_key(|(_, span, _)| span.start);
-        found
+        (found, gates)
     }
 }
 
@@ -727,8 +749,21 @@ impl Inspector for SecretDetector {
         &self.id
     }
 
+    /// Every finding starts from an anchor: a format's literal, an assignment word, or (for
+    /// high-entropy tokens) a context word.
+    fn trigger_chars(&self) -> Option<usize> {
+        Some(self.longest_anchor)
+    }
+
+    fn has_trigger(&self, text: &str) -> bool {
+        self.gate.scan(text, self.anchors()) & self.anchors() != 0
+    }
+
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        let found = self.detect(&event.text);
+        let (found, gates) = self.detect_gated(&event.text);
+        if event.window.is_some() && gates & self.anchors() != 0 {
+            event.triggered.push(self.id.clone());
+        }
         let mut labels: Vec<&'static str> = found.iter().map(|(l, _, _)| *l).collect();
         labels.dedup();
         labels.sort_unstable();

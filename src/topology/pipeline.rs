@@ -41,6 +41,23 @@ struct Shadowed {
     scores: Vec<Score>,
 }
 
+/// Whether a stage leaves an event alone: a stream window it does not read, or a composed
+/// response whose findings of it are already known (composed from the pieces, or none,
+/// since no window held one of its triggers).
+fn skips(stage: &Stage, event: &Event) -> bool {
+    if !stage.role.reads(event.window) {
+        return true;
+    }
+    let inspector = &stage.inspector;
+    if event.quiet.iter().any(|q| **q == *inspector.id()) {
+        return true;
+    }
+    event.composed
+        && (inspector.incremental()
+            || (inspector.trigger_chars().is_some()
+                && !event.triggered.iter().any(|t| **t == *inspector.id())))
+}
+
 /// Runs every inspector of the route on one event (under its `on_error`, after any
 /// batch-level failure), then the policy: the policy's action, the failure that sends the
 /// event to the dead letters, if any, and what the shadow operators found (moved off the
@@ -57,7 +74,7 @@ fn inspect_event(
     let mut failed = None;
     let mut shadowed = Shadowed::default();
     for (i, stage) in plan.inspectors.iter().enumerate() {
-        if (event.composed && stage.inspector.incremental()) || !stage.role.reads(event.window) {
+        if skips(stage, event) {
             continue;
         }
         let (findings, scores) = (event.findings.len(), event.scores.len());
@@ -79,6 +96,10 @@ fn inspect_event(
             continue;
         }
         if let Err(failure) = outcome {
+            if event.window.is_some() {
+                // It could not look for its triggers: the verdict scans the whole text.
+                event.triggered.push(Arc::from(stage.inspector.id()));
+            }
             if stage.on_error == OnError::DeadLetter {
                 failed = Some(OperatorFailed {
                     operator: Arc::from(stage.inspector.id()),
@@ -134,6 +155,18 @@ fn incremental(built: &[&BuiltOperator]) -> Vec<Arc<str>> {
         .iter()
         .filter_map(|b| match b {
             BuiltOperator::Inspector(i) if i.incremental() => Some(Arc::from(i.id())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The inspectors that report nothing on a text without a trigger
+/// (`Inspector::trigger_chars`).
+fn triggered_by(built: &[&BuiltOperator]) -> Vec<Arc<dyn crate::operators::Inspector>> {
+    built
+        .iter()
+        .filter_map(|b| match b {
+            BuiltOperator::Inspector(i) if i.trigger_chars().is_some() => Some(i.clone()),
             _ => None,
         })
         .collect()
@@ -398,6 +431,7 @@ impl Pipeline {
                 &topology.stream,
                 longest_match(&built),
                 incremental(&built),
+                triggered_by(&built),
                 reads_sentences(&built),
             ),
         })

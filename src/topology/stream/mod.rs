@@ -12,6 +12,7 @@
 pub mod boundary;
 pub mod record;
 pub mod table;
+pub mod triggers;
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -19,11 +20,13 @@ use std::time::{Duration, Instant};
 
 use crate::config::{ModelWindows, StreamConfig, StreamScan};
 use crate::model::{Action, Event, Finding, Span, StreamWindow};
+use crate::operators::Inspector;
 
 use super::redact::{self, PlaceholderRegistry};
 use record::{ReleasedRecord, StreamBlockedRecord};
 pub use table::FlushReason;
 use table::{Accepted, OpenStream, StreamTable};
+use triggers::Triggers;
 
 /// The hold-back without a `hold_back_chars`: at least this, or the longest keyword + 1.
 pub const DEFAULT_HOLD_BACK_CHARS: usize = 64;
@@ -110,6 +113,9 @@ pub struct Streams {
     /// Operators whose findings compose over the released pieces (their final findings
     /// come from the pieces; the others scan the whole response at the end).
     incremental: Vec<Arc<str>>,
+    /// Operators that report nothing without a trigger: which a scan window leaves out, and
+    /// which a response's verdict runs whatever its windows saw.
+    triggers: Triggers,
     /// Model operators read sentence windows (the topology has one, and the scan is
     /// incremental with `model_windows = "sentences"`).
     model_sentences: bool,
@@ -127,21 +133,32 @@ fn sweep_interval(config: &StreamConfig) -> Duration {
 
 impl Streams {
     /// `longest` is the longest multi-word value an operator of the topology matches;
-    /// `models` whether an operator reads sentence windows.
+    /// `triggered_by` the operators that report nothing without a trigger
+    /// (`Inspector::trigger_chars`); `models` whether an operator reads sentence windows.
     pub fn new(
         config: &StreamConfig,
         longest: usize,
         incremental: Vec<Arc<str>>,
+        triggered_by: Vec<Arc<dyn Inspector>>,
         models: bool,
     ) -> Streams {
+        let hold_back = config
+            .hold_back_chars
+            .unwrap_or(DEFAULT_HOLD_BACK_CHARS.max(longest + 1));
+        // Characters two consecutive scan windows share, at least: a trigger that long lies
+        // whole in one of them.
+        let overlap = match config.scan {
+            StreamScan::Incremental => hold_back + config.context_chars,
+            StreamScan::Rescan => usize::MAX,
+            StreamScan::PerChunk => 0,
+        };
         Streams {
             incremental,
+            triggers: Triggers::new(triggered_by, overlap),
             model_sentences: models
                 && config.scan == StreamScan::Incremental
                 && config.model_windows == ModelWindows::Sentences,
-            hold_back: config
-                .hold_back_chars
-                .unwrap_or(DEFAULT_HOLD_BACK_CHARS.max(longest + 1)),
+            hold_back,
             config: config.clone(),
             table: Mutex::new(StreamTable::new(config.remember_closed)),
             swept: Mutex::new(Instant::now()),
@@ -277,12 +294,8 @@ impl Streams {
         } else {
             boundary::sentence_end(&stream.text, start, self.config.model_window_chars)?
         };
-        let mut event = stream.template.clone();
-        event.id = id.clone();
-        event.chunk = None;
-        event.window = Some(StreamWindow::Sentences);
-        event.text = Arc::from(&stream.text[start..end]);
-        event.received_at = now;
+        let text = Arc::from(&stream.text[start..end]);
+        let event = stream.window_event(id, text, StreamWindow::Sentences, now);
         Some(Pending {
             place: WindowPlace {
                 stream_id: id.clone(),
@@ -316,12 +329,9 @@ impl Streams {
             true => StreamWindow::Patterns,
             false => StreamWindow::All,
         };
-        let mut event = stream.template.clone();
-        event.id = id.clone();
-        event.chunk = None;
-        event.window = Some(kind);
-        event.text = Arc::from(&stream.text[window_start..]);
-        event.received_at = now;
+        let text = Arc::from(&stream.text[window_start..]);
+        let mut event = stream.window_event(id, text, kind, now);
+        event.quiet = self.triggers.quiet(stream, window_start);
         Pending {
             place: WindowPlace {
                 stream_id: id.clone(),
@@ -353,6 +363,14 @@ impl Streams {
                 continue;
             };
             let len = window.text.len();
+            if place.kind != StreamWindow::Sentences {
+                stream.loud = self.triggers.loud(&window.triggered);
+            }
+            for id in std::mem::take(&mut window.triggered) {
+                if !stream.triggered.contains(&id) {
+                    stream.triggered.push(id);
+                }
+            }
             if failed || action == Action::Block {
                 match place.kind {
                     // The models' findings that blocked it go into the verdict (which reads
@@ -441,9 +459,13 @@ impl Streams {
         let mut stream = table.close(&place.stream_id).expect("open");
         out.closed.push((place.at, place.stream_id.clone()));
         let vault = std::mem::take(&mut stream.vault);
+        let mut event = whole(&place.stream_id, stream);
+        event
+            .triggered
+            .extend(self.triggers.rescanned().iter().cloned());
         Ended {
             at: place.at,
-            event: whole(&place.stream_id, stream),
+            event,
             vault,
         }
     }
@@ -607,6 +629,7 @@ fn whole(id: &Arc<str>, stream: OpenStream) -> Event {
     event.text = Arc::from(stream.text);
     event.received_at = Instant::now();
     event.composed = true;
+    event.triggered = stream.triggered;
     let mut merged: Vec<Finding> = Vec::new();
     for finding in stream.findings {
         match merged

@@ -57,6 +57,11 @@ pub struct OpenStream {
     /// Located findings of the sentence windows not yet released (spans in `text`): they
     /// redact the released text like the scan window's own.
     pub model_findings: Vec<crate::model::Finding>,
+    /// Operators that saw a trigger in one of its windows (`Event::triggered`).
+    pub triggered: Vec<Arc<str>>,
+    /// Bit `i`: the stream's gated operator `i` saw a trigger in its latest scan window
+    /// (clear: no trigger lies whole in that window).
+    pub loud: u64,
     /// Placeholders first assigned in released text (placeholder, value), for the vault.
     pub vault: Vec<(String, String)>,
     pub opened: Instant,
@@ -67,6 +72,33 @@ pub struct OpenStream {
 }
 
 impl OpenStream {
+    /// A stream opened by its first chunk (`template`: what every window and the verdict
+    /// take from it) on source `route`.
+    pub fn new(route: usize, template: Event, now: Instant) -> OpenStream {
+        OpenStream {
+            route,
+            template,
+            text: String::new(),
+            chunk_ends: Vec::new(),
+            next_seq: 0,
+            parked: BTreeMap::new(),
+            released: 0,
+            released_chars: 0,
+            finished: false,
+            findings: Vec::new(),
+            scanned: 0,
+            modelled: 0,
+            model_findings: Vec::new(),
+            triggered: Vec::new(),
+            loud: 0,
+            vault: Vec::new(),
+            opened: now,
+            touched: now,
+            batch: 0,
+            latest_at: 0,
+        }
+    }
+
     /// The chunk whose text holds byte `at - 1` (the last chunk a release up to `at`
     /// includes).
     pub fn seq_through(&self, at: usize) -> u64 {
@@ -79,7 +111,46 @@ impl OpenStream {
 
     /// Whether at least `chars` characters arrived after the latest window's end.
     pub fn unscanned_chars_at_least(&self, chars: usize) -> bool {
-        chars == 0 || self.text[self.scanned..].chars().nth(chars - 1).is_some()
+        let unscanned = &self.text[self.scanned..];
+        // A character is 1 to 4 bytes: count them only between the two bounds.
+        match unscanned.len() {
+            _ if chars == 0 => true,
+            bytes if bytes < chars => false,
+            bytes if bytes >= 4 * chars => true,
+            _ => unscanned.chars().nth(chars - 1).is_some(),
+        }
+    }
+
+    /// An event over `text` for the inspectors, with the stream's conversation, prompt,
+    /// context, metadata and origin (built field by field: a window is made per scan).
+    pub fn window_event(
+        &self,
+        id: &Arc<str>,
+        text: Arc<str>,
+        window: crate::model::StreamWindow,
+        now: Instant,
+    ) -> Event {
+        let t = &self.template;
+        Event {
+            id: id.clone(),
+            kind: t.kind,
+            conversation_id: t.conversation_id.clone(),
+            text,
+            prompt: t.prompt.clone(),
+            context: t.context.clone(),
+            metadata: t.metadata.clone(),
+            origin: t.origin.clone(),
+            received_at: now,
+            time_ms: t.time_ms,
+            chunk: None,
+            composed: false,
+            triggered: Vec::new(),
+            quiet: Vec::new(),
+            window: Some(window),
+            findings: Vec::new(),
+            scores: Vec::new(),
+            prepared: Default::default(),
+        }
     }
 
     /// The latest chunk appended.
@@ -157,36 +228,16 @@ impl StreamTable {
             return Accepted::Duplicate;
         };
         let (seq, last) = (chunk.seq, chunk.last);
-        if self.closed.contains(&chunk.stream_id) {
-            return Accepted::Duplicate;
-        }
         let text = event.text.clone();
         let stream = match self.open.get_mut(&chunk.stream_id) {
             Some(stream) => stream,
+            // An open stream is never a closed one: the closed set is looked at only here.
+            None if self.closed.contains(&chunk.stream_id) => return Accepted::Duplicate,
             None => {
                 let id = chunk.stream_id.clone();
-                self.open.entry(id).or_insert_with(|| {
-                    Box::new(OpenStream {
-                        route,
-                        template: event,
-                        text: String::new(),
-                        chunk_ends: Vec::new(),
-                        next_seq: 0,
-                        parked: BTreeMap::new(),
-                        released: 0,
-                        released_chars: 0,
-                        finished: false,
-                        findings: Vec::new(),
-                        scanned: 0,
-                        modelled: 0,
-                        model_findings: Vec::new(),
-                        vault: Vec::new(),
-                        opened: now,
-                        touched: now,
-                        batch: 0,
-                        latest_at: 0,
-                    })
-                })
+                self.open
+                    .entry(id)
+                    .or_insert_with(|| Box::new(OpenStream::new(route, event, now)))
             }
         };
         stream.touched = now;

@@ -465,7 +465,7 @@ struct TextTraits {
     at: bool,
     colon: bool,
     url: bool,
-    dot: bool,
+    dotted: bool,
     hyphen_or_colon: bool,
 }
 
@@ -481,7 +481,8 @@ impl TextTraits {
                 || memchr::memmem::find(bytes, b"www.").is_some()
                 || memchr::memmem::find(bytes, b"WWW.").is_some(),
             hyphen_or_colon: colon || memchr::memchr(b'-', bytes).is_some(),
-            dot: memchr::memchr(b'.', bytes).is_some(),
+            dotted: memchr::memchr_iter(b'.', bytes)
+                .any(|at| bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)),
         }
     }
 
@@ -491,7 +492,7 @@ impl TextTraits {
             Needs::At => self.at,
             Needs::Colon => self.colon,
             Needs::UrlMarker => self.url,
-            Needs::Dot => self.dot,
+            Needs::Dotted => self.dotted,
             Needs::HexPair => self.hyphen_or_colon,
         }
     }

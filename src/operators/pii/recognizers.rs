@@ -26,8 +26,9 @@ pub enum Needs {
     Colon,
     /// `://` or `www.`
     UrlMarker,
-    /// A `.` (bare domain names).
-    Dot,
+    /// A `.` right before an ASCII letter or digit: a dotted name (bare domains, Cisco's
+    /// dotted MAC addresses); the full stop of a sentence is not one.
+    Dotted,
     HexPair,
 }
 
@@ -479,7 +480,7 @@ pub fn builtin() -> Vec<Recognizer> {
             detector: "regex",
             // Cisco's dotted form.
             pattern: r"(?i)\b[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}\b",
-            needs: Needs::Dot,
+            needs: Needs::Dotted,
             min_digits: 0,
             score: mac_score,
             context: &["mac", "hardware", "ethernet", "wifi", "device", "physical"],
@@ -501,7 +502,7 @@ pub fn builtin() -> Vec<Recognizer> {
             label: "URL",
             detector: "domain",
             pattern: r"(?i-u)\b(?:[a-z0-9][a-z0-9\-]*\.)+(?:com|org|net|edu|gov|mil|io|ai|app|dev|info|biz|co|uk|de|fr|es|nl|eu|ca|au|jp|cn|ru|br|ch|se|dk|fi|pl|nz|ie|tv|xyz|il|in|it|kr|mx|no|pt|tw|za|at|be|cz|gr|hu|ro|sg|hk|ar|cl|tr|ua|us)\b",
-            needs: Needs::Dot,
+            needs: Needs::Dotted,
             min_digits: 0,
             score: domain_score,
             context: &["website", "site", "url", "link", "visit", "homepage"],

@@ -3,6 +3,10 @@
 //! `-----BEGIN` block, or a detected span; always at least the hold-back tail short of the
 //! text's end. Model windows end where a sentence does.
 
+use std::sync::OnceLock;
+
+use memchr::memmem::{Finder, FinderRev};
+
 use crate::model::Span;
 
 /// Separators that may sit between the digit groups of one number.
@@ -113,8 +117,16 @@ fn outside_number(text: &str, floor: usize, cut: usize) -> usize {
 
 /// Before an unterminated `-----BEGIN` (a private key or certificate block).
 fn outside_open_block(text: &str, floor: usize, cut: usize) -> usize {
-    match text[floor..cut].rfind("-----BEGIN") {
-        Some(at) if !text[floor + at..cut].contains("-----END") => floor + at,
+    static BEGIN: OnceLock<FinderRev<'static>> = OnceLock::new();
+    static END: OnceLock<Finder<'static>> = OnceLock::new();
+    let piece = &text.as_bytes()[floor..cut];
+    if memchr::memchr(b'-', piece).is_none() {
+        return cut;
+    }
+    let begin = BEGIN.get_or_init(|| FinderRev::new("-----BEGIN"));
+    let end = END.get_or_init(|| Finder::new("-----END"));
+    match begin.rfind(piece) {
+        Some(at) if end.find(&piece[at..]).is_none() => floor + at,
         _ => cut,
     }
 }
@@ -122,18 +134,16 @@ fn outside_open_block(text: &str, floor: usize, cut: usize) -> usize {
 /// Before a `"` or `` ` `` opened on the cut's line and not closed before the cut (a quoted
 /// password may hold spaces).
 fn outside_open_quote(text: &str, floor: usize, cut: usize) -> usize {
-    let line_start = text[floor..cut]
-        .rfind('\n')
-        .map_or(floor, |at| floor + at + 1);
-    let mut open: Option<(char, usize)> = None;
-    for (at, c) in text[line_start..cut].char_indices() {
-        if c == '"' || c == '`' {
-            open = match open {
-                Some((q, _)) if q == c => None,
-                Some(o) => Some(o),
-                None => Some((c, line_start + at)),
-            };
-        }
+    let bytes = text.as_bytes();
+    let line_start = memchr::memrchr(b'\n', &bytes[floor..cut]).map_or(floor, |at| floor + at + 1);
+    let mut open: Option<(u8, usize)> = None;
+    for at in memchr::memchr2_iter(b'"', b'`', &bytes[line_start..cut]) {
+        let quote = bytes[line_start + at];
+        open = match open {
+            Some((q, _)) if q == quote => None,
+            Some(o) => Some(o),
+            None => Some((quote, line_start + at)),
+        };
     }
     open.map_or(cut, |(_, at)| at)
 }

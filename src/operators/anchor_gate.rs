@@ -49,6 +49,12 @@ impl AnchorGate {
         })
     }
 
+    /// Whether a literal of a group in `wanted` occurs in `text`: one search that stops at
+    /// the first literal, when none occurs in any case.
+    pub fn any(&self, text: &str, wanted: u64) -> bool {
+        self.automaton.is_match(text) && self.scan(text, wanted) & wanted != 0
+    }
+
     /// The groups that occur in `text`, as bits (group `i` is bit `i`). Stops reading once
     /// every group in `wanted` is found.
     pub fn scan(&self, text: &str, wanted: u64) -> u64 {

@@ -187,17 +187,26 @@ fn is_word_char(c: char) -> bool {
 impl KeywordBlocker {
     /// (list index, span) of every whole-word match.
     pub fn matches(&self, text: &str) -> Vec<(usize, Span)> {
+        self.matches_and_trigger(text).0
+    }
+
+    /// [`KeywordBlocker::matches`], and whether a phrase occurs at all (inside a word too).
+    fn matches_and_trigger(&self, text: &str) -> (Vec<(usize, Span)>, bool) {
         LOWERED.with_borrow_mut(|lowered| {
             lowered.clear();
             lowered.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
-            self.whole_words(text, lowered)
+            let occurrences: Vec<aho_corasick::Match> =
+                self.matcher.find_iter(&**lowered).collect();
+            let any = !occurrences.is_empty();
+            (self.whole_words(text, occurrences), any)
         })
     }
 
-    /// The whole-word matches in `lowered` (`text` ASCII-lowercased: the same offsets).
-    fn whole_words(&self, text: &str, lowered: &[u8]) -> Vec<(usize, Span)> {
-        self.matcher
-            .find_iter(lowered)
+    /// The occurrences that are whole words of `text` (found in it ASCII-lowercased: the same
+    /// offsets).
+    fn whole_words(&self, text: &str, occurrences: Vec<aho_corasick::Match>) -> Vec<(usize, Span)> {
+        occurrences
+            .into_iter()
             .filter(|m| {
                 let before = text[..m.start()].chars().next_back();
                 let after = text[m.end()..].chars().next();
@@ -226,8 +235,24 @@ impl Inspector for KeywordBlocker {
         Some(self.longest)
     }
 
+    /// A phrase can match only where it occurs.
+    fn trigger_chars(&self) -> Option<usize> {
+        Some(self.longest)
+    }
+
+    fn has_trigger(&self, text: &str) -> bool {
+        LOWERED.with_borrow_mut(|lowered| {
+            lowered.clear();
+            lowered.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+            self.matcher.is_match(&**lowered)
+        })
+    }
+
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
-        let matches = self.matches(&event.text);
+        let (matches, occurs) = self.matches_and_trigger(&event.text);
+        if occurs && event.window.is_some() {
+            event.triggered.push(self.id.clone());
+        }
         for (index, list) in self.lists.iter().enumerate() {
             let spans: Vec<Span> = matches
                 .iter()

@@ -756,7 +756,7 @@ impl Inspector for SecretDetector {
     }
 
     fn has_trigger(&self, text: &str) -> bool {
-        self.gate.scan(text, self.anchors()) & self.anchors() != 0
+        self.gate.any(text, self.anchors())
     }
 
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {

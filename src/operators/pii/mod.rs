@@ -466,7 +466,7 @@ struct TextTraits {
     colon: bool,
     url: bool,
     dotted: bool,
-    hyphen_or_colon: bool,
+    hex_pair: bool,
 }
 
 impl TextTraits {
@@ -477,10 +477,12 @@ impl TextTraits {
             digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
             at: memchr::memchr(b'@', bytes).is_some(),
             colon,
-            url: memchr::memmem::find(bytes, b"://").is_some()
-                || memchr::memmem::find(bytes, b"www.").is_some()
-                || memchr::memmem::find(bytes, b"WWW.").is_some(),
-            hyphen_or_colon: colon || memchr::memchr(b'-', bytes).is_some(),
+            url: url_marker(bytes),
+            hex_pair: memchr::memchr2_iter(b'-', b':', bytes).any(|at| {
+                at > 0
+                    && bytes[at - 1].is_ascii_hexdigit()
+                    && bytes.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
+            }),
             dotted: memchr::memchr_iter(b'.', bytes)
                 .any(|at| bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)),
         }
@@ -493,10 +495,29 @@ impl TextTraits {
             Needs::Colon => self.colon,
             Needs::UrlMarker => self.url,
             Needs::Dotted => self.dotted,
-            Needs::HexPair => self.hyphen_or_colon,
+            Needs::HexPair => self.hex_pair,
         }
     }
+
+    /// Whether any built-in recognizer may match (the triggers of `pii_detect` without a
+    /// model, custom patterns or terms).
+    fn any(&self) -> bool {
+        self.digits > 0 || self.at || self.colon || self.url || self.dotted || self.hex_pair
+    }
 }
+
+/// Whether `bytes` hold `://`, `www.` or `WWW.` (searchers built once: building one per
+/// text cost more than the search).
+fn url_marker(bytes: &[u8]) -> bool {
+    static MARKERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 3]> =
+        std::sync::OnceLock::new();
+    let markers = MARKERS
+        .get_or_init(|| ["://", "www.", "WWW."].map(|m| memchr::memmem::Finder::new(m.as_bytes())));
+    markers.iter().any(|m| m.find(bytes).is_some())
+}
+
+/// Characters of the longest trigger `TextTraits::any` looks for (`www.`).
+const TRIGGER_CHARS: usize = 4;
 
 /// The runtime PII detector built from a [`PiiConfig`].
 pub struct PiiDetector {
@@ -527,7 +548,15 @@ impl PiiDetector {
     }
 
     fn candidates(&self, text: &str) -> Vec<Candidate> {
-        let traits = TextTraits::of(text);
+        self.candidates_with(text, &TextTraits::of(text))
+    }
+
+    /// Only built-in recognizers: nothing is found in a text whose traits allow none.
+    fn gated(&self) -> bool {
+        self.ner.is_none() && self.custom_patterns.is_empty() && self.dictionary.is_none()
+    }
+
+    fn candidates_with(&self, text: &str, traits: &TextTraits) -> Vec<Candidate> {
         let mut out = Vec::new();
         let worth_a_look = self
             .recognizers
@@ -724,6 +753,16 @@ impl Inspector for PiiDetector {
         self.ner.is_none()
     }
 
+    /// With its built-in recognizers only, every one needs a digit, `@`, `:`, `://` or
+    /// `www.`, a dotted name, or a hex pair around `-` or `:` in the text.
+    fn trigger_chars(&self) -> Option<usize> {
+        self.gated().then_some(TRIGGER_CHARS)
+    }
+
+    fn has_trigger(&self, text: &str) -> bool {
+        TextTraits::of(text).any()
+    }
+
     /// Patterns on every scan window; NER on sentences.
     fn stream_role(&self) -> crate::operators::StreamRole {
         match self.ner {
@@ -761,7 +800,11 @@ impl Inspector for PiiDetector {
         // overlaps a kept pattern finding is dropped): a checksum- or syntax-validated match
         // is surer than a probabilistic span, and the model sometimes sees a name in an
         // email address or a URL.
-        let mut found = self.resolve(self.candidates(&event.text));
+        let traits = TextTraits::of(&event.text);
+        if event.window.is_some() && self.gated() && traits.any() {
+            event.triggered.push(self.id.clone());
+        }
+        let mut found = self.resolve(self.candidates_with(&event.text, &traits));
         let mut entities = Vec::new();
         self.ner_candidates(event, &mut entities)?;
         if !entities.is_empty() {

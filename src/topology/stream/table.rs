@@ -111,13 +111,14 @@ impl OpenStream {
 
     /// Whether at least `chars` characters arrived after the latest window's end.
     pub fn unscanned_chars_at_least(&self, chars: usize) -> bool {
-        let unscanned = &self.text[self.scanned..];
-        // A character is 1 to 4 bytes: count them only between the two bounds.
+        let unscanned = &self.text.as_bytes()[self.scanned..];
+        // A character is 1 to 4 bytes: count them only between the two bounds, as the bytes
+        // that do not continue a character.
         match unscanned.len() {
             _ if chars == 0 => true,
             bytes if bytes < chars => false,
             bytes if bytes >= 4 * chars => true,
-            _ => unscanned.chars().nth(chars - 1).is_some(),
+            _ => unscanned.iter().filter(|&&b| (b as i8) >= -0x40).count() >= chars,
         }
     }
 

@@ -1,4 +1,5 @@
-//! One criterion group per operator: texts per second and bytes per second on one core.
+//! One criterion group per operator: texts per second and bytes per second on one core, and
+//! for the trigger-gated ones the bytes per second of their trigger check.
 //! Setup (building operators, creating events) is outside the measured loop.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -61,6 +62,14 @@ fn operators(c: &mut Criterion) {
                     },
                     BatchSize::LargeInput,
                 )
+            });
+        }
+        // What a stream asks of a trigger-gated operator on each window's new text instead
+        // of inspecting the window (`Inspector::has_trigger`), against inspecting it above.
+        if inspector.trigger_chars().is_some() {
+            group.throughput(Throughput::Bytes(bytes));
+            group.bench_function("trigger_check_bytes", |b| {
+                b.iter(|| texts.iter().filter(|t| inspector.has_trigger(t)).count())
             });
         }
         group.finish();

@@ -182,18 +182,36 @@ fn scan_windows(
     let Some(kind) = pending.first().map(|p| p.event.window) else {
         return Vec::new();
     };
-    let (places, mut windows): (Vec<_>, Vec<Event>) =
-        pending.into_iter().map(|p| (p.place, p.event)).unzip();
-    let batch_failures: Vec<Option<OperatorFailure>> = plan
+    let mut pending = pending;
+    let batch_failures: Vec<Option<OperatorFailure>> = match plan
         .inspectors
         .iter()
-        .map(|stage| match stage.role.prepares(kind) {
-            true => stage.prepare_within_deadline(&mut windows).err(),
-            false => None,
-        })
-        .collect();
+        .any(|stage| stage.role.prepares(kind))
+    {
+        // Batch-level preparation reads the windows as one slice of events (the windows
+        // move only then: a batch's windows are a large block to move).
+        true => {
+            let (places, mut windows): (Vec<_>, Vec<Event>) =
+                pending.into_iter().map(|p| (p.place, p.event)).unzip();
+            let failures = plan
+                .inspectors
+                .iter()
+                .map(|stage| match stage.role.prepares(kind) {
+                    true => stage.prepare_within_deadline(&mut windows).err(),
+                    false => None,
+                })
+                .collect();
+            pending = places
+                .into_iter()
+                .zip(windows)
+                .map(|(place, event)| Pending { place, event })
+                .collect();
+            failures
+        }
+        false => vec![None; plan.inspectors.len()],
+    };
     let spent: Vec<AtomicU64> = plan.inspectors.iter().map(|_| AtomicU64::new(0)).collect();
-    let decided: Vec<(Action, bool)> = windows
+    let decided: Vec<(Action, bool)> = pending
         .par_chunks_mut(TIMING_CHUNK)
         .flat_map_iter(|chunk| {
             let mut times = SampledTimes::new(plan.inspectors.len());
@@ -203,7 +221,7 @@ fn scan_windows(
                     // A window's shadow findings are left out: shadow operators never hold
                     // back or block a release; the whole response's shadow verdict has them.
                     let (action, failed, _) =
-                        inspect_event(plan, &batch_failures, window, times.next());
+                        inspect_event(plan, &batch_failures, &mut window.event, times.next());
                     (action, failed.is_some())
                 })
                 .collect();
@@ -215,11 +233,10 @@ fn scan_windows(
         let spent = Duration::from_nanos(nanos.load(Ordering::Relaxed));
         timings.push((Arc::from(stage.inspector.id()), spent));
     }
-    places
+    pending
         .into_iter()
-        .zip(windows)
         .zip(decided)
-        .map(|((place, window), (action, failed))| (place, window, action, failed))
+        .map(|(window, (action, failed))| (window.place, window.event, action, failed))
         .collect()
 }
 
@@ -719,11 +736,18 @@ impl Pipeline {
         let plan = &self.routes[route];
         // Sentence windows apart: only the model operators prepare (and infer) them, every
         // stream's together; the scan windows go to the others.
-        let (sentences, scans): (Vec<Pending>, Vec<Pending>) = pending
-            .into_iter()
-            .partition(|p| p.event.window == Some(StreamWindow::Sentences));
-        let mut scanned = scan_windows(plan, sentences, timings);
-        scanned.extend(scan_windows(plan, scans, timings));
+        let is_sentence = |p: &Pending| p.event.window == Some(StreamWindow::Sentences);
+        let scanned = match pending.iter().any(is_sentence) {
+            true => {
+                let (sentences, scans): (Vec<Pending>, Vec<Pending>) =
+                    pending.into_iter().partition(is_sentence);
+                let mut scanned = scan_windows(plan, sentences, timings);
+                scanned.extend(scan_windows(plan, scans, timings));
+                scanned
+            }
+            // Without model windows the batch's windows are not moved apart.
+            false => scan_windows(plan, pending, timings),
+        };
         let ended = self.streams.release(scanned, &self.registry, out);
         // Windows come in stream order; records are looked up by batch position.
         out.records.sort_by_key(|r| r.at);

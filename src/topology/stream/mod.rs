@@ -355,10 +355,14 @@ impl Streams {
         let mut table = self.table();
         let mut ended = Vec::new();
         // The models' sentence windows first: a scan window releases only what they read.
-        let (sentences, scans): (Vec<_>, Vec<_>) = scanned
-            .into_iter()
-            .partition(|(place, ..)| place.kind == StreamWindow::Sentences);
-        for (place, mut window, action, failed) in sentences.into_iter().chain(scans) {
+        let mut scanned = scanned;
+        if scanned
+            .iter()
+            .any(|(place, ..)| place.kind == StreamWindow::Sentences)
+        {
+            scanned.sort_by_key(|(place, ..)| place.kind != StreamWindow::Sentences);
+        }
+        for (place, mut window, action, failed) in scanned {
             let Some(stream) = table.get_mut(&place.stream_id) else {
                 continue;
             };

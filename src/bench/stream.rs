@@ -38,6 +38,9 @@ pub struct StreamFigures {
     pub scan: String,
     pub chunks_per_second: f64,
     pub released_records: u64,
+    /// Streams that a window blocked: their later chunks cost next to nothing, so a run
+    /// where many are blocked is faster for that reason alone.
+    pub blocked_streams: usize,
     /// Characters received but not yet released after each chunk: p50, p99.
     pub held_chars: (usize, usize),
     /// Pieces (5 characters) of detected values found in released records.
@@ -74,6 +77,14 @@ const VALUES: &[&str] = &[
     "123-45-6789",
     "AKIAIOSFODNN7EXAMPLE",
 ];
+
+/// The value response `s` holds, for a `share` of the responses: every kind in turn (the
+/// responses that hold one are evenly spaced, so their index alone would pick one kind).
+fn value_of(s: usize, share: f64) -> Option<&'static str> {
+    let sensitive = (s as f64 * share).fract() + share >= 1.0;
+    let held_before = (s as f64 * share).floor() as usize;
+    sensitive.then(|| VALUES[held_before % VALUES.len()])
+}
 
 /// A deterministic response of `tokens` words, a sensitive value placed in it when `value`.
 fn response(seed: u64, tokens: usize, value: Option<&str>) -> Vec<String> {
@@ -121,8 +132,7 @@ fn capitalized(word: &str) -> String {
 pub fn generate(load: &StreamLoad) -> Vec<Vec<String>> {
     (0..load.streams)
         .map(|s| {
-            let sensitive = (s as f64 * load.sensitive_share).fract() + load.sensitive_share >= 1.0;
-            let value = sensitive.then(|| VALUES[s % VALUES.len()]);
+            let value = value_of(s, load.sensitive_share);
             let words = response(
                 s as u64,
                 load.chunks_per_stream * load.tokens_per_chunk,
@@ -218,7 +228,7 @@ fn one_shot(pipeline: &Pipeline, texts: &[Vec<String>], load: &StreamLoad) -> (f
 /// The one-shot enriched text of each response that holds a value (untimed).
 fn reference(pipeline: &Pipeline, texts: &[Vec<String>], load: &StreamLoad) -> Vec<Option<String>> {
     let sensitive: Vec<bool> = (0..texts.len())
-        .map(|s| (s as f64 * load.sensitive_share).fract() + load.sensitive_share >= 1.0)
+        .map(|s| value_of(s, load.sensitive_share).is_some())
         .collect();
     texts
         .iter()
@@ -311,7 +321,10 @@ fn streamed(
         .iter()
         .map(|(s, text)| {
             let expected = reference[*s].as_deref().unwrap_or("");
-            let value: Vec<char> = VALUES[s % VALUES.len()].chars().collect();
+            let value: Vec<char> = value_of(*s, load.sensitive_share)
+                .unwrap_or_default()
+                .chars()
+                .collect();
             value
                 .windows(5)
                 .map(|w| w.iter().collect::<String>())
@@ -323,6 +336,7 @@ fn streamed(
         scan,
         chunks_per_second: (texts.len() * load.chunks_per_stream) as f64 / elapsed.max(1e-9),
         released_records: records,
+        blocked_streams: blocked.iter().filter(|b| **b).count(),
         held_chars: (pick(0.5), pick(0.99)),
         leaked_pieces,
         inspector_seconds,
@@ -408,4 +422,20 @@ pub fn run(
         kib_per_open_stream,
         chars_per_stream,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_responses_with_a_value_hold_every_kind_in_turn() {
+        let held: Vec<&str> = (0..100).filter_map(|s| value_of(s, 0.1)).collect();
+        assert_eq!(held.len(), 10);
+        for value in VALUES {
+            assert_eq!(held.iter().filter(|v| *v == value).count(), 2, "{value}");
+        }
+        assert!((0..100).all(|s| value_of(s, 0.0).is_none()));
+        assert!((0..100).all(|s| value_of(s, 1.0).is_some()));
+    }
 }

@@ -217,21 +217,23 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
         t.name, load.streams, load.chunks_per_stream, load.tokens_per_chunk, report.chars_per_stream, load.batch
     );
     println!(
-        "{:<22} {:>12} {:>9} {:>10} {:>16} {:>16} {:>8} {:>11}",
+        "{:<22} {:>12} {:>9} {:>10} {:>8} {:>16} {:>16} {:>8} {:>11}",
         "scan",
         "chunks/s",
         "ratio",
         "records",
+        "blocked",
         "held p50 chars",
         "held p99 chars",
         "leaked",
         "inspectors"
     );
     println!(
-        "{:<22} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
+        "{:<22} {:>12.0} {:>9.3} {:>10} {:>8} {:>16} {:>16} {:>8} {:>10.0}%",
         "one-shot",
         report.one_shot_chunks_per_second,
         1.0,
+        "-",
         "-",
         "-",
         "-",
@@ -240,11 +242,12 @@ fn stream(args: StreamArgs) -> Result<ExitCode> {
     );
     for run in &report.runs {
         println!(
-            "{:<22} {:>12.0} {:>9.3} {:>10} {:>16} {:>16} {:>8} {:>10.0}%",
+            "{:<22} {:>12.0} {:>9.3} {:>10} {:>8} {:>16} {:>16} {:>8} {:>10.0}%",
             run.scan,
             run.chunks_per_second,
             run.chunks_per_second / report.one_shot_chunks_per_second,
             run.released_records,
+            run.blocked_streams,
             run.held_chars.0,
             run.held_chars.1,
             run.leaked_pieces,

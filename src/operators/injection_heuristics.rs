@@ -344,6 +344,11 @@ fn is_hidden_char(c: char) -> bool {
 }
 
 impl InjectionDetector {
+    /// Whether the encoded-payload check is on and `text` holds a base64 run long enough.
+    fn has_encoded_run(&self, text: &str) -> bool {
+        self.encoded && longest_base64_run(text) >= ENCODED_RUN
+    }
+
     pub fn assess(&self, text: &str) -> Assessment {
         let mut matched: Vec<(Arc<str>, f32, Vec<Span>)> = Vec::new();
         let mut triggered = self.triggers.is_match(text);
@@ -361,7 +366,7 @@ impl InjectionDetector {
             let (label, weight) = &self.labels[index];
             matched.push((label.clone(), *weight, spans));
         }
-        if self.encoded && longest_base64_run(text) >= ENCODED_RUN {
+        if self.has_encoded_run(text) {
             triggered = true;
             let spans: Vec<Span> = self
                 .base64_run
@@ -470,7 +475,7 @@ impl Inspector for InjectionDetector {
 
     fn has_trigger(&self, text: &str) -> bool {
         self.triggers.is_match(text)
-            || (self.encoded && longest_base64_run(text) >= ENCODED_RUN)
+            || self.has_encoded_run(text)
             || (self.hidden && !text.is_ascii() && text.chars().any(is_hidden_char))
     }
 

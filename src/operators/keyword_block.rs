@@ -180,6 +180,15 @@ thread_local! {
     static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Runs `f` on `text` ASCII-lowercased (the same offsets), in this thread's buffer.
+fn with_lowered<T>(text: &str, f: impl FnOnce(&[u8]) -> T) -> T {
+    LOWERED.with_borrow_mut(|lowered| {
+        lowered.clear();
+        lowered.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+        f(lowered)
+    })
+}
+
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -192,11 +201,8 @@ impl KeywordBlocker {
 
     /// [`KeywordBlocker::matches`], and whether a phrase occurs at all (inside a word too).
     fn matches_and_trigger(&self, text: &str) -> (Vec<(usize, Span)>, bool) {
-        LOWERED.with_borrow_mut(|lowered| {
-            lowered.clear();
-            lowered.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
-            let occurrences: Vec<aho_corasick::Match> =
-                self.matcher.find_iter(&**lowered).collect();
+        with_lowered(text, |lowered| {
+            let occurrences: Vec<aho_corasick::Match> = self.matcher.find_iter(lowered).collect();
             let any = !occurrences.is_empty();
             (self.whole_words(text, occurrences), any)
         })
@@ -241,11 +247,7 @@ impl Inspector for KeywordBlocker {
     }
 
     fn has_trigger(&self, text: &str) -> bool {
-        LOWERED.with_borrow_mut(|lowered| {
-            lowered.clear();
-            lowered.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
-            self.matcher.is_match(&**lowered)
-        })
+        with_lowered(text, |lowered| self.matcher.is_match(lowered))
     }
 
     fn inspect(&self, event: &mut Event) -> Result<(), OperatorFailure> {
